@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Agent33.AppHost.Postgres;
+
+/// <summary>
+/// The learning database: a Postgres container where a container runtime answers, otherwise the
+/// machine's own PostgreSQL binaries run as an executable resource, so the AppHost works on a
+/// machine without Docker. <c>Postgres:Mode</c> (<c>auto</c>, <c>container</c>, <c>local</c>) forces
+/// a choice; <c>Postgres:DataDirectory</c> says where a local cluster keeps its data.
+/// </summary>
+public static class LearningDatabase
+{
+    public static (IResourceBuilder<IResourceWithConnectionString> Database, IResourceBuilder<IResource> Server) AddLearningDatabase(
+        this IDistributedApplicationBuilder builder)
+    {
+        var mode = builder.Configuration["Postgres:Mode"] ?? "auto";
+        var useContainer = mode switch
+        {
+            "container" => true,
+            "local" => false,
+            "auto" => builder.ExecutionContext.IsPublishMode || ContainerRuntimeAnswers(),
+            _ => throw new InvalidOperationException($"Postgres:Mode must be auto, container or local, not '{mode}'."),
+        };
+
+        if (useContainer)
+        {
+            var server = builder.AddPostgres(ResourceNames.Postgres).WithDataVolume();
+            return (server.AddDatabase(ResourceNames.LearningDatabase), server);
+        }
+
+        return builder.AddLocalPostgres();
+    }
+
+    private static (IResourceBuilder<IResourceWithConnectionString>, IResourceBuilder<IResource>) AddLocalPostgres(
+        this IDistributedApplicationBuilder builder)
+    {
+        var binDir = LocalPostgresBinaries.Find() ?? throw new InvalidOperationException(
+            "The learning database needs Postgres, but no container runtime answered (docker/podman) and no PostgreSQL " +
+            "binaries (initdb, postgres) were found on PATH or under /usr/lib/postgresql/*/bin. Install one of them, e.g. " +
+            "'sudo apt-get install -y postgresql' on Debian/Ubuntu, or start Docker.");
+
+        var dataDir = builder.Configuration["Postgres:DataDirectory"] is { Length: > 0 } configured
+            ? Path.GetFullPath(configured)
+            : LocalPostgresBinaries.DefaultDataDirectory();
+        var port = FreeTcpPort();
+        var password = builder.AddParameter("postgres-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+        var script = Path.Combine(AppContext.BaseDirectory, "Postgres", "run-local-postgres.sh");
+
+        var server = builder.AddExecutable(ResourceNames.Postgres, "bash", AppContext.BaseDirectory, script, binDir, dataDir, port.ToString())
+            .WithEnvironment("AGENT33_PG_PASSWORD", password)
+            .WithEndpoint(name: "tcp", scheme: "tcp", port: port, targetPort: port, isProxied: false);
+        var endpoint = server.GetEndpoint("tcp");
+
+        var serverConnection = ReferenceExpression.Create(
+            $"Host=127.0.0.1;Port={endpoint.Property(EndpointProperty.Port)};Username=postgres;Password={password}");
+        var database = builder.AddConnectionString(ResourceNames.LearningDatabase,
+            ReferenceExpression.Create($"{serverConnection};Database={ResourceNames.LearningDatabase}"));
+
+        // Healthy once Postgres accepts the generated password, so services wait for a usable server.
+        var healthCheck = $"{ResourceNames.Postgres}-ready";
+        string? connectionString = null;
+        builder.Eventing.Subscribe<BeforeResourceStartedEvent>(server.Resource, async (_, ct) =>
+            connectionString = await serverConnection.GetValueAsync(ct));
+        builder.Services.AddHealthChecks().AddNpgSql(_ => connectionString ?? throw new InvalidOperationException("postgres has not started yet"), name: healthCheck);
+        server.WithHealthCheck(healthCheck);
+
+        return (database, server.WithParentRelationship(database.Resource).ToResourceBuilder());
+    }
+
+    private static IResourceBuilder<IResource> ToResourceBuilder<T>(this IResourceBuilder<T> builder) where T : IResource =>
+        (IResourceBuilder<IResource>)builder;
+
+    /// <summary>True when a container engine answers within a few seconds (a client without a daemon does not).</summary>
+    private static bool ContainerRuntimeAnswers()
+    {
+        foreach (var runtime in new[] { "docker", "podman" })
+        {
+            try
+            {
+                using var process = Process.Start(new ProcessStartInfo(runtime, "info")
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                    UseShellExecute = false,
+                });
+                if (process is null)
+                {
+                    continue;
+                }
+                if (process.WaitForExit(TimeSpan.FromSeconds(5)) && process.ExitCode == 0)
+                {
+                    return true;
+                }
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // Not installed.
+            }
+        }
+        return false;
+    }
+
+    private static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

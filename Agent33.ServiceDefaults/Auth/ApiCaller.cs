@@ -1,0 +1,60 @@
+using System.Security.Claims;
+using System.Text.RegularExpressions;
+using Agent33.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Agent33.ServiceDefaults.Auth;
+
+/// <summary>Who is calling: the key's tenant and scopes.</summary>
+public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
+{
+    public bool IsAdmin => Has(Auth.Scopes.Admin);
+
+    public bool Has(string scope)
+    {
+        var needed = Auth.Scopes.Rank(scope);
+        return Scopes.Any(s => Auth.Scopes.Rank(s) >= needed);
+    }
+
+    public static ApiCaller From(ClaimsPrincipal user) => new(
+        user.FindFirst(ApiKeyAuthentication.TenantClaim)?.Value ?? "",
+        user.FindAll(ApiKeyAuthentication.ScopeClaim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal));
+
+    public static ApiCaller From(HttpContext context) => From(context.User);
+
+    /// <summary>
+    /// The tenant a request acts on: the key's own when none is named; another only for admins.
+    /// Returns the problem to answer when the name is invalid or not the caller's to use.
+    /// </summary>
+    public TenantResolution ResolveTenant(string? requested)
+    {
+        if (string.IsNullOrWhiteSpace(requested))
+        {
+            return new TenantResolution(Tenant, null);
+        }
+        var name = requested.Trim();
+        if (!TenantNames.IsValid(name))
+        {
+            return new TenantResolution(null, ApiProblem.BadRequest("invalid_tenant", TenantNames.Rule));
+        }
+        if (name != Tenant && !IsAdmin)
+        {
+            return new TenantResolution(null, ApiProblem.Forbidden("cross_tenant_denied",
+                $"This API key belongs to tenant '{Tenant}' and may not act for tenant '{name}'."));
+        }
+        return new TenantResolution(name, null);
+    }
+}
+
+public sealed record TenantResolution(string? Tenant, ProblemHttpResult? Problem);
+
+public static partial class TenantNames
+{
+    public const string Rule = "A tenant name is 1-64 characters: letters, digits, '.', '_', '-' or ':', starting with a letter or digit.";
+
+    public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+    private static partial Regex Pattern();
+}

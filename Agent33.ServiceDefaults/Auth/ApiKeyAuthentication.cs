@@ -1,0 +1,165 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Agent33.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Agent33.ServiceDefaults.Auth;
+
+public static class ApiKeyAuthentication
+{
+    public const string Scheme = "ApiKey";
+    public const string TenantClaim = "tenant";
+    public const string ScopeClaim = "scope";
+    public const string HeaderName = "X-Api-Key";
+
+    /// <summary>
+    /// API-key authentication with tenant and scopes, and the authorization policies
+    /// <c>read</c>, <c>write</c>, <c>admin</c>. Every endpoint needs a key unless it says otherwise.
+    /// </summary>
+    public static IHostApplicationBuilder AddApiKeyAuthentication(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ApiKeyOptions>()
+            .Bind(builder.Configuration.GetSection(ApiKeyOptions.Section))
+            .Validate(o => !o.Enabled || o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k.Key)), "Auth:ApiKeys:<n>:Key must not be empty.")
+            .Validate(o => !o.Enabled || o.ApiKeys.All(k => TenantNames.IsValid(k.Tenant)), "Auth:ApiKeys:<n>:Tenant must be a valid tenant name (letters, digits, '.', '_', '-', ':'; at most 64).")
+            .Validate(o => o.ApiKeys.SelectMany(k => k.Scopes).All(s => Scopes.Rank(s) > 0), "Auth:ApiKeys:<n>:Scopes:<m> must be one of read, write, admin.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<ApiKeyStore>();
+
+        builder.Services.AddAuthentication(Scheme)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(Scheme, null);
+        builder.Services.AddAuthorizationBuilder()
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build())
+            .AddPolicy(Scopes.Read, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Read)))
+            .AddPolicy(Scopes.Write, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Write)))
+            .AddPolicy(Scopes.Admin, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Admin)));
+        builder.Services.AddSingleton<IAuthorizationHandler, ScopeRequirementHandler>();
+        return builder;
+    }
+}
+
+/// <summary>Keys are compared by SHA-256 hash in constant time; the plain keys are never kept or logged.</summary>
+internal sealed class ApiKeyStore
+{
+    private readonly Dictionary<string, ApiKeyEntry> _byHash;
+
+    public ApiKeyStore(IOptions<ApiKeyOptions> options)
+    {
+        Enabled = options.Value.Enabled;
+        _byHash = new Dictionary<string, ApiKeyEntry>(StringComparer.Ordinal);
+        foreach (var entry in options.Value.ApiKeys)
+        {
+            _byHash[Hash(entry.Key)] = entry;
+        }
+    }
+
+    public bool Enabled { get; }
+
+    public ApiKeyEntry? Find(string key)
+    {
+        var hash = Hash(key);
+        foreach (var (candidate, entry) in _byHash)
+        {
+            if (CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(candidate), Encoding.ASCII.GetBytes(hash)))
+            {
+                return entry;
+            }
+        }
+        return null;
+    }
+
+    private static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+}
+
+internal sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    ApiKeyStore keys)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    /// <summary>With auth off (local experiments only) every caller is an admin of the <c>default</c> tenant.</summary>
+    public const string AuthOffTenant = "default";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (!keys.Enabled)
+        {
+            return Task.FromResult(Success(AuthOffTenant, Scopes.All));
+        }
+
+        var presented = ReadKey(Request);
+        if (presented is null)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        var entry = keys.Find(presented);
+        return Task.FromResult(entry is null
+            ? AuthenticateResult.Fail("Unknown API key.")
+            : Success(entry.Tenant, entry.Scopes));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer";
+        return ApiProblem.WriteAsync(Context, StatusCodes.Status401Unauthorized, "unauthenticated",
+            $"A valid API key is required (Authorization: Bearer <key> or {ApiKeyAuthentication.HeaderName}).");
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        var needed = Context.Items[ScopeRequirementHandler.NeededScopeItem] as string;
+        return ApiProblem.WriteAsync(Context, StatusCodes.Status403Forbidden, "forbidden",
+            needed is null ? "The API key lacks the scope this route needs." : $"The API key lacks the '{needed}' scope this route needs.");
+    }
+
+    private AuthenticateResult Success(string tenant, IEnumerable<string> scopes)
+    {
+        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant) };
+        claims.AddRange(scopes.Select(s => new Claim(ApiKeyAuthentication.ScopeClaim, s)));
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyAuthentication.Scheme));
+        return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyAuthentication.Scheme));
+    }
+
+    private static string? ReadKey(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var token = header["Bearer ".Length..].Trim();
+            return token.Length > 0 ? token : null;
+        }
+        var apiKey = request.Headers[ApiKeyAuthentication.HeaderName].ToString().Trim();
+        return apiKey.Length > 0 ? apiKey : null;
+    }
+}
+
+internal sealed record ScopeRequirement(string Scope) : IAuthorizationRequirement;
+
+internal sealed class ScopeRequirementHandler : AuthorizationHandler<ScopeRequirement>
+{
+    public const string NeededScopeItem = "needed_scope";
+
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ScopeRequirement requirement)
+    {
+        if (ApiCaller.From(context.User).Has(requirement.Scope))
+        {
+            context.Succeed(requirement);
+        }
+        else if (context.Resource is HttpContext http)
+        {
+            http.Items[NeededScopeItem] = requirement.Scope;
+        }
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Agent33.ServiceDefaults.Problems;
+
+/// <summary>
+/// Makes the framework's own errors (malformed JSON, unknown route, wrong method, oversized body,
+/// unhandled exceptions) answer problem+json with a <c>code</c> too, never a bare status or a stack trace.
+/// </summary>
+public static class ApiProblemSetup
+{
+    public static IServiceCollection AddApiProblems(this IServiceCollection services)
+    {
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            var problem = context.ProblemDetails;
+            problem.Extensions.Remove("traceId");
+            if (!problem.Extensions.ContainsKey(ApiProblem.CodeKey))
+            {
+                var code = CodeFor(problem.Status ?? context.HttpContext.Response.StatusCode, context.Exception);
+                problem.Extensions[ApiProblem.CodeKey] = code;
+                problem.Type = ApiProblem.TypeFor(code);
+            }
+            if (context.Exception is BadHttpRequestException bad)
+            {
+                problem.Detail = DescribeBadRequest(bad);
+            }
+        });
+        services.Configure<ExceptionHandlerOptions>(o =>
+            o.StatusCodeSelector = ex => ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError);
+        return services;
+    }
+
+    private static string CodeFor(int status, Exception? exception) => (status, exception) switch
+    {
+        (_, BadHttpRequestException { InnerException: JsonException }) => "invalid_json",
+        (400, _) => "bad_request",
+        (401, _) => "unauthenticated",
+        (403, _) => "forbidden",
+        (404, _) => "not_found",
+        (405, _) => "method_not_allowed",
+        (413, _) => "payload_too_large",
+        (415, _) => "unsupported_media_type",
+        (429, _) => "rate_limited",
+        (503, _) => "unavailable",
+        _ when status >= 500 => "internal_error",
+        _ => "error",
+    };
+
+    // The framework's message names the parameter and the reason but never internals; keep it.
+    private static string DescribeBadRequest(BadHttpRequestException bad) =>
+        bad.InnerException is JsonException json
+            ? $"The request body is not valid JSON for this route: {json.Message}"
+            : bad.Message;
+}

@@ -1,0 +1,54 @@
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Agent33.Learning.Persistence;
+
+public static partial class LearningPersistence
+{
+    public const string ConnectionName = "learning";
+
+    public static IHostApplicationBuilder AddLearningPersistence(this IHostApplicationBuilder builder)
+    {
+        // Aspire's integration adds the Npgsql health check (so /health reports Postgres), tracing and metrics.
+        builder.AddNpgsqlDbContext<LearningDbContext>(ConnectionName);
+        return builder;
+    }
+
+    /// <summary>
+    /// Applies pending EF Core migrations before the service takes traffic. Postgres may still be
+    /// starting when the service does, so connection failures are retried for a bounded time.
+    /// </summary>
+    public static async Task MigrateLearningDatabaseAsync(this WebApplication app, CancellationToken cancellationToken = default)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Agent33.Learning.Migrations");
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var scope = app.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<LearningDbContext>();
+                var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+                await db.Database.MigrateAsync(cancellationToken);
+                LogMigrated(logger, pending.Count, string.Join(", ", pending));
+                return;
+            }
+            catch (Exception ex) when (IsTransient(ex) && DateTimeOffset.UtcNow < deadline)
+            {
+                LogWaiting(logger, attempt, ex.Message);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), cancellationToken);
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception ex) =>
+        ex is NpgsqlException { IsTransient: true } or TimeoutException
+        || ex.InnerException is NpgsqlException { IsTransient: true }
+        || ex is InvalidOperationException { InnerException: NpgsqlException };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Learning database is up to date; applied {Count} migration(s): {Migrations}")]
+    private static partial void LogMigrated(ILogger logger, int count, string migrations);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Learning database not reachable yet (attempt {Attempt}): {Reason}")]
+    private static partial void LogWaiting(ILogger logger, int attempt, string reason);
+}

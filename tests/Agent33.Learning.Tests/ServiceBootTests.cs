@@ -1,0 +1,28 @@
+using System.Text.Json;
+using Agent33.Testing;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Npgsql;
+
+namespace Agent33.Learning.Tests;
+
+public sealed class ServiceBootTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task Boots_applies_migrations_and_reports_postgres_in_health()
+    {
+        await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b
+            .UseTestKeys()
+            .UseSetting("ConnectionStrings:learning", postgres.ConnectionString));
+        var client = factory.CreateClient();
+
+        await ServiceBasics.AssertBootsAsync(client, "/v1/improvements/learning/signals");
+
+        using var health = JsonDocument.Parse(await client.GetStringAsync("/health"));
+        Assert.Equal("healthy", health.RootElement.GetProperty("checks").GetProperty("LearningDbContext").GetProperty("status").GetString());
+
+        await using var connection = new NpgsqlConnection(postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM \"__EFMigrationsHistory\"", connection);
+        Assert.True((long)(await command.ExecuteScalarAsync())! >= 1);
+    }
+}

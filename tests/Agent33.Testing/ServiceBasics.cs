@@ -1,0 +1,31 @@
+using System.Net;
+using System.Text.Json;
+using Xunit;
+
+namespace Agent33.Testing;
+
+/// <summary>What every service must do from its first boot: health, liveness, metrics, and auth.</summary>
+public static class ServiceBasics
+{
+    public static async Task AssertBootsAsync(HttpClient anonymous, string protectedPath)
+    {
+        var health = await anonymous.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        using (var doc = JsonDocument.Parse(await health.Content.ReadAsStringAsync()))
+        {
+            Assert.Equal("healthy", doc.RootElement.GetProperty("status").GetString());
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/alive")).StatusCode);
+
+        var metrics = await anonymous.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+        Assert.StartsWith("text/plain", metrics.Content.Headers.ContentType?.MediaType);
+
+        var denied = await anonymous.GetAsync(protectedPath);
+        Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
+        Assert.Equal("application/problem+json", denied.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(await denied.Content.ReadAsStringAsync());
+        Assert.Equal("unauthenticated", problem.RootElement.GetProperty("code").GetString());
+    }
+}

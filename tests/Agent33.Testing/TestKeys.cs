@@ -1,0 +1,46 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Agent33.Testing;
+
+/// <summary>API keys every in-process service test configures, one per role the contract knows.</summary>
+public static class TestKeys
+{
+    public const string Admin = "test-admin-key";          // tenant "default", admin
+    public const string Writer = "test-writer-key";        // tenant "tenant-a", write
+    public const string Reader = "test-reader-key";        // tenant "tenant-a", read
+    public const string OtherWriter = "test-other-key";    // tenant "tenant-b", write
+
+    private static readonly (string Key, string Tenant, string Scope)[] All =
+    [
+        (Admin, "default", "admin"),
+        (Writer, "tenant-a", "write"),
+        (Reader, "tenant-a", "read"),
+        (OtherWriter, "tenant-b", "write"),
+    ];
+
+    /// <summary>Configures the four keys on a service under test.</summary>
+    public static IWebHostBuilder UseTestKeys(this IWebHostBuilder builder)
+    {
+        for (var i = 0; i < All.Length; i++)
+        {
+            builder.UseSetting($"Auth:ApiKeys:{i}:Key", All[i].Key);
+            builder.UseSetting($"Auth:ApiKeys:{i}:Tenant", All[i].Tenant);
+            builder.UseSetting($"Auth:ApiKeys:{i}:Scopes:0", All[i].Scope);
+        }
+        return builder;
+    }
+
+    /// <summary>A client of the service under test that sends <paramref name="key"/> as a bearer token.</summary>
+    public static HttpClient CreateClient<TEntryPoint>(this WebApplicationFactory<TEntryPoint> factory, string? key)
+        where TEntryPoint : class
+    {
+        var client = factory.CreateClient();
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+        return client;
+    }
+}

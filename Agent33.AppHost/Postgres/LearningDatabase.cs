@@ -68,11 +68,8 @@ public static class LearningDatabase
         builder.Services.AddHealthChecks().AddNpgSql(_ => connectionString ?? throw new InvalidOperationException("postgres has not started yet"), name: healthCheck);
         server.WithHealthCheck(healthCheck);
 
-        return (database, server.WithParentRelationship(database.Resource).ToResourceBuilder());
+        return (database, server.WithParentRelationship(database.Resource));
     }
-
-    private static IResourceBuilder<IResource> ToResourceBuilder<T>(this IResourceBuilder<T> builder) where T : IResource =>
-        (IResourceBuilder<IResource>)builder;
 
     /// <summary>True when a container engine answers within a few seconds (a client without a daemon does not).</summary>
     private static bool ContainerRuntimeAnswers()

@@ -1,0 +1,421 @@
+using System.Text.Json;
+using k8s.Models;
+
+namespace Agent33.Deploy;
+
+/// <summary>
+/// Turns the AppHost's Aspire manifest into Kubernetes objects: a Deployment, Service and ConfigMap per
+/// project, Postgres as a StatefulSet with a volume claim, one Secret for the AppHost's secret
+/// parameters, NetworkPolicies, and a PrometheusRule with the routing alert rules.
+/// </summary>
+public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds alerts)
+{
+    public const string PartOf = "agent33";
+    public const string SecretName = "agent33-secrets";
+    public const string ImagePrefix = "agent33/";
+    public const int HttpPort = 8080;
+
+    /// <summary>The paths every service maps (see Agent33.ServiceDefaults): readiness, liveness, scrape.</summary>
+    public const string ReadinessPath = "/health";
+    public const string LivenessPath = "/alive";
+    public const string MetricsPath = "/metrics";
+
+    /// <summary>The project that may reach the outside world, and the one that may reach Postgres.</summary>
+    public const string Gateway = "gateway";
+    public const string LearningService = "learning-service";
+
+    private const int DotnetAppUser = 1654; // the non-root "app" user of the .NET container images
+    private const int PostgresUser = 999;   // the postgres user of the official image
+
+    public IReadOnlyList<GeneratedFile> Generate()
+    {
+        var projects = manifest.ResourcesOfType("project.v0").Order(StringComparer.Ordinal).ToList();
+        var containers = manifest.ResourcesOfType("container.v0").Order(StringComparer.Ordinal).ToList();
+        var files = new List<GeneratedFile>();
+
+        foreach (var project in projects)
+        {
+            var (configMap, env) = BuildEnv(project);
+            files.Add(new GeneratedFile($"{project}.yaml", [configMap, ProjectDeployment(project, env), HttpService(project)]));
+        }
+        foreach (var container in containers)
+        {
+            var (configMap, env) = BuildEnv(container);
+            files.Add(new GeneratedFile($"{container}.yaml",
+                [configMap, ContainerStatefulSet(container, env), ContainerService(container)]));
+        }
+        files.Add(new GeneratedFile("secrets.yaml", [Secrets()]));
+        files.Add(new GeneratedFile("network-policies.yaml", NetworkPolicies(projects, containers)));
+        files.Add(new GeneratedFile("prometheus-rules.yaml", [RoutingAlertRules.Build(alerts)]));
+        files.Add(new GeneratedFile("kustomization.yaml",
+            [Kustomization.Build(files.Select(f => f.Name), projects.Select(p => ImagePrefix + p))]));
+        return files;
+    }
+
+    private int PortOf(string resource)
+    {
+        if (manifest.Type(resource) == "project.v0")
+        {
+            return HttpPort;
+        }
+        var bindings = manifest[resource].GetProperty("bindings");
+        return bindings.EnumerateObject().First().Value.GetProperty("targetPort").GetInt32();
+    }
+
+    /// <summary>
+    /// Plain values go to the resource's ConfigMap; secret parameters come from the shared Secret;
+    /// values that embed a secret (connection strings) are composed with Kubernetes' <c>$(VAR)</c>
+    /// expansion, so no secret is ever written into a ConfigMap.
+    /// </summary>
+    private (V1ConfigMap, List<V1EnvVar>) BuildEnv(string resource)
+    {
+        var data = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var secretVars = new SortedSet<string>(StringComparer.Ordinal);
+        var composed = new List<V1EnvVar>();
+        var configName = $"{resource}-env";
+
+        foreach (var (name, expression) in manifest.Env(resource).OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            if (name == "HTTP_PORTS")
+            {
+                data[name] = HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                continue;
+            }
+            // https bindings and URI-encoded parameters have no in-cluster equivalent; services read
+            // the plain http and connection-string variables instead.
+            if (manifest.Resolve(expression, PortOf) is not { } value)
+            {
+                continue;
+            }
+            if (value.Secrets.Count == 0)
+            {
+                data[name] = value.Text;
+                continue;
+            }
+            secretVars.UnionWith(value.Secrets);
+            composed.Add(value.IsSingleSecret
+                ? SecretEnv(name, value.Secrets.First())
+                : new V1EnvVar { Name = name, Value = value.Text });
+        }
+
+        var env = secretVars.Select(p => SecretEnv(AspireManifest.SecretEnvName(p), p))
+            .Concat(data.Keys.Select(key => new V1EnvVar
+            {
+                Name = key,
+                ValueFrom = new V1EnvVarSource { ConfigMapKeyRef = new V1ConfigMapKeySelector { Key = key, Name = configName } },
+            }))
+            .Concat(composed)
+            .ToList();
+        var configMap = new V1ConfigMap
+        {
+            ApiVersion = "v1",
+            Kind = "ConfigMap",
+            Metadata = Metadata(configName, resource),
+            Data = data,
+        };
+        return (configMap, env);
+    }
+
+    private static V1EnvVar SecretEnv(string name, string parameter) =>
+        new()
+        {
+            Name = name,
+            ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Key = parameter, Name = SecretName } },
+        };
+
+    private V1Secret Secrets() => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Secret",
+        Metadata = Metadata(SecretName, PartOf),
+        Type = "Opaque",
+        // Placeholders only: operators supply real values (see docs/deploy.md); nothing secret is committed.
+        StringData = manifest.ResourcesOfType("parameter.v0").Where(manifest.IsSecretParameter)
+            .Order(StringComparer.Ordinal)
+            .ToDictionary(p => p, _ => "replace-me"),
+    };
+
+    private static V1Deployment ProjectDeployment(string project, List<V1EnvVar> env) => new()
+    {
+        ApiVersion = "apps/v1",
+        Kind = "Deployment",
+        Metadata = Metadata(project, project),
+        Spec = new V1DeploymentSpec
+        {
+            Replicas = 1,
+            Selector = new V1LabelSelector { MatchLabels = SelectorLabels(project) },
+            Strategy = new V1DeploymentStrategy
+            {
+                Type = "RollingUpdate",
+                RollingUpdate = new V1RollingUpdateDeployment { MaxUnavailable = 0, MaxSurge = 1 },
+            },
+            Template = new V1PodTemplateSpec
+            {
+                Metadata = new V1ObjectMeta
+                {
+                    Labels = Labels(project),
+                    Annotations = new Dictionary<string, string>
+                    {
+                        ["prometheus.io/scrape"] = "true",
+                        ["prometheus.io/port"] = HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        ["prometheus.io/path"] = MetricsPath,
+                    },
+                },
+                Spec = new V1PodSpec
+                {
+                    AutomountServiceAccountToken = false,
+                    SecurityContext = new V1PodSecurityContext
+                    {
+                        RunAsNonRoot = true,
+                        RunAsUser = DotnetAppUser,
+                        RunAsGroup = DotnetAppUser,
+                        FsGroup = DotnetAppUser,
+                        SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+                    },
+                    Containers =
+                    [
+                        new V1Container
+                        {
+                            Name = project,
+                            Image = $"{ImagePrefix}{project}:latest",
+                            Ports = [new V1ContainerPort { ContainerPort = HttpPort, Name = "http", Protocol = "TCP" }],
+                            Env = env,
+                            ReadinessProbe = HttpProbe(ReadinessPath, periodSeconds: 10),
+                            LivenessProbe = HttpProbe(LivenessPath, periodSeconds: 20),
+                            StartupProbe = HttpProbe(LivenessPath, periodSeconds: 2, failureThreshold: 60),
+                            Resources = Resources("100m", "192Mi", "1", "512Mi"),
+                            SecurityContext = RestrictedContainer(readOnlyRoot: true),
+                            // A read-only root file system still needs a scratch folder for the runtime.
+                            VolumeMounts = [new V1VolumeMount { MountPath = "/tmp", Name = "tmp" }],
+                        },
+                    ],
+                    Volumes = [new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() }],
+                },
+            },
+        },
+    };
+
+    private static V1Service HttpService(string project) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = Metadata(project, project),
+        Spec = new V1ServiceSpec
+        {
+            Selector = SelectorLabels(project),
+            Ports = [new V1ServicePort { Port = HttpPort, Name = "http", Protocol = "TCP", TargetPort = "http" }],
+        },
+    };
+
+    private V1StatefulSet ContainerStatefulSet(string container, List<V1EnvVar> env)
+    {
+        var definition = manifest[container];
+        var port = PortOf(container);
+        var volumes = definition.TryGetProperty("volumes", out var v) ? v.EnumerateArray().ToList() : [];
+        return new V1StatefulSet
+        {
+            ApiVersion = "apps/v1",
+            Kind = "StatefulSet",
+            Metadata = Metadata(container, container),
+            Spec = new V1StatefulSetSpec
+            {
+                ServiceName = container,
+                Replicas = 1,
+                Selector = new V1LabelSelector { MatchLabels = SelectorLabels(container) },
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta { Labels = Labels(container) },
+                    Spec = new V1PodSpec
+                    {
+                        AutomountServiceAccountToken = false,
+                        SecurityContext = new V1PodSecurityContext
+                        {
+                            RunAsNonRoot = true,
+                            RunAsUser = PostgresUser,
+                            RunAsGroup = PostgresUser,
+                            FsGroup = PostgresUser,
+                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+                        },
+                        Containers =
+                        [
+                            new V1Container
+                            {
+                                Name = container,
+                                Image = definition.GetProperty("image").GetString(),
+                                Ports = [new V1ContainerPort { ContainerPort = port, Name = "tcp", Protocol = "TCP" }],
+                                Env = env,
+                                ReadinessProbe = new V1Probe
+                                {
+                                    Exec = new V1ExecAction { Command = ["pg_isready", "-U", "postgres", "-h", "127.0.0.1"] },
+                                    PeriodSeconds = 10,
+                                },
+                                LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 20 },
+                                Resources = Resources("250m", "256Mi", "2", "1Gi"),
+                                SecurityContext = RestrictedContainer(readOnlyRoot: false),
+                                VolumeMounts = volumes.Select((volume, i) =>
+                                    new V1VolumeMount { MountPath = volume.GetProperty("target").GetString(), Name = VolumeName(i) }).ToList(),
+                            },
+                        ],
+                    },
+                },
+                VolumeClaimTemplates = volumes.Select((_, i) => new V1PersistentVolumeClaim
+                {
+                    ApiVersion = "v1",
+                    Kind = "PersistentVolumeClaim",
+                    Metadata = new V1ObjectMeta { Name = VolumeName(i), Labels = Labels(container) },
+                    Spec = new V1PersistentVolumeClaimSpec
+                    {
+                        AccessModes = ["ReadWriteOnce"],
+                        Resources = new V1VolumeResourceRequirements
+                        {
+                            Requests = new Dictionary<string, ResourceQuantity> { ["storage"] = new("10Gi") },
+                        },
+                    },
+                }).ToList(),
+            },
+        };
+    }
+
+    private static string VolumeName(int index) => index == 0 ? "data" : $"data-{index}";
+
+    /// <summary>Headless: the StatefulSet's pod is reached by the service name, no virtual IP in between.</summary>
+    private V1Service ContainerService(string container) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = Metadata(container, container),
+        Spec = new V1ServiceSpec
+        {
+            ClusterIP = "None",
+            Selector = SelectorLabels(container),
+            Ports = [new V1ServicePort { Port = PortOf(container), Name = "tcp", Protocol = "TCP", TargetPort = "tcp" }],
+        },
+    };
+
+    /// <summary>
+    /// Only the gateway reaches the outside world; every other pod talks only to the system's own pods
+    /// and DNS; only the learning service reaches Postgres.
+    /// </summary>
+    private List<object> NetworkPolicies(List<string> projects, List<string> containers)
+    {
+        var internalOnly = projects.Where(p => p != Gateway).Concat(containers).ToList();
+        var dns = new V1NetworkPolicyEgressRule
+        {
+            Ports = [new V1NetworkPolicyPort { Port = 53, Protocol = "UDP" }, new V1NetworkPolicyPort { Port = 53, Protocol = "TCP" }],
+        };
+        var ownPods = new V1NetworkPolicyEgressRule
+        {
+            To = [new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["app.kubernetes.io/part-of"] = PartOf } } }],
+        };
+        var policies = new List<object>
+        {
+            new V1NetworkPolicy
+            {
+                ApiVersion = "networking.k8s.io/v1",
+                Kind = "NetworkPolicy",
+                Metadata = Metadata("agent33-internal-egress", PartOf),
+                Spec = new V1NetworkPolicySpec
+                {
+                    PodSelector = new V1LabelSelector
+                    {
+                        MatchExpressions = [new V1LabelSelectorRequirement { Key = "app.kubernetes.io/name", OperatorProperty = "In", Values = internalOnly }],
+                    },
+                    PolicyTypes = ["Egress"],
+                    Egress = [dns, ownPods],
+                },
+            },
+            new V1NetworkPolicy
+            {
+                ApiVersion = "networking.k8s.io/v1",
+                Kind = "NetworkPolicy",
+                Metadata = Metadata("gateway-egress", Gateway),
+                Spec = new V1NetworkPolicySpec
+                {
+                    PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(Gateway) },
+                    PolicyTypes = ["Egress"],
+                    Egress = [new V1NetworkPolicyEgressRule()], // an empty rule allows all destinations
+                },
+            },
+        };
+        foreach (var container in containers)
+        {
+            policies.Add(new V1NetworkPolicy
+            {
+                ApiVersion = "networking.k8s.io/v1",
+                Kind = "NetworkPolicy",
+                Metadata = Metadata($"{container}-ingress", container),
+                Spec = new V1NetworkPolicySpec
+                {
+                    PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(container) },
+                    PolicyTypes = ["Ingress"],
+                    Ingress =
+                    [
+                        new V1NetworkPolicyIngressRule
+                        {
+                            FromProperty = [new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(LearningService) } }],
+                            Ports = [new V1NetworkPolicyPort { Port = PortOf(container), Protocol = "TCP" }],
+                        },
+                    ],
+                },
+            });
+        }
+        return policies;
+    }
+
+    private static V1Probe HttpProbe(string path, int periodSeconds, int failureThreshold = 3) => new()
+    {
+        HttpGet = new V1HTTPGetAction { Port = "http", Path = path },
+        PeriodSeconds = periodSeconds,
+        FailureThreshold = failureThreshold,
+        TimeoutSeconds = 5,
+    };
+
+    private static V1ResourceRequirements Resources(string cpuRequest, string memoryRequest, string cpuLimit, string memoryLimit) => new()
+    {
+        Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new(cpuRequest), ["memory"] = new(memoryRequest) },
+        Limits = new Dictionary<string, ResourceQuantity> { ["cpu"] = new(cpuLimit), ["memory"] = new(memoryLimit) },
+    };
+
+    private static V1SecurityContext RestrictedContainer(bool readOnlyRoot) => new()
+    {
+        AllowPrivilegeEscalation = false,
+        ReadOnlyRootFilesystem = readOnlyRoot,
+        Capabilities = new V1Capabilities { Drop = ["ALL"] },
+    };
+
+    public static Dictionary<string, string> SelectorLabels(string name) => new()
+    {
+        ["app.kubernetes.io/name"] = name,
+        ["app.kubernetes.io/part-of"] = PartOf,
+    };
+
+    private static Dictionary<string, string> Labels(string name) => new(SelectorLabels(name))
+    {
+        ["app.kubernetes.io/managed-by"] = "agent33-deploy",
+    };
+
+    private static V1ObjectMeta Metadata(string name, string component) => new() { Name = name, Labels = Labels(component) };
+}
+
+public sealed record GeneratedFile(string Name, IReadOnlyList<object> Objects);
+
+/// <summary>The routing service's default alert thresholds (<c>Routing:Alerts:*</c>).</summary>
+public sealed record AlertThresholds(double HighEffortCount, double HighCostUsd, double HighTokenBudget)
+{
+    /// <summary>The contract's defaults, used for any key the routing service's appsettings.json leaves unset.</summary>
+    public static readonly AlertThresholds Defaults = new(25, 5.0, 8000);
+
+    public static AlertThresholds FromAppSettings(string path)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+        if (!document.RootElement.TryGetProperty("Routing", out var routing) || !routing.TryGetProperty("Alerts", out var settings))
+        {
+            return Defaults;
+        }
+        double Read(string key, double fallback) => settings.TryGetProperty(key, out var value) ? value.GetDouble() : fallback;
+        return new AlertThresholds(
+            Read("HighEffortCountThreshold", Defaults.HighEffortCount),
+            Read("HighCostUsdThreshold", Defaults.HighCostUsd),
+            Read("HighTokenBudgetThreshold", Defaults.HighTokenBudget));
+    }
+}

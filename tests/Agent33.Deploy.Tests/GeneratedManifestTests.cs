@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using Agent33.Deploy;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Hosting;
+
+namespace Agent33.Deploy.Tests;
+
+public sealed class GeneratedManifestTests
+{
+    private static readonly string Root = AppHostManifest.FindRepositoryRoot(AppContext.BaseDirectory);
+    private static readonly string K8sDir = Path.Combine(Root, "deploy", "k8s");
+
+    private static readonly Dictionary<string, Type> CustomTypes = new()
+    {
+        [$"{PrometheusRule.ApiGroupVersion}/{nameof(PrometheusRule)}"] = typeof(PrometheusRule),
+        [$"kustomize.config.k8s.io/v1beta1/{nameof(Kustomization)}"] = typeof(Kustomization),
+    };
+
+    private static List<object> LoadAll() =>
+        Directory.GetFiles(K8sDir, "*.yaml").Order()
+            .SelectMany(f => KubernetesYaml.LoadAllFromString(File.ReadAllText(f), CustomTypes))
+            .ToList();
+
+    [Fact]
+    public async Task Committed_manifests_match_what_the_AppHost_generates_now()
+    {
+        var manifest = await AppHostManifest.PublishAsync(Root, build: false);
+        var stale = AppHostManifest.Generate(Root, manifest)
+            .Where(f => !File.Exists(Path.Combine(K8sDir, f.Name)) || File.ReadAllText(Path.Combine(K8sDir, f.Name)) != KubernetesFiles.Render(f))
+            .Select(f => f.Name)
+            .ToList();
+        Assert.True(stale.Count == 0, $"deploy/k8s is stale ({string.Join(", ", stale)}); run deploy/generate.sh and commit the result.");
+    }
+
+    [Fact]
+    public void Every_service_selects_the_pods_of_its_workload()
+    {
+        var objects = LoadAll();
+        var podLabels = objects.OfType<V1Deployment>().Select(d => (d.Metadata.Name, d.Spec.Template.Metadata.Labels))
+            .Concat(objects.OfType<V1StatefulSet>().Select(s => (s.Metadata.Name, s.Spec.Template.Metadata.Labels)))
+            .ToList();
+        var services = objects.OfType<V1Service>().ToList();
+
+        Assert.Equal(4, services.Count); // gateway, learning-service, routing, postgres
+        foreach (var service in services)
+        {
+            var selected = podLabels.Where(p => service.Spec.Selector.All(s => p.Labels.TryGetValue(s.Key, out var v) && v == s.Value)).ToList();
+            var workload = Assert.Single(selected);
+            Assert.Equal(service.Metadata.Name, workload.Name);
+        }
+        foreach (var deployment in objects.OfType<V1Deployment>())
+        {
+            Assert.All(deployment.Spec.Selector.MatchLabels, l => Assert.Equal(l.Value, deployment.Spec.Template.Metadata.Labels[l.Key]));
+        }
+    }
+
+    [Fact]
+    public void Every_referenced_secret_and_config_map_key_exists()
+    {
+        var objects = LoadAll();
+        var configMaps = objects.OfType<V1ConfigMap>().ToDictionary(c => c.Metadata.Name, c => c.Data.Keys.ToHashSet());
+        var secrets = objects.OfType<V1Secret>().ToDictionary(s => s.Metadata.Name, s => s.StringData.Keys.ToHashSet());
+        var references = 0;
+
+        foreach (var container in Containers(objects))
+        {
+            foreach (var env in container.Env ?? [])
+            {
+                if (env.ValueFrom?.ConfigMapKeyRef is { } configRef)
+                {
+                    Assert.True(configMaps.TryGetValue(configRef.Name, out var keys) && keys.Contains(configRef.Key), $"{container.Name}: ConfigMap {configRef.Name} lacks {configRef.Key}");
+                    references++;
+                }
+                if (env.ValueFrom?.SecretKeyRef is { } secretRef)
+                {
+                    Assert.True(secrets.TryGetValue(secretRef.Name, out var keys) && keys.Contains(secretRef.Key), $"{container.Name}: Secret {secretRef.Name} lacks {secretRef.Key}");
+                    references++;
+                }
+            }
+        }
+        Assert.True(references > 20, $"only {references} references checked");
+    }
+
+    [Fact]
+    public void Secrets_stay_out_of_config_maps_and_connection_strings_use_expansion()
+    {
+        var objects = LoadAll();
+        Assert.DoesNotContain(objects.OfType<V1ConfigMap>().SelectMany(c => c.Data), kv => kv.Key.Contains("Key") && kv.Key.StartsWith("Auth", StringComparison.Ordinal) && !kv.Key.EndsWith("Tenant", StringComparison.Ordinal) && !kv.Key.Contains("Scopes"));
+
+        var learning = Containers(objects).Single(c => c.Name == "learning-service");
+        var connection = learning.Env.Single(e => e.Name == "ConnectionStrings__learning");
+        Assert.Equal("Host=postgres;Port=5432;Username=postgres;Password=$(AGENT33_SECRET_POSTGRES_PASSWORD);Database=learning", connection.Value);
+        var passwordIndex = learning.Env.ToList().FindIndex(e => e.Name == "AGENT33_SECRET_POSTGRES_PASSWORD");
+        Assert.InRange(passwordIndex, 0, learning.Env.IndexOf(connection) - 1); // Kubernetes expands only earlier entries
+    }
+
+    [Fact]
+    public void Probes_point_at_the_paths_every_service_maps()
+    {
+        var mapped = new[] { ServiceDefaultsExtensions.HealthPath, ServiceDefaultsExtensions.AlivePath };
+        var deployments = LoadAll().OfType<V1Deployment>().ToList();
+        Assert.Equal(3, deployments.Count);
+        foreach (var deployment in deployments)
+        {
+            var container = Assert.Single(deployment.Spec.Template.Spec.Containers);
+            Assert.Equal(ServiceDefaultsExtensions.HealthPath, container.ReadinessProbe.HttpGet.Path);
+            Assert.Equal(ServiceDefaultsExtensions.AlivePath, container.LivenessProbe.HttpGet.Path);
+            Assert.Contains(container.StartupProbe.HttpGet.Path, mapped);
+            Assert.Contains(container.Ports, p => p.Name == container.ReadinessProbe.HttpGet.Port.Value);
+            Assert.Equal(ServiceDefaultsExtensions.MetricsPath, deployment.Spec.Template.Metadata.Annotations["prometheus.io/path"]);
+            Assert.True(deployment.Spec.Template.Spec.SecurityContext.RunAsNonRoot);
+            Assert.NotNull(container.Resources.Limits["memory"]);
+        }
+    }
+
+    [Fact]
+    public void Only_the_gateway_reaches_out_and_only_the_learning_service_reaches_postgres()
+    {
+        var policies = LoadAll().OfType<V1NetworkPolicy>().ToList();
+
+        var postgresIngress = Assert.Single(policies, p => SelectedName(p) == "postgres");
+        var from = Assert.Single(Assert.Single(postgresIngress.Spec.Ingress).FromProperty);
+        Assert.Equal("learning-service", from.PodSelector.MatchLabels["app.kubernetes.io/name"]);
+
+        var internalEgress = Assert.Single(policies, p => p.Spec.PodSelector.MatchExpressions is not null);
+        Assert.Equal(["learning-service", "postgres", "routing"], internalEgress.Spec.PodSelector.MatchExpressions.Single().Values.Order());
+        Assert.All(internalEgress.Spec.Egress, rule => Assert.True(rule.To is not null || rule.Ports.All(p => p.Port.Value == "53")));
+
+        var gatewayEgress = Assert.Single(policies, p => SelectedName(p) == "gateway");
+        Assert.Null(Assert.Single(gatewayEgress.Spec.Egress).To);
+    }
+
+    [Fact]
+    public void Alert_rules_use_the_routing_service_thresholds()
+    {
+        var thresholds = AlertThresholds.FromAppSettings(Path.Combine(Root, "services", "Agent33.Routing", "appsettings.json"));
+        var rules = Assert.Single(LoadAll().OfType<PrometheusRule>()).Spec.Groups.Single().Rules.ToDictionary(r => r.Alert);
+
+        Assert.Equal(["high_effort_cost_spike", "high_effort_routing_volume", "high_effort_token_budget_spike"], rules.Keys.Order());
+        Assert.EndsWith($"> {thresholds.HighEffortCount}", rules["high_effort_routing_volume"].Expr);
+        Assert.EndsWith($"> {thresholds.HighCostUsd}", rules["high_effort_cost_spike"].Expr);
+        Assert.EndsWith($"> {thresholds.HighTokenBudget}", rules["high_effort_token_budget_spike"].Expr);
+    }
+
+    [Fact]
+    public void Kustomize_renders_every_file_with_overridable_images()
+    {
+        var kustomization = Assert.Single(LoadAll().OfType<Kustomization>());
+        Assert.Equal(Directory.GetFiles(K8sDir, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml").Order(), kustomization.Resources.Order());
+        var images = Containers(LoadAll()).Select(c => c.Image.Split(':')[0]).Where(i => i.StartsWith(ManifestGenerator.ImagePrefix, StringComparison.Ordinal));
+        Assert.Equal(images.Order(), kustomization.Images.Select(i => i.Name).Order());
+
+        var kubectl = Process.Start(new ProcessStartInfo("kubectl", ["kustomize", K8sDir]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = kubectl.StandardOutput.ReadToEnd();
+        var errors = kubectl.StandardError.ReadToEnd();
+        kubectl.WaitForExit();
+        Assert.True(kubectl.ExitCode == 0, errors);
+        Assert.Equal(17, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+    }
+
+    private static string? SelectedName(V1NetworkPolicy policy) =>
+        policy.Spec.PodSelector.MatchLabels is { } labels && labels.TryGetValue("app.kubernetes.io/name", out var name) ? name : null;
+
+    private static IEnumerable<V1Container> Containers(List<object> objects) =>
+        objects.OfType<V1Deployment>().SelectMany(d => d.Spec.Template.Spec.Containers)
+            .Concat(objects.OfType<V1StatefulSet>().SelectMany(s => s.Spec.Template.Spec.Containers));
+}

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.OpenApi;
+using Agent33.ServiceDefaults.RateLimiting;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -42,7 +44,9 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
         builder.Services.AddApiProblems();
+        builder.Services.AddApiDocumentation();
         builder.AddApiKeyAuthentication();
+        builder.Services.AddWriteRateLimiting(builder.Configuration);
         return builder;
     }
 
@@ -103,6 +107,7 @@ public static class ServiceDefaultsExtensions
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter(); // after authentication: writes are limited per API key
 
         app.MapHealthChecks(HealthPath, new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync }).AllowAnonymous();
         app.MapHealthChecks(AlivePath, new HealthCheckOptions
@@ -111,6 +116,7 @@ public static class ServiceDefaultsExtensions
             ResponseWriter = HealthResponse.WriteAsync,
         }).AllowAnonymous();
         app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();
+        app.MapApiDocumentation();
         return app;
     }
 

@@ -19,6 +19,9 @@ public static class ApiKeyAuthentication
     public const string Scheme = "ApiKey";
     public const string TenantClaim = "tenant";
     public const string ScopeClaim = "scope";
+
+    /// <summary>A short, non-reversible id of the key (a hash prefix), for rate limiting and audit.</summary>
+    public const string KeyIdClaim = "key_id";
     public const string HeaderName = "X-Api-Key";
 
     /// <summary>
@@ -51,6 +54,7 @@ public static class ApiKeyAuthentication
 internal sealed class ApiKeyStore
 {
     private readonly Dictionary<string, ApiKeyEntry> _byHash;
+    private readonly byte[][] _hashes;
 
     public ApiKeyStore(IOptions<ApiKeyOptions> options)
     {
@@ -60,21 +64,25 @@ internal sealed class ApiKeyStore
         {
             _byHash[Hash(entry.Key)] = entry;
         }
+        _hashes = [.. _byHash.Keys.Select(Encoding.ASCII.GetBytes)];
     }
 
     public bool Enabled { get; }
 
-    public ApiKeyEntry? Find(string key)
+    /// <summary>The entry for a presented key and the key's id; every stored hash is compared, in constant time.</summary>
+    public (string KeyId, ApiKeyEntry Entry)? Find(string key)
     {
         var hash = Hash(key);
-        foreach (var (candidate, entry) in _byHash)
+        var presented = Encoding.ASCII.GetBytes(hash);
+        (string, ApiKeyEntry)? found = null;
+        foreach (var candidate in _hashes)
         {
-            if (CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(candidate), Encoding.ASCII.GetBytes(hash)))
+            if (CryptographicOperations.FixedTimeEquals(candidate, presented))
             {
-                return entry;
+                found = (hash[..12], _byHash[hash]);
             }
         }
-        return null;
+        return found;
     }
 
     private static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
@@ -94,7 +102,7 @@ internal sealed class ApiKeyAuthenticationHandler(
     {
         if (!keys.Enabled)
         {
-            return Task.FromResult(Success(AuthOffTenant, Scopes.All));
+            return Task.FromResult(Success(AuthOffTenant, Scopes.All, keyId: "auth-off"));
         }
 
         var presented = ReadKey(Request);
@@ -103,10 +111,9 @@ internal sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.NoResult());
         }
 
-        var entry = keys.Find(presented);
-        return Task.FromResult(entry is null
-            ? AuthenticateResult.Fail("Unknown API key.")
-            : Success(entry.Tenant, entry.Scopes));
+        return Task.FromResult(keys.Find(presented) is { } found
+            ? Success(found.Entry.Tenant, found.Entry.Scopes, found.KeyId)
+            : AuthenticateResult.Fail("Unknown API key."));
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -123,9 +130,9 @@ internal sealed class ApiKeyAuthenticationHandler(
             needed is null ? "The API key lacks the scope this route needs." : $"The API key lacks the '{needed}' scope this route needs.");
     }
 
-    private AuthenticateResult Success(string tenant, IEnumerable<string> scopes)
+    private AuthenticateResult Success(string tenant, IEnumerable<string> scopes, string keyId)
     {
-        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant) };
+        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant), new(ApiKeyAuthentication.KeyIdClaim, keyId) };
         claims.AddRange(scopes.Select(s => new Claim(ApiKeyAuthentication.ScopeClaim, s)));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyAuthentication.Scheme));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyAuthentication.Scheme));

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace Agent33.Testing;
 
-/// <summary>What every service must do from its first boot: health, liveness, metrics, and auth.</summary>
+/// <summary>What every service must do from its first boot: health, liveness, metrics, the OpenAPI document, and auth.</summary>
 public static class ServiceBasics
 {
     public static async Task AssertBootsAsync(HttpClient anonymous, string protectedPath)
@@ -21,6 +21,11 @@ public static class ServiceBasics
         var metrics = await anonymous.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         Assert.StartsWith("text/plain", metrics.Content.Headers.ContentType?.MediaType);
+
+        using (var openApi = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json")))
+        {
+            Assert.Equal("bearer", openApi.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey").GetProperty("scheme").GetString());
+        }
 
         var denied = await anonymous.GetAsync(protectedPath);
         Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using Agent33.Learning.Backup;
+
+namespace Agent33.Learning.Tests.Backup;
+
+public sealed class EnvelopeReaderTests
+{
+    private static readonly string Fixtures = Path.Combine(FindRepositoryRoot(), "..", "shared", "fixtures", "reference", "learning");
+
+    private static readonly JsonElement Facts = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures, "facts.json"))).RootElement;
+
+    [Theory]
+    [InlineData("backup-envelope.json", true)]
+    [InlineData("legacy-raw-backup.json", false)]
+    [InlineData("legacy-state.json", false)]
+    public async Task Reference_states_read_with_the_reference_checksum(string file, bool isEnvelope)
+    {
+        var sink = new CountingSink();
+        await using var input = File.OpenRead(Path.Combine(Fixtures, file));
+
+        var summary = await EnvelopeReader.ReadAsync(input, sink, CancellationToken.None);
+
+        Assert.Equal(isEnvelope, summary.IsEnvelope);
+        Assert.Equal(Facts.GetProperty("signal_count").GetInt32(), summary.SignalCount);
+        Assert.Equal(Facts.GetProperty("intake_count").GetInt32(), summary.IntakeCount);
+        Assert.Equal(Facts.GetProperty("signal_intake_map_count").GetInt32(), summary.MapCount);
+        Assert.Equal(Facts.GetProperty("checksum_sha256").GetString(), summary.Checksum);
+        Assert.Equal((summary.SignalCount, summary.IntakeCount, summary.MapCount), (sink.Signals, sink.Intakes, sink.MapEntries));
+    }
+
+    [Theory]
+    [InlineData("bad-checksum.json", BackupEnvelope.ChecksumMismatch)]
+    [InlineData("bad-count.json", BackupEnvelope.CountMismatch)]
+    [InlineData("bad-version.json", BackupEnvelope.VersionUnsupported)]
+    [InlineData("missing-version.json", BackupEnvelope.VersionMissing)]
+    [InlineData("truncated.json", BackupEnvelope.Invalid)]
+    public async Task Broken_variants_fail_with_their_code(string file, string code)
+    {
+        await using var input = File.OpenRead(Path.Combine(Fixtures, file));
+        var error = await Assert.ThrowsAsync<BackupFormatException>(() => EnvelopeReader.ReadAsync(input, new CountingSink(), CancellationToken.None));
+        Assert.Equal(code, error.Code);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("[]")]
+    [InlineData("{\"state\": []}")]
+    [InlineData("{\"signals\": [1]}")]
+    [InlineData("{\"signal_intake_map\": {\"LS-1\": 5}}")]
+    [InlineData("{\"format_version\": 1} trailing")]
+    [InlineData("{\"format_version\": \"1\", \"state\": {}}")]
+    [InlineData("{\"state\": {\"signals\": []}, \"state\": {}}")]
+    public async Task Malformed_input_is_backup_invalid(string text)
+    {
+        var error = await Assert.ThrowsAsync<BackupFormatException>(() =>
+            EnvelopeReader.ReadAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)), new CountingSink(), CancellationToken.None));
+        Assert.Equal(BackupEnvelope.Invalid, error.Code);
+    }
+
+    [Fact]
+    public async Task Reading_in_tiny_chunks_gives_the_same_result()
+    {
+        var bytes = await File.ReadAllBytesAsync(Path.Combine(Fixtures, "backup-envelope.json"));
+        var summary = await EnvelopeReader.ReadAsync(new TrickleStream(bytes), new CountingSink(), CancellationToken.None);
+        Assert.Equal(Facts.GetProperty("checksum_sha256").GetString(), summary.Checksum);
+    }
+
+    [Fact]
+    public async Task An_envelope_written_here_carries_the_reference_checksum_and_reads_back()
+    {
+        var sink = new CanonicalSink();
+        await using (var input = File.OpenRead(Path.Combine(Fixtures, "legacy-state.json")))
+        {
+            await EnvelopeReader.ReadAsync(input, sink, CancellationToken.None);
+        }
+        using var written = new MemoryStream();
+        var createdAt = new DateTimeOffset(2026, 11, 25, 1, 2, 3, TimeSpan.Zero);
+        var checksum = await sink.State.WriteEnvelopeAsync(written, createdAt, CancellationToken.None);
+        await sink.State.DisposeAsync();
+
+        Assert.Equal(Facts.GetProperty("checksum_sha256").GetString(), checksum);
+        written.Position = 0;
+        var reread = await EnvelopeReader.ReadAsync(written, new CountingSink(), CancellationToken.None);
+        Assert.True(reread.IsEnvelope);
+        Assert.Equal(checksum, reread.Checksum);
+        Assert.Equal("2026-11-25T01:02:03Z", reread.CreatedAt);
+    }
+
+    internal static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Agent33.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("Agent33.sln not found above the test binaries.");
+    }
+
+    private sealed class CountingSink : IStateSink
+    {
+        public int Signals;
+        public int Intakes;
+        public int MapEntries;
+
+        public ValueTask AddSignalAsync(JsonElement signal, CancellationToken cancellationToken) { Signals++; return ValueTask.CompletedTask; }
+        public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) { Intakes++; return ValueTask.CompletedTask; }
+        public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) { MapEntries++; return ValueTask.CompletedTask; }
+        public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    /// <summary>Re-renders everything it receives, as a backup of the database would.</summary>
+    private sealed class CanonicalSink : IStateSink
+    {
+        public CanonicalState State { get; } = new();
+
+        public ValueTask AddSignalAsync(JsonElement signal, CancellationToken cancellationToken) { State.AddSignal(signal); return ValueTask.CompletedTask; }
+        public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) { State.AddIntake(intake); return ValueTask.CompletedTask; }
+        public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) { State.AddMapEntry(signalId, intakeId); return ValueTask.CompletedTask; }
+        public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) { State.AddSnapshot(snapshot); return ValueTask.CompletedTask; }
+    }
+
+    /// <summary>Hands out a few bytes per read, to exercise every buffer boundary.</summary>
+    private sealed class TrickleStream(byte[] data) : MemoryStream(data)
+    {
+        private int _next = 1;
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            _next = _next % 7 + 1;
+            return base.ReadAsync(buffer[..Math.Min(buffer.Length, _next)], cancellationToken);
+        }
+    }
+}

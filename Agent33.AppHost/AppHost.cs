@@ -1,4 +1,5 @@
 using Agent33.AppHost;
+using Agent33.AppHost.Commands;
 using Agent33.AppHost.Postgres;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -10,16 +11,19 @@ var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learn
     .WithReference(learningDb)
     .WaitFor(postgres)
     .WithApiKeys(apiKeys)
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithLearningCommands(apiKeys);
 
 var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing)
     .WithReference(learning)
     .WithApiKeys(apiKeys)
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithRoutingCommands(apiKeys);
 
-builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
+var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
     .WithReference(learning)
     .WithApiKeys(apiKeys)
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithGatewayCommands(apiKeys);
 
 builder.Build().Run();

@@ -2,7 +2,7 @@ using Agent33.AppHost;
 using Agent33.AppHost.Commands;
 using Agent33.AppHost.Postgres;
 
-var builder = DistributedApplication.CreateBuilder(args);
+var builder = DistributedApplication.CreateBuilder(args.Where(a => a != DemoWorkload.Flag).ToArray());
 
 var apiKeys = builder.AddApiKeys();
 var (learningDb, postgres) = builder.AddLearningDatabase();
@@ -25,5 +25,10 @@ var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithGatewayCommands(apiKeys);
+
+if (DemoWorkload.IsRequested(args, builder.Configuration))
+{
+    builder.AddDemoWorkload(gateway, routing, learning, apiKeys);
+}
 
 builder.Build().Run();

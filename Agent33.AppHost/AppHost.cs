@@ -26,6 +26,12 @@ var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway
     .WithHttpHealthCheck("/health")
     .WithGatewayCommands(apiKeys);
 
+// Lets an operator try a policy pack from the AppHost's command line (--Governance:PolicyPack=mcp-readonly).
+if (builder.Configuration["Governance:PolicyPack"] is { Length: > 0 } policyPack)
+{
+    gateway.WithEnvironment("Governance__PolicyPack", policyPack);
+}
+
 if (DemoWorkload.IsRequested(args, builder.Configuration))
 {
     builder.AddDemoWorkload(gateway, routing, learning, apiKeys);

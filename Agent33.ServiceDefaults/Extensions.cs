@@ -7,6 +7,7 @@ using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -26,6 +27,10 @@ public static class ServiceDefaultsExtensions
     public const string HealthPath = "/health";
     public const string AlivePath = "/alive";
     public const string MetricsPath = "/metrics";
+
+    /// <summary>Largest request body a service reads unless a route allows more (1 MiB by default).</summary>
+    public const string MaxRequestBodyBytesKey = "Limits:MaxRequestBodyBytes";
+    public const long DefaultMaxRequestBodyBytes = 1024 * 1024;
 
     /// <summary>Every Agent33 meter starts with this prefix, so one wildcard exports them all.</summary>
     public const string MeterPrefix = "Agent33.";
@@ -47,6 +52,11 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddApiDocumentation();
         builder.AddApiKeyAuthentication();
         builder.Services.AddWriteRateLimiting(builder.Configuration);
+
+        // Bodies are small JSON documents; a route that takes more (a restore upload, a proxied call)
+        // raises its own limit. Over the limit: 413 payload_too_large, nothing read.
+        var maxBody = builder.Configuration.GetValue<long?>(MaxRequestBodyBytesKey) ?? DefaultMaxRequestBodyBytes;
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = maxBody);
         return builder;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Agent33.ServiceDefaults.Problems;
@@ -28,8 +29,15 @@ public static class ApiProblemSetup
                 problem.Detail = DescribeBadRequest(bad);
             }
         });
+        // Minimal APIs answer a body they cannot bind with a bare 400 unless told to throw; throwing sends it
+        // through the exception handler, which gives it a problem document and the invalid_json code.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<ExceptionHandlerOptions>(o =>
-            o.StatusCodeSelector = ex => ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError);
+        {
+            o.StatusCodeSelector = ex => ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError;
+            // A caller's bad input is not a server error: no error log with a stack trace for it.
+            o.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
+        });
         return services;
     }
 

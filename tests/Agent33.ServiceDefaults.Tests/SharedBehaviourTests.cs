@@ -1,0 +1,185 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Agent33.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Agent33.ServiceDefaults.Tests;
+
+/// <summary>
+/// What every service inherits from the defaults, on a real Kestrel server: keys, scopes and tenants,
+/// problem+json codes for bad input, the body limit, and per-key write rate limiting.
+/// </summary>
+public sealed class SharedBehaviourTests : IAsyncLifetime
+{
+    private const string Admin = "admin-key";
+    private const string Writer = "writer-key";
+    private const string Reader = "reader-key";
+    private const string OtherWriter = "other-writer-key";
+
+    private WebApplication _app = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Auth:ApiKeys:0:Key"] = Admin, ["Auth:ApiKeys:0:Tenant"] = "default", ["Auth:ApiKeys:0:Scopes:0"] = "admin",
+            ["Auth:ApiKeys:1:Key"] = Writer, ["Auth:ApiKeys:1:Tenant"] = "tenant-a", ["Auth:ApiKeys:1:Scopes:0"] = "write",
+            ["Auth:ApiKeys:2:Key"] = Reader, ["Auth:ApiKeys:2:Tenant"] = "tenant-a", ["Auth:ApiKeys:2:Scopes:0"] = "read",
+            ["Auth:ApiKeys:3:Key"] = OtherWriter, ["Auth:ApiKeys:3:Tenant"] = "tenant-b", ["Auth:ApiKeys:3:Scopes:0"] = "write",
+            ["RateLimiting:WritesPerSecond"] = "1",
+            ["RateLimiting:Burst"] = "3",
+            ["Limits:MaxRequestBodyBytes"] = "1000",
+        });
+        builder.AddServiceDefaults();
+        _app = builder.Build();
+        _app.MapDefaultEndpoints();
+        _app.MapGet("/items", (HttpContext context, string? tenant_id) =>
+        {
+            var resolution = ApiCaller.From(context).ResolveTenant(tenant_id);
+            return resolution.Problem is { } problem ? (IResult)problem : TypedResults.Ok(new { tenant_id = resolution.Tenant });
+        }).RequireAuthorization(Scopes.Read);
+        _app.MapPost("/items", (Item item) => TypedResults.Created("/items/1", item)).RequireAuthorization(Scopes.Write);
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _client = new HttpClient { BaseAddress = new Uri(address) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _app.DisposeAsync();
+    }
+
+    private sealed record Item(string Name, int Count);
+
+    private async Task<(HttpStatusCode Status, string? Code, HttpResponseMessage Response)> SendAsync(HttpMethod method, string path, string? key, HttpContent? content = null, bool useHeader = false)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        if (key is not null)
+        {
+            if (useHeader)
+            {
+                request.Headers.Add(ApiKeyAuthentication.HeaderName, key);
+            }
+            else
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            }
+        }
+        var response = await _client.SendAsync(request);
+        string? code = null;
+        if (response.Content.Headers.ContentType?.MediaType == "application/problem+json")
+        {
+            using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            code = problem.RootElement.GetProperty("code").GetString();
+        }
+        return (response.StatusCode, code, response);
+    }
+
+    [Theory]
+    [InlineData(null, HttpStatusCode.Unauthorized, "unauthenticated")]
+    [InlineData("no-such-key", HttpStatusCode.Unauthorized, "unauthenticated")]
+    [InlineData(Reader, HttpStatusCode.OK, null)]
+    public async Task Reads_need_a_known_key(string? key, HttpStatusCode status, string? code)
+    {
+        var (actual, actualCode, _) = await SendAsync(HttpMethod.Get, "/items", key);
+        Assert.Equal((status, code), (actual, actualCode));
+    }
+
+    [Fact]
+    public async Task The_key_may_come_in_the_X_Api_Key_header()
+    {
+        var (status, _, _) = await SendAsync(HttpMethod.Get, "/items", Reader, useHeader: true);
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    [Fact]
+    public async Task A_read_key_cannot_write()
+    {
+        var (status, code, _) = await SendAsync(HttpMethod.Post, "/items", Reader, JsonContent.Create(new { name = "a", count = 1 }));
+        Assert.Equal((HttpStatusCode.Forbidden, "forbidden"), (status, code));
+    }
+
+    [Theory]
+    [InlineData(Writer, "tenant-b", HttpStatusCode.Forbidden, "cross_tenant_denied")]
+    [InlineData(Writer, "tenant-a", HttpStatusCode.OK, null)]
+    [InlineData(Admin, "tenant-b", HttpStatusCode.OK, null)]
+    [InlineData(Admin, "bad tenant!", HttpStatusCode.BadRequest, "invalid_tenant")]
+    public async Task Only_admins_name_another_tenant(string key, string tenant, HttpStatusCode status, string? code)
+    {
+        var (actual, actualCode, _) = await SendAsync(HttpMethod.Get, $"/items?tenant_id={Uri.EscapeDataString(tenant)}", key);
+        Assert.Equal((status, code), (actual, actualCode));
+    }
+
+    [Theory]
+    [InlineData("{\"name\": \"a\", \"count\": ", "invalid_json")]
+    [InlineData("{\"name\": \"a\", \"count\": \"many\"}", "invalid_json")]
+    [InlineData("not json at all", "invalid_json")]
+    public async Task Malformed_bodies_get_400_with_a_code(string body, string code)
+    {
+        var (status, actualCode, _) = await SendAsync(HttpMethod.Post, "/items", OtherWriter, new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal((HttpStatusCode.BadRequest, code), (status, actualCode));
+    }
+
+    [Fact]
+    public async Task Non_utf8_bodies_get_400()
+    {
+        var (status, code, _) = await SendAsync(HttpMethod.Post, "/items", OtherWriter,
+            new ByteArrayContent([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D]) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } });
+        Assert.Equal((HttpStatusCode.BadRequest, "invalid_json"), (status, code));
+    }
+
+    [Fact]
+    public async Task Oversized_bodies_get_413()
+    {
+        var (status, code, _) = await SendAsync(HttpMethod.Post, "/items", OtherWriter,
+            new StringContent($"{{\"name\": \"{new string('x', 5000)}\", \"count\": 1}}", Encoding.UTF8, "application/json"));
+        Assert.Equal((HttpStatusCode.RequestEntityTooLarge, "payload_too_large"), (status, code));
+    }
+
+    [Fact]
+    public async Task Writes_are_rate_limited_per_key_with_retry_after()
+    {
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 6; i++)
+        {
+            var (status, code, response) = await SendAsync(HttpMethod.Post, "/items", Writer, JsonContent.Create(new { name = "a", count = i }));
+            statuses.Add(status);
+            if (status == HttpStatusCode.TooManyRequests)
+            {
+                Assert.Equal("rate_limited", code);
+                limited = response;
+            }
+        }
+        Assert.Equal(HttpStatusCode.Created, statuses[0]);
+        Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+        Assert.True(limited!.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+
+        // Another key has its own bucket, and reads are never limited.
+        Assert.Equal(HttpStatusCode.Created, (await SendAsync(HttpMethod.Post, "/items", Admin, JsonContent.Create(new { name = "b", count = 1 }))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/items", Writer)).Status);
+    }
+
+    [Fact]
+    public async Task Operational_endpoints_and_the_openapi_document_need_no_key()
+    {
+        foreach (var path in new[] { "/health", "/alive", "/metrics", "/openapi/v1.json" })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, path, key: null)).Status);
+        }
+    }
+}

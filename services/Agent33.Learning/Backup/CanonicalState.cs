@@ -1,3 +1,4 @@
+using Agent33.ServiceDefaults.Compatibility;
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;

@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using Agent33.Learning.Backup;
+using Agent33.ServiceDefaults.Compatibility;
 
-namespace Agent33.Learning.Tests.Backup;
+namespace Agent33.ServiceDefaults.Tests;
 
 public sealed class PythonJsonTests
 {
@@ -51,4 +51,13 @@ public sealed class PythonJsonTests
     [InlineData(10, "2026-11-13T02:38:37.000001Z")]
     public void Timestamps_render_like_the_reference_dump(long ticks, string expected) =>
         Assert.Equal(expected, PythonJson.Timestamp(new DateTimeOffset(2026, 11, 13, 2, 38, 37, TimeSpan.Zero).AddTicks(ticks)));
+
+    [Fact]
+    public void Dumps_matches_python_with_default_separators_and_non_ascii_kept()
+    {
+        var element = JsonDocument.Parse("""{"b": [1, 2.5, 1e-7, true, null], "a": "Ünï 🚀 \"q\" \n\u0001", "ﬁ": {"z": -0, "y": 1E3}}""").RootElement;
+        var output = new StringBuilder();
+        PythonJson.AppendDumps(element, output);
+        Assert.Equal("""{"a": "Ünï 🚀 \"q\" \n\u0001", "b": [1, 2.5, 1e-07, true, null], "ﬁ": {"y": 1000.0, "z": 0}}""", output.ToString());
+    }
 }

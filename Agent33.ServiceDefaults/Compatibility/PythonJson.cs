@@ -3,12 +3,13 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace Agent33.Learning.Backup;
+namespace Agent33.ServiceDefaults.Compatibility;
 
 /// <summary>
-/// Renders JSON exactly as the reference engine's <c>json.dumps(value, sort_keys=True, separators=(",", ":"))</c>
-/// does (ASCII only, non-ASCII as <c>\uXXXX</c>, floats as Python's <c>repr</c>), because the backup
-/// checksum is the SHA-256 of that text and must agree byte for byte in both directions.
+/// Renders JSON exactly as the reference engine's Python <c>json.dumps(..., sort_keys=True)</c> does, where
+/// our answers depend on that text byte for byte: the learning backup checksum (compact separators,
+/// ASCII only) and the routing heuristic, which measures and searches the inputs as
+/// <c>json.dumps(inputs, sort_keys=True, ensure_ascii=False)</c> renders them.
 /// </summary>
 public static class PythonJson
 {
@@ -23,7 +24,7 @@ public static class PythonJson
             case JsonValueKind.Object:
                 Write(output, "{");
                 var first = true;
-                foreach (var property in value.EnumerateObject().OrderBy(p => p.Name, KeyOrder))
+                foreach (var property in SortedProperties(value))
                 {
                     if (!first)
                     {
@@ -109,15 +110,7 @@ public static class PythonJson
     /// A number token as Python re-renders it after <c>json.loads</c>: integers stay integers, anything
     /// with a fraction or exponent becomes a float and is printed with <c>repr</c>.
     /// </summary>
-    public static void WriteNumber(string token, IBufferWriter<byte> output)
-    {
-        if (token.AsSpan().IndexOfAny('.', 'e', 'E') < 0)
-        {
-            Write(output, token == "-0" ? "0" : token);
-            return;
-        }
-        Write(output, FloatRepr(double.Parse(token, NumberStyles.Float, CultureInfo.InvariantCulture)));
-    }
+    public static void WriteNumber(string token, IBufferWriter<byte> output) => Write(output, NumberText(token));
 
     /// <summary>
     /// Python's <c>repr(float)</c>: the shortest digits that round-trip, in fixed notation when the decimal
@@ -186,6 +179,105 @@ public static class PythonJson
         var firstDigitExponent = integerPart.Length - 1 - leadingZeros + exponent;
         return (digits, firstDigitExponent);
     }
+
+    /// <summary>
+    /// Appends <paramref name="value"/> as <c>json.dumps(value, sort_keys=True, ensure_ascii=False)</c> would:
+    /// separators <c>", "</c> and <c>": "</c>, non-ASCII characters kept, control characters escaped.
+    /// </summary>
+    public static void AppendDumps(JsonElement value, StringBuilder output)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                output.Append('{');
+                var first = true;
+                foreach (var property in SortedProperties(value))
+                {
+                    if (!first)
+                    {
+                        output.Append(", ");
+                    }
+                    first = false;
+                    AppendString(property.Name, output);
+                    output.Append(": ");
+                    AppendDumps(property.Value, output);
+                }
+                output.Append('}');
+                break;
+            case JsonValueKind.Array:
+                output.Append('[');
+                var firstItem = true;
+                foreach (var item in value.EnumerateArray())
+                {
+                    if (!firstItem)
+                    {
+                        output.Append(", ");
+                    }
+                    firstItem = false;
+                    AppendDumps(item, output);
+                }
+                output.Append(']');
+                break;
+            case JsonValueKind.String:
+                AppendString(value.GetString()!, output);
+                break;
+            case JsonValueKind.Number:
+                output.Append(NumberText(value.GetRawText()));
+                break;
+            case JsonValueKind.True:
+                output.Append("true");
+                break;
+            case JsonValueKind.False:
+                output.Append("false");
+                break;
+            default:
+                output.Append("null");
+                break;
+        }
+    }
+
+    /// <summary>A string as <c>ensure_ascii=False</c> escapes it: only quotes, backslashes and control characters.</summary>
+    private static void AppendString(string value, StringBuilder output)
+    {
+        output.Append('"');
+        var start = 0;
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (c >= ' ' && c != '"' && c != '\\')
+            {
+                continue;
+            }
+            output.Append(value, start, i - start);
+            start = i + 1;
+            switch (c)
+            {
+                case '"': output.Append("\\\""); break;
+                case '\\': output.Append("\\\\"); break;
+                case '\n': output.Append("\\n"); break;
+                case '\r': output.Append("\\r"); break;
+                case '\t': output.Append("\\t"); break;
+                case '\b': output.Append("\\b"); break;
+                case '\f': output.Append("\\f"); break;
+                default: output.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture)); break;
+            }
+        }
+        output.Append(value, start, value.Length - start);
+        output.Append('"');
+    }
+
+    private static IEnumerable<JsonProperty> SortedProperties(JsonElement value)
+    {
+        var properties = value.EnumerateObject().ToArray();
+        Array.Sort(properties, (a, b) => KeyOrder.Compare(a.Name, b.Name));
+        return properties;
+    }
+
+    /// <summary>A number token as Python re-renders it after <c>json.loads</c>.</summary>
+    private static string NumberText(string token) =>
+        token.AsSpan().IndexOfAny('.', 'e', 'E') < 0
+            ? (token == "-0" ? "0" : token)
+            : FloatRepr(double.Parse(token, NumberStyles.Float, CultureInfo.InvariantCulture));
 
     /// <summary>A timestamp as the reference's JSON dump writes it: microseconds, dropped when zero, and "Z".</summary>
     public static string Timestamp(DateTimeOffset value)

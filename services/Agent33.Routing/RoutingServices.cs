@@ -1,0 +1,34 @@
+using Agent33.Routing.Effort;
+using Agent33.Routing.Telemetry;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+
+namespace Agent33.Routing;
+
+public static class RoutingServices
+{
+    public static IHostApplicationBuilder AddRoutingServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IConfigureOptions<RoutingOptions>, RoutingProfileSetup>();
+        builder.Services.AddSingleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidation>();
+        builder.Services.AddOptions<RoutingOptions>().ValidateOnStart();
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<PricingCatalog>();
+        builder.Services.AddSingleton<EffortRouter>();
+        builder.Services.AddSingleton<RoutingMetrics>();
+        builder.Services.AddSingleton<DecisionExport>();
+        builder.Services.AddSingleton<AlertMonitor>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AlertMonitor>());
+        builder.Services.AddHttpClient(LearningSignals.ClientName, client => client.BaseAddress = new Uri("https+http://learning-service"));
+        builder.Services.AddSingleton<LearningSignals>();
+
+        // Histogram buckets that include the alert thresholds, so Prometheus can count decisions above them.
+        var alerts = new AlertOptions();
+        builder.Configuration.GetSection($"{RoutingOptions.Section}:Alerts").Bind(alerts);
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddView(RoutingMetrics.EstimatedCost, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.CostBuckets(alerts) })
+            .AddView(RoutingMetrics.TokenBudget, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.TokenBuckets(alerts) }));
+        return builder;
+    }
+}

@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+
+namespace Agent33.Routing.Telemetry;
+
+/// <summary>Posts a learning signal to the learning service (found through service discovery) when an alert starts firing.</summary>
+public sealed partial class LearningSignals(IHttpClientFactory clients, IConfiguration configuration, ILogger<LearningSignals> logger)
+{
+    public const string ClientName = "learning-service";
+    public const string SignalsPath = "/v1/improvements/learning/signals";
+
+    public async Task<bool> PostAlertAsync(FiringAlert alert, CancellationToken cancellationToken)
+    {
+        var value = alert.CurrentValue.ToString(CultureInfo.InvariantCulture);
+        var threshold = alert.Threshold.ToString(CultureInfo.InvariantCulture);
+        var signal = new
+        {
+            signal_type = "performance",
+            severity = "high",
+            summary = $"Routing alert {alert.RuleName} started firing: {alert.Metric} is {value} against threshold {threshold}",
+            details = $"The routing service's alert rule '{alert.RuleName}' started firing at {alert.TriggeredAt:O}. " +
+                      "See docs/operators/alerts.md for what the rule means and how to tune it.",
+            source = "routing-service",
+            context = new Dictionary<string, string>
+            {
+                ["rule"] = alert.RuleName,
+                ["metric"] = alert.Metric,
+                ["current_value"] = value,
+                ["threshold"] = threshold,
+            },
+        };
+        try
+        {
+            var client = clients.CreateClient(ClientName);
+            using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = JsonContent.Create(signal) };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", configuration["ServiceApiKey"] ?? "");
+            using var response = await client.SendAsync(request, cancellationToken);
+            if (response.IsSuccessStatusCode)
+            {
+                LogPosted(logger, alert.RuleName);
+                return true;
+            }
+            LogRejected(logger, alert.RuleName, (int)response.StatusCode);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            LogUnreachable(logger, alert.RuleName, ex.Message);
+        }
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Alert {Rule} started firing; learning signal recorded")]
+    private static partial void LogPosted(ILogger logger, string rule);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Alert {Rule} started firing; the learning service answered {Status} to its signal")]
+    private static partial void LogRejected(ILogger logger, string rule, int status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Alert {Rule} started firing; the learning service is unreachable: {Reason}")]
+    private static partial void LogUnreachable(ILogger logger, string rule, string reason);
+}

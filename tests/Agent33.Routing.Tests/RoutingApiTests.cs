@@ -1,0 +1,246 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Agent33.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Agent33.Routing.Tests;
+
+public sealed class RoutingApiTests : IAsyncLifetime
+{
+    private readonly LearningStandIn _learning = new();
+
+    public Task InitializeAsync() => _learning.StartAsync();
+
+    public Task DisposeAsync() => _learning.DisposeAsync().AsTask();
+
+    private WebApplicationFactory<Program> Service(params (string Key, string Value)[] settings) =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseTestKeys();
+            b.UseSetting("ServiceApiKey", "service-key");
+            b.UseSetting("services:learning-service:http:0", _learning.Address);
+            foreach (var (key, value) in settings)
+            {
+                b.UseSetting(key, value);
+            }
+        });
+
+    private static object HighEffortRequest => new
+    {
+        default_model = "m",
+        max_tokens = 9000,
+        effort = "high",
+        inputs = new { prompt = "hi" },
+    };
+
+    [Fact]
+    public async Task Decisions_show_up_in_the_dashboard_summary_and_in_prometheus_text()
+    {
+        await using var factory = Service(("Routing:CostPer1kTokens", "0.002"));
+        var client = factory.CreateClient(TestKeys.Writer);
+
+        for (var i = 0; i < 3; i++)
+        {
+            (await client.PostAsJsonAsync("/v1/routing/decisions", new { default_model = "m", max_tokens = 1000, inputs = new { prompt = "hi" } })).EnsureSuccessStatusCode();
+        }
+        (await client.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).EnsureSuccessStatusCode();
+
+        using var summary = JsonDocument.Parse(await factory.CreateClient(TestKeys.Reader).GetStringAsync("/v1/dashboard/metrics"));
+        var decisions = summary.RootElement.GetProperty("effort_routing_decisions_total");
+        Assert.Equal(3, decisions.GetProperty("effort=low,source=heuristic").GetInt32());
+        Assert.Equal(1, decisions.GetProperty("effort=high,source=request").GetInt32());
+        Assert.Equal(1, summary.RootElement.GetProperty("effort_routing_high_effort_total").GetInt32());
+        var cost = summary.RootElement.GetProperty("effort_routing_estimated_cost_usd");
+        Assert.Equal((4, 0.018), (cost.GetProperty("count").GetInt32(), cost.GetProperty("max").GetDouble()));
+        Assert.Equal(0.024, cost.GetProperty("window_sum").GetDouble(), 9);
+
+        var prometheus = await factory.CreateClient().GetStringAsync("/metrics");
+        Assert.Contains("effort_routing_decisions_total{", prometheus);
+        Assert.Contains("effort=\"high\"", prometheus);
+        Assert.Contains("effort_routing_high_effort_total", prometheus);
+        Assert.Contains("effort_routing_estimated_token_budget_bucket", prometheus);
+        Assert.DoesNotContain("_total_total", prometheus);
+    }
+
+    [Fact]
+    public async Task An_alert_posts_one_learning_signal_when_it_starts_firing_not_on_every_decision()
+    {
+        await using var factory = Service(("Routing:Alerts:HighEffortCountThreshold", "2"));
+        var client = factory.CreateClient(TestKeys.Writer);
+
+        for (var i = 0; i < 6; i++)
+        {
+            (await client.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).EnsureSuccessStatusCode();
+        }
+
+        var alerts = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/alerts");
+        var names = alerts.EnumerateArray().Select(a => a.GetProperty("rule_name").GetString()).Order().ToList();
+        Assert.Equal(["high_effort_routing_volume", "high_effort_token_budget_spike"], names);
+        var volume = alerts.EnumerateArray().Single(a => a.GetProperty("rule_name").GetString() == "high_effort_routing_volume");
+        Assert.Equal((6.0, 2.0), (volume.GetProperty("current_value").GetDouble(), volume.GetProperty("threshold").GetDouble()));
+
+        var signals = await _learning.WaitForAsync(2);
+        Assert.All(signals, s =>
+        {
+            Assert.Equal("Bearer service-key", s.Authorization);
+            Assert.Equal(("performance", "high"), (s.Body.GetProperty("signal_type").GetString(), s.Body.GetProperty("severity").GetString()));
+        });
+        Assert.Contains(signals, s => s.Body.GetProperty("summary").GetString()!.Contains("high_effort_routing_volume"));
+        await Task.Delay(300); // give a wrongly repeated post the time to arrive
+        Assert.Equal(2, _learning.Received.Count);
+    }
+
+    [Fact]
+    public async Task A_down_learning_service_is_counted_and_never_blocks_decisions()
+    {
+        await _learning.DisposeAsync(); // nobody listens there any more
+        await using var factory = Service(("Routing:Alerts:HighEffortCountThreshold", "0"));
+        var client = factory.CreateClient(TestKeys.Writer);
+
+        var started = DateTime.UtcNow;
+        (await client.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).EnsureSuccessStatusCode();
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2), "the decision waited on the learning service");
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        JsonElement failures;
+        do
+        {
+            await Task.Delay(100);
+            var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+            summary.TryGetProperty("effort_routing_signal_failures_total", out failures);
+        }
+        while ((failures.ValueKind == JsonValueKind.Undefined || failures.GetInt32() < 2) && DateTime.UtcNow < deadline);
+        Assert.Equal(2, failures.GetInt32()); // volume and token budget both started firing
+    }
+
+    [Fact]
+    public async Task Export_writes_jsonl_and_fail_closed_refuses_when_it_cannot()
+    {
+        var dir = Directory.CreateTempSubdirectory("agent33-export-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "decisions.jsonl");
+            await using (var factory = Service(("Routing:Export:Path", path)))
+            {
+                var client = factory.CreateClient(TestKeys.Writer);
+                (await client.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).EnsureSuccessStatusCode();
+                (await client.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).EnsureSuccessStatusCode();
+            }
+            var lines = await File.ReadAllLinesAsync(path);
+            Assert.Equal(2, lines.Length);
+            Assert.Equal("high", JsonDocument.Parse(lines[0]).RootElement.GetProperty("decision").GetProperty("effort").GetString());
+
+            // A directory where the file should be: every write fails.
+            var blocked = Path.Combine(dir, "blocked");
+            Directory.CreateDirectory(blocked);
+            await using (var open = Service(("Routing:Export:Path", blocked)))
+            {
+                Assert.Equal(HttpStatusCode.OK, (await open.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).StatusCode);
+                var summary = await open.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+                Assert.Equal(1, summary.GetProperty("effort_routing_export_failures_total").GetInt32());
+            }
+            await using (var closed = Service(("Routing:Export:Path", blocked), ("Routing:Export:FailClosed", "true")))
+            {
+                var refused = await closed.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest);
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+                Assert.Equal("export_failed", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"max_tokens": 10}""", "invalid_request")]
+    [InlineData("""{"default_model": "m"}""", "invalid_request")]
+    [InlineData("""{"default_model": "m", "max_tokens": 0}""", "invalid_request")]
+    [InlineData("""{"default_model": "m", "max_tokens": 10, "inputs": [1, 2]}""", "invalid_request")]
+    [InlineData("""{"default_model": "m", "max_tokens": 10, "max_iterations": -1}""", "invalid_request")]
+    [InlineData("""{"default_model": "m", "max_tokens": "ten"}""", "invalid_json")]
+    [InlineData("""{"default_model": "m", "max_tokens": 10""", "invalid_json")]
+    public async Task Bad_requests_get_400_with_a_code(string body, string code)
+    {
+        await using var factory = Service();
+        var response = await factory.CreateClient(TestKeys.Writer).PostAsync("/v1/routing/decisions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task A_read_key_may_classify_but_not_decide()
+    {
+        await using var factory = Service();
+        var reader = factory.CreateClient(TestKeys.Reader);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).StatusCode);
+        var verdict = await (await reader.PostAsJsonAsync("/v1/routing/classify", new { inputs = new { prompt = "hi" } })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("simple_message_fast_path", verdict.GetProperty("reasons")[0].GetString());
+    }
+
+    [Theory]
+    [InlineData("Routing:Heuristic:HighScoreThreshold", "1", "Routing:Heuristic:HighScoreThreshold")]
+    [InlineData("Routing:Heuristic:LargePayloadChars", "500", "Routing:Heuristic:LargePayloadChars")]
+    [InlineData("Routing:CostPer1kTokens", "-1", "Routing:CostPer1kTokens")]
+    [InlineData("Routing:Policies:Tenant:acme", "huge", "Routing:Policies:Tenant:acme")]
+    [InlineData("Routing:Profile", "nope", "Routing:Profile")]
+    [InlineData("Routing:DefaultEffort", "max", "Routing:DefaultEffort")]
+    public void Bad_settings_stop_the_service_naming_the_setting(string key, string value, string named)
+    {
+        using var factory = Service((key, value));
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+        Assert.Contains(named, error.ToString());
+    }
+
+    /// <summary>A loopback server standing in for the learning service: records what it is sent.</summary>
+    private sealed class LearningStandIn : IAsyncDisposable
+    {
+        private WebApplication? _app;
+
+        public ConcurrentQueue<(string? Authorization, JsonElement Body)> Received { get; } = new();
+
+        public string Address { get; private set; } = "http://127.0.0.1:9";
+
+        public async Task StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            _app = builder.Build();
+            _app.MapPost("/v1/improvements/learning/signals", async (HttpContext context) =>
+            {
+                var body = await JsonSerializer.DeserializeAsync<JsonElement>(context.Request.Body);
+                Received.Enqueue((context.Request.Headers.Authorization.ToString(), body));
+                return Results.StatusCode(201);
+            });
+            await _app.StartAsync();
+            Address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        }
+
+        public async Task<List<(string? Authorization, JsonElement Body)>> WaitForAsync(int count)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (Received.Count < count && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            return [.. Received];
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_app is not null)
+            {
+                await _app.DisposeAsync();
+                _app = null;
+            }
+        }
+    }
+}

@@ -1,13 +1,16 @@
+using Agent33.Learning;
+using Agent33.Learning.Apis;
 using Agent33.Learning.Persistence;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddLearningPersistence();
+builder.AddLearningServices();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapLearningSignalsApi();
 
 await app.MigrateLearningDatabaseAsync();
 app.Run();

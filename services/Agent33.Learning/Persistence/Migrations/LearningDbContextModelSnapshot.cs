@@ -22,6 +22,117 @@ namespace Agent33.Learning.Persistence.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("Agent33.Learning.Domain.LearningSignal", b =>
+                {
+                    b.Property<string>("SignalId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("signal_id");
+
+                    b.Property<string>("Context")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("context");
+
+                    b.Property<string>("Details")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("details");
+
+                    b.Property<string>("Enrichment")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("enrichment");
+
+                    b.Property<string>("Fingerprint")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("fingerprint");
+
+                    b.Property<DateTimeOffset?>("FirstSeenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("first_seen_at");
+
+                    b.Property<bool>("IntakeGenerated")
+                        .HasColumnType("boolean")
+                        .HasColumnName("intake_generated");
+
+                    b.Property<DateTimeOffset?>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_seen_at");
+
+                    b.Property<int>("OccurrenceCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("occurrence_count");
+
+                    b.Property<string>("QualityLabel")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("quality_label");
+
+                    b.Property<string>("QualityReasons")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("quality_reasons");
+
+                    b.Property<double>("QualityScore")
+                        .HasColumnType("double precision")
+                        .HasColumnName("quality_score");
+
+                    b.Property<DateTimeOffset>("RecordedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("recorded_at");
+
+                    b.Property<string>("RelatedIntakeId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("related_intake_id");
+
+                    b.Property<string>("Severity")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("severity");
+
+                    b.Property<int>("SeverityRank")
+                        .HasColumnType("integer")
+                        .HasColumnName("severity_rank");
+
+                    b.Property<string>("SignalType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("signal_type");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("source");
+
+                    b.Property<string>("Summary")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("summary");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("SignalId");
+
+                    b.HasIndex("Fingerprint", "RecordedAt");
+
+                    b.HasIndex("RecordedAt", "SignalId");
+
+                    b.HasIndex("TenantId", "RecordedAt");
+
+                    b.ToTable("learning_signals", (string)null);
+                });
+
             modelBuilder.Entity("Agent33.Learning.Persistence.AuditEvent", b =>
                 {
                     b.Property<long>("Id")
@@ -61,6 +172,279 @@ namespace Agent33.Learning.Persistence.Migrations
                     b.HasIndex("OccurredAt");
 
                     b.ToTable("audit_events", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.BackupChunk", b =>
+                {
+                    b.Property<string>("BackupId")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("backup_id");
+
+                    b.Property<int>("Seq")
+                        .HasColumnType("integer")
+                        .HasColumnName("seq");
+
+                    b.Property<byte[]>("Data")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("data");
+
+                    b.HasKey("BackupId", "Seq");
+
+                    b.ToTable("backup_chunks", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.BackupRecord", b =>
+                {
+                    b.Property<string>("BackupId")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("backup_id");
+
+                    b.Property<string>("ChecksumSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("checksum_sha256");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<int>("IntakeCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("intake_count");
+
+                    b.Property<int>("SignalCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("signal_count");
+
+                    b.Property<int>("SignalIntakeMapCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("signal_intake_map_count");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("size_bytes");
+
+                    b.HasKey("BackupId");
+
+                    b.HasIndex("CreatedAt");
+
+                    b.ToTable("backups", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.GeneratedIntake", b =>
+                {
+                    b.Property<string>("IntakeId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("intake_id");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("document");
+
+                    b.Property<string>("GeneratedFromSignalId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("generated_from_signal_id");
+
+                    b.Property<DateTimeOffset>("SubmittedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("submitted_at");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("IntakeId");
+
+                    b.HasIndex("GeneratedFromSignalId");
+
+                    b.HasIndex("SubmittedAt", "IntakeId");
+
+                    b.HasIndex("TenantId", "SubmittedAt");
+
+                    b.ToTable("generated_intakes", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.ImportRun", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<bool>("Forced")
+                        .HasColumnType("boolean")
+                        .HasColumnName("forced");
+
+                    b.Property<int>("IntakesImported")
+                        .HasColumnType("integer")
+                        .HasColumnName("intakes_imported");
+
+                    b.Property<int>("MapEntriesImported")
+                        .HasColumnType("integer")
+                        .HasColumnName("map_entries_imported");
+
+                    b.Property<string>("Message")
+                        .HasColumnType("text")
+                        .HasColumnName("message");
+
+                    b.Property<int>("Quarantined")
+                        .HasColumnType("integer")
+                        .HasColumnName("quarantined");
+
+                    b.Property<int>("SignalsImported")
+                        .HasColumnType("integer")
+                        .HasColumnName("signals_imported");
+
+                    b.Property<int>("SnapshotsImported")
+                        .HasColumnType("integer")
+                        .HasColumnName("snapshots_imported");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)")
+                        .HasColumnName("source");
+
+                    b.Property<string>("SourceChecksum")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("source_checksum");
+
+                    b.Property<string>("SourceKind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("source_kind");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("StartedAt");
+
+                    b.ToTable("import_runs", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.MetricsSnapshotRecord", b =>
+                {
+                    b.Property<string>("SnapshotId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("snapshot_id");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("document");
+
+                    b.Property<long>("Position")
+                        .HasColumnType("bigint")
+                        .HasColumnName("position");
+
+                    b.HasKey("SnapshotId");
+
+                    b.HasIndex("Position");
+
+                    b.ToTable("metrics_snapshots", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.QuarantinedRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<long?>("ImportRunId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("import_run_id");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Payload")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("payload");
+
+                    b.Property<DateTimeOffset>("QuarantinedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("quarantined_at");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)")
+                        .HasColumnName("source");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("QuarantinedAt");
+
+                    b.ToTable("quarantined_records", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.SignalIntakeLink", b =>
+                {
+                    b.Property<string>("SignalId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("signal_id");
+
+                    b.Property<string>("IntakeId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("intake_id");
+
+                    b.HasKey("SignalId");
+
+                    b.HasIndex("IntakeId");
+
+                    b.ToTable("signal_intake_map", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Learning.Persistence.BackupChunk", b =>
+                {
+                    b.HasOne("Agent33.Learning.Persistence.BackupRecord", null)
+                        .WithMany()
+                        .HasForeignKey("BackupId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 #pragma warning restore 612, 618
         }

@@ -1,14 +1,14 @@
 using System.Globalization;
 using System.Numerics;
 
-namespace Agent33.Routing.Effort;
+namespace Agent33.ServiceDefaults.Compatibility;
 
 /// <summary>
 /// Python's <c>round(x, digits)</c>: half-to-even on the exact binary value of <paramref name="value"/>,
 /// then the nearest double. <c>Math.Round</c> scales first and can land on the other side of a tie, which
 /// would put a flat-rate cost one millionth away from the reference's.
 /// </summary>
-internal static class PythonRound
+public static class PythonRound
 {
     public static double Round(double value, int digits)
     {

@@ -1,0 +1,228 @@
+using System.Globalization;
+using System.Text.Json;
+using Agent33.Learning.Domain;
+using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Agent33.Learning.Apis;
+
+/// <summary>The learning-signal routes, tenant-scoped by the caller's API key.</summary>
+public static class LearningSignalsApi
+{
+    public const string BasePath = "/v1/improvements/learning";
+    private const int MaxLimit = 1000;
+    private const int MaxWindowDays = 3650;
+
+    public static IEndpointRouteBuilder MapLearningSignalsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup(BasePath).WithTags("Learning signals");
+
+        group.MapPost("/signals", RecordAsync).RequireAuthorization(Scopes.Write)
+            .WithSummary("Record a learning signal: scored, enriched, and merged into a recent duplicate (200) or stored new (201).");
+        group.MapGet("/signals", ListAsync).RequireAuthorization(Scopes.Read)
+            .WithSummary("Signals newest first, filtered by signal_type (or type), severity and tenant.");
+        group.MapGet("/summary", SummaryAsync).RequireAuthorization(Scopes.Read)
+            .WithSummary("Counts by type, severity and tenant, quality, and the trend against the previous window; optionally generates intakes.");
+        group.MapGet("/trends", TrendsAsync).RequireAuthorization(Scopes.Read)
+            .WithSummary("Dedupe-aware trends by signal_type or severity, current window against the previous one.");
+        group.MapGet("/calibration", CalibrationAsync).RequireAuthorization(Scopes.Read)
+            .WithSummary("Recommended auto-intake and retention settings from the signals of a window.");
+        group.MapGet("/intakes", IntakesAsync).RequireAuthorization(Scopes.Read)
+            .WithSummary("Research intakes generated from signals, newest first.");
+        return app;
+    }
+
+    public sealed record SignalRequest(
+        string? SignalType, string? Type, string? Severity, string? Summary, string? Details, string? Source,
+        Dictionary<string, string>? Context, string? TenantId);
+
+    private static async Task<Results<Created<SignalView>, Ok<SignalView>, ProblemHttpResult>> RecordAsync(
+        SignalRequest body, HttpContext http, LearningStore store, CancellationToken ct)
+    {
+        var tenant = ApiCaller.From(http).ResolveTenant(body.TenantId);
+        if (tenant.Problem is { } denied)
+        {
+            return denied;
+        }
+        if (Validate(body) is { } invalid)
+        {
+            return invalid;
+        }
+        var input = new SignalInput(body.SignalType ?? body.Type ?? "feedback", body.Severity ?? "medium", body.Summary!,
+            body.Details ?? "", body.Source ?? "", body.Context ?? []);
+        var (signal, created) = await store.RecordAsync(input, tenant.Tenant!, ct);
+        return created
+            ? TypedResults.Created($"{BasePath}/signals/{signal.SignalId}", signal)
+            : TypedResults.Ok(signal);
+    }
+
+    private static ProblemHttpResult? Validate(SignalRequest body)
+    {
+        var type = body.SignalType ?? body.Type;
+        if (type is not null && !SignalTypes.IsValid(type))
+        {
+            return ApiProblem.BadRequest("invalid_signal_type", $"signal_type must be one of {string.Join(", ", SignalTypes.Names)}.");
+        }
+        if (body.Severity is not null && !Severities.TryParse(body.Severity, out _))
+        {
+            return ApiProblem.BadRequest("invalid_severity", $"severity must be one of {string.Join(", ", Severities.Names)}.");
+        }
+        if (string.IsNullOrWhiteSpace(body.Summary))
+        {
+            return ApiProblem.BadRequest("invalid_signal", "summary is required.");
+        }
+        if (body.Summary.Length > 2000 || body.Details?.Length > 20_000 || body.Source?.Length > 500)
+        {
+            return ApiProblem.BadRequest("invalid_signal", "summary (2,000), details (20,000) or source (500 characters) is too long.");
+        }
+        if (body.Context is { } context && (context.Count > 50 || context.Any(kv => kv.Key.Length > 100 || kv.Value is null || kv.Value.Length > 2000)))
+        {
+            return ApiProblem.BadRequest("invalid_signal", "context holds at most 50 string entries (keys up to 100, values up to 2,000 characters).");
+        }
+        return null;
+    }
+
+    private static async Task<Results<Ok<List<SignalView>>, ProblemHttpResult>> ListAsync(
+        HttpContext http, LearningStore store, string? signal_type, string? type, string? severity, string? tenant_id, string? limit, CancellationToken ct)
+    {
+        var kind = signal_type ?? type;
+        if (kind is not null && !SignalTypes.IsValid(kind))
+        {
+            return ApiProblem.BadRequest("invalid_signal_type", $"signal_type must be one of {string.Join(", ", SignalTypes.Names)}.");
+        }
+        if (severity is not null && !Severities.TryParse(severity, out _))
+        {
+            return ApiProblem.BadRequest("invalid_severity", $"severity must be one of {string.Join(", ", Severities.Names)}.");
+        }
+        if (ParseInt(limit, "limit", 50, 1, MaxLimit, "invalid_limit", out var count) is { } badLimit)
+        {
+            return badLimit;
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        return TypedResults.Ok(await store.ListAsync(tenant, kind, severity, count, ct));
+    }
+
+    public sealed record SummaryResponse(LearningSummary Summary, List<JsonElement> GeneratedIntakes);
+
+    private static async Task<Results<Ok<SummaryResponse>, ProblemHttpResult>> SummaryAsync(
+        HttpContext http, LearningStore store, IOptions<LearningOptions> options,
+        string? limit, string? generate_intakes, string? tenant_id, string? window_days, CancellationToken ct)
+    {
+        if (ParseInt(limit, "limit", 50, 1, 10_000, "invalid_limit", out var count) is { } badLimit)
+        {
+            return badLimit;
+        }
+        int? window = null;
+        if (window_days is not null)
+        {
+            if (ParseInt(window_days, "window_days", 0, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
+            {
+                return badWindow;
+            }
+            window = days;
+        }
+        if (!bool.TryParse(generate_intakes ?? "false", out var generate))
+        {
+            return ApiProblem.BadRequest("invalid_request", "generate_intakes must be true or false.");
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        // Generating intakes changes state: it needs a write key, and the operator's auto-intake setting.
+        List<JsonElement> intakes = [];
+        if (generate && options.Value.AutoIntake.Enabled)
+        {
+            if (!ApiCaller.From(http).Has(Scopes.Write))
+            {
+                return ApiProblem.Forbidden("forbidden", "generate_intakes=true needs a key with the write scope.");
+            }
+            intakes = await store.GenerateIntakesAsync(tenant, ct);
+        }
+        return TypedResults.Ok(new SummaryResponse(await store.SummarizeAsync(tenant, count, window, ct), intakes));
+    }
+
+    private static async Task<Results<Ok<TrendReport>, ProblemHttpResult>> TrendsAsync(
+        HttpContext http, LearningStore store, string? window_days, string? dimension, string? tenant_id, CancellationToken ct)
+    {
+        if (ParseInt(window_days, "window_days", 7, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
+        {
+            return badWindow;
+        }
+        var by = dimension ?? "signal_type";
+        if (by is not ("signal_type" or "severity"))
+        {
+            return ApiProblem.BadRequest("invalid_dimension", "dimension must be signal_type or severity.");
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        return TypedResults.Ok(await store.TrendsAsync(tenant, days, by, ct));
+    }
+
+    private static async Task<Results<Ok<CalibrationReport>, ProblemHttpResult>> CalibrationAsync(
+        HttpContext http, LearningStore store, string? window_days, string? target_auto_intakes_per_window, string? tenant_id, CancellationToken ct)
+    {
+        if (ParseInt(window_days, "window_days", 30, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
+        {
+            return badWindow;
+        }
+        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", 3, 1, MaxLimit, "invalid_target", out var target) is { } badTarget)
+        {
+            return badTarget;
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        return TypedResults.Ok(await store.CalibrateAsync(tenant, days, target, ct));
+    }
+
+    private static async Task<Results<Ok<List<JsonElement>>, ProblemHttpResult>> IntakesAsync(
+        HttpContext http, LearningStore store, string? tenant_id, string? limit, CancellationToken ct)
+    {
+        if (ParseInt(limit, "limit", 50, 1, MaxLimit, "invalid_limit", out var count) is { } badLimit)
+        {
+            return badLimit;
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        return TypedResults.Ok(await store.ListIntakesAsync(tenant, count, ct));
+    }
+
+    /// <summary>The tenant to act on; admins may pass <c>*</c> for every tenant.</summary>
+    private static ProblemHttpResult? Tenant(HttpContext http, string? requested, out string tenant)
+    {
+        var caller = ApiCaller.From(http);
+        if (requested?.Trim() == LearningStore.AllTenants)
+        {
+            tenant = LearningStore.AllTenants;
+            return caller.IsAdmin ? null : ApiProblem.Forbidden("cross_tenant_denied", "Only an admin key may read every tenant (tenant_id=*).");
+        }
+        var resolution = caller.ResolveTenant(requested);
+        tenant = resolution.Tenant ?? "";
+        return resolution.Problem;
+    }
+
+    private static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
+    {
+        value = fallback;
+        if (text is null)
+        {
+            return null;
+        }
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out value) || value < min || value > max)
+        {
+            return ApiProblem.BadRequest(code, $"{name} must be a whole number from {min} to {max}.");
+        }
+        return null;
+    }
+}

@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Options;
+
+namespace Agent33.Learning.Domain;
+
+/// <summary>The learning service's persistence and auto-intake policy (<c>Learning:*</c>), the reference's defaults.</summary>
+public sealed class LearningOptions
+{
+    public const string Section = "Learning";
+
+    /// <summary>A signal repeating one seen within this many minutes merges into it; 0 turns dedupe off.</summary>
+    public int DedupeWindowMinutes { get; set; } = 30;
+
+    /// <summary>Signals older than this many days are pruned; 0 keeps them.</summary>
+    public int RetentionDays { get; set; } = 180;
+
+    public int MaxSignals { get; set; } = 5_000;
+    public int MaxGeneratedIntakes { get; set; } = 1_000;
+    public AutoIntakeOptions AutoIntake { get; set; } = new();
+
+    /// <summary>How often caps and retention are enforced (writes never scan the whole table).</summary>
+    public int PruneIntervalSeconds { get; set; } = 2;
+}
+
+public sealed class AutoIntakeOptions
+{
+    public bool Enabled { get; set; }
+    public double MinQuality { get; set; } = 0.45;
+    public string MinSeverity { get; set; } = "high";
+    public int MaxItems { get; set; } = 3;
+}
+
+/// <summary>Stops the service at start on settings the reference would reject, naming the setting.</summary>
+internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptions>
+{
+    public ValidateOptionsResult Validate(string? name, LearningOptions o)
+    {
+        var errors = new List<string>();
+        if (o.AutoIntake.MinQuality is < 0 or > 1 || double.IsNaN(o.AutoIntake.MinQuality))
+        {
+            errors.Add($"Learning:AutoIntake:MinQuality must be between 0.0 and 1.0, not {o.AutoIntake.MinQuality}.");
+        }
+        if (o.AutoIntake.MaxItems < 1)
+        {
+            errors.Add($"Learning:AutoIntake:MaxItems must be at least 1, not {o.AutoIntake.MaxItems}.");
+        }
+        if (!Severities.TryParse(o.AutoIntake.MinSeverity, out _))
+        {
+            errors.Add($"Learning:AutoIntake:MinSeverity must be one of {string.Join(", ", Severities.Names)}, not '{o.AutoIntake.MinSeverity}'.");
+        }
+        if (o.DedupeWindowMinutes < 0)
+        {
+            errors.Add("Learning:DedupeWindowMinutes must not be negative.");
+        }
+        if (o.RetentionDays < 0)
+        {
+            errors.Add("Learning:RetentionDays must not be negative (0 keeps signals forever).");
+        }
+        if (o.MaxSignals < 1)
+        {
+            errors.Add("Learning:MaxSignals must be at least 1.");
+        }
+        if (o.MaxGeneratedIntakes < 0)
+        {
+            errors.Add("Learning:MaxGeneratedIntakes must not be negative.");
+        }
+        if (o.PruneIntervalSeconds < 1)
+        {
+            errors.Add("Learning:PruneIntervalSeconds must be at least 1.");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,468 @@
+using System.Text;
+using System.Text.Json;
+using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Compatibility;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Agent33.Learning.Domain;
+
+/// <summary>
+/// Learning signals with the reference engine's semantics on Postgres. A write locks only its own dedupe
+/// fingerprint and touches one row; caps and retention are enforced by <see cref="PruneAsync"/> in the
+/// background, so the cost of a write does not grow with the number of stored signals.
+/// </summary>
+public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions> options, TimeProvider time)
+{
+    /// <summary>Admins may ask for every tenant at once with this tenant name.</summary>
+    public const string AllTenants = "*";
+
+    private LearningOptions Policy => options.Value;
+
+    /// <summary>Records a signal, or merges it into the newest matching one inside the dedupe window.</summary>
+    public async Task<(SignalView Signal, bool Created)> RecordAsync(SignalInput input, string tenant, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var incoming = new LearningSignal
+        {
+            SignalId = LearningSignal.NewId("LS"),
+            RecordedAt = now,
+            SignalType = input.SignalType,
+            Severity = input.Severity,
+            SeverityRank = Severities.Rank(input.Severity),
+            TenantId = tenant,
+            Summary = input.Summary,
+            Details = input.Details,
+            Source = input.Source,
+            Context = input.Context,
+            FirstSeenAt = now,
+            LastSeenAt = now,
+            Fingerprint = LearningSignal.FingerprintOf(tenant, input.SignalType, input.Summary, input.Source),
+        };
+        QualityScoring.Apply(incoming);
+
+        var strategy = db.Database.CreateExecutionStrategy();
+        return await strategy.ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            // Writers of the same fingerprint queue here, so concurrent duplicates merge and never lose a count.
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({incoming.Fingerprint}, 0))", ct);
+
+            LearningSignal? target = null;
+            if (Policy.DedupeWindowMinutes > 0)
+            {
+                var threshold = now.AddMinutes(-Policy.DedupeWindowMinutes);
+                target = await db.Signals
+                    .Where(s => s.Fingerprint == incoming.Fingerprint && s.RecordedAt >= threshold)
+                    .OrderByDescending(s => s.RecordedAt)
+                    .FirstOrDefaultAsync(ct);
+            }
+            if (target is null)
+            {
+                db.Signals.Add(incoming);
+                await db.SaveChangesAsync(ct);
+                await transaction.CommitAsync(ct);
+                return (SignalView.From(incoming), true);
+            }
+
+            Merge(target, incoming);
+            await db.SaveChangesAsync(ct);
+            await transaction.CommitAsync(ct);
+            return (SignalView.From(target), false);
+        });
+    }
+
+    /// <summary>The reference's merge: one more occurrence, the higher severity, the longer details, new context keys, re-scored.</summary>
+    internal static void Merge(LearningSignal target, LearningSignal incoming)
+    {
+        target.OccurrenceCount++;
+        var lastSeen = target.LastSeenAt ?? target.RecordedAt;
+        target.LastSeenAt = incoming.RecordedAt > lastSeen ? incoming.RecordedAt : lastSeen;
+        if (incoming.SeverityRank > target.SeverityRank)
+        {
+            target.Severity = incoming.Severity;
+            target.SeverityRank = incoming.SeverityRank;
+        }
+        if (QualityScoring.CodePoints(incoming.Details) > QualityScoring.CodePoints(target.Details))
+        {
+            target.Details = incoming.Details;
+        }
+        if (incoming.Source.Length > 0 && target.Source.Length == 0)
+        {
+            target.Source = incoming.Source;
+        }
+        var context = new Dictionary<string, string>(target.Context);
+        foreach (var (key, value) in incoming.Context)
+        {
+            context.TryAdd(key, value);
+        }
+        target.Context = context;
+        QualityScoring.Apply(target);
+    }
+
+    public async Task<List<SignalView>> ListAsync(string tenant, string? signalType, string? severity, int limit, CancellationToken ct)
+    {
+        var query = Scoped(tenant);
+        if (signalType is not null)
+        {
+            query = query.Where(s => s.SignalType == signalType);
+        }
+        if (severity is not null)
+        {
+            query = query.Where(s => s.Severity == severity);
+        }
+        var signals = await query.OrderByDescending(s => s.RecordedAt).ThenByDescending(s => s.SignalId).Take(limit).ToListAsync(ct);
+        return [.. signals.Select(SignalView.From)];
+    }
+
+    public async Task<LearningSummary> SummarizeAsync(string tenant, int limit, int? windowDays, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var query = Scoped(tenant);
+        int? previousTotal = null;
+        int? delta = null;
+        DateTimeOffset? windowStart = null;
+        var direction = "stable";
+        if (windowDays is > 0)
+        {
+            var start = now.AddDays(-windowDays.Value);
+            var previousStart = start.AddDays(-windowDays.Value);
+            windowStart = start;
+            var current = await query.CountAsync(s => s.RecordedAt >= start, ct);
+            previousTotal = await query.CountAsync(s => s.RecordedAt >= previousStart && s.RecordedAt < start, ct);
+            delta = current - previousTotal;
+            direction = delta > 0 ? "up" : delta < 0 ? "down" : "stable";
+            query = query.Where(s => s.RecordedAt >= start);
+        }
+
+        var rows = await query.OrderByDescending(s => s.RecordedAt).ThenByDescending(s => s.SignalId).Take(limit)
+            .Select(s => new { s.SignalType, s.Severity, s.TenantId, s.QualityScore, s.QualityLabel, s.RecordedAt })
+            .ToListAsync(ct);
+        var byType = new Dictionary<string, int>();
+        var bySeverity = new Dictionary<string, int>();
+        var byTenant = new Dictionary<string, int>();
+        var qualityTotal = 0.0;
+        var high = 0;
+        foreach (var row in rows)
+        {
+            byType[row.SignalType] = byType.GetValueOrDefault(row.SignalType) + 1;
+            bySeverity[row.Severity] = bySeverity.GetValueOrDefault(row.Severity) + 1;
+            byTenant[row.TenantId] = byTenant.GetValueOrDefault(row.TenantId) + 1;
+            qualityTotal += row.QualityScore;
+            high += row.QualityLabel == "high" ? 1 : 0;
+        }
+        return new LearningSummary(rows.Count, byType, bySeverity, byTenant, rows.Count > 0 ? rows[0].RecordedAt : null,
+            rows.Count > 0 ? PythonRound.Round(qualityTotal / rows.Count, 3) : 0.0, high, ReportedTenant(tenant),
+            windowDays, windowStart, previousTotal, delta, direction, now);
+    }
+
+    /// <summary>Current vs previous window per signal type or severity, counting signals and (deduplicated) occurrences.</summary>
+    public async Task<TrendReport> TrendsAsync(string tenant, int windowDays, string dimension, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var start = now.AddDays(-windowDays);
+        var previousStart = start.AddDays(-windowDays);
+        var rows = await Scoped(tenant).Where(s => s.RecordedAt >= previousStart)
+            .Select(s => new { Key = dimension == "severity" ? s.Severity : s.SignalType, s.OccurrenceCount, s.RecordedAt })
+            .ToListAsync(ct);
+
+        var current = new SortedDictionary<string, (int Signals, int Occurrences)>(StringComparer.Ordinal);
+        var previous = new SortedDictionary<string, (int Signals, int Occurrences)>(StringComparer.Ordinal);
+        foreach (var row in rows)
+        {
+            var bucket = row.RecordedAt >= start ? current : previous;
+            var (signals, occurrences) = bucket.GetValueOrDefault(row.Key);
+            bucket[row.Key] = (signals + 1, occurrences + Math.Max(1, row.OccurrenceCount));
+        }
+        var categories = current.Keys.Union(previous.Keys).Order(StringComparer.Ordinal).Select(key =>
+        {
+            var (cs, co) = current.GetValueOrDefault(key);
+            var (ps, po) = previous.GetValueOrDefault(key);
+            var signalDelta = cs - ps;
+            var occurrenceDelta = co - po;
+            var direction = occurrenceDelta > 0 || (occurrenceDelta == 0 && signalDelta > 0) ? "up"
+                : occurrenceDelta < 0 || (occurrenceDelta == 0 && signalDelta < 0) ? "down" : "stable";
+            return new TrendCategory(key, cs, ps, signalDelta, co, po, occurrenceDelta, direction);
+        }).ToList();
+        return new TrendReport(ReportedTenant(tenant), windowDays, dimension, start, previousStart,
+            current.Values.Sum(v => v.Signals), previous.Values.Sum(v => v.Signals),
+            current.Values.Sum(v => v.Occurrences), previous.Values.Sum(v => v.Occurrences), categories, now);
+    }
+
+    public async Task<CalibrationReport> CalibrateAsync(string tenant, int windowDays, int target, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var start = now.AddDays(-windowDays);
+        var sample = await Scoped(tenant).Where(s => s.RecordedAt >= start)
+            .Select(s => new { s.QualityScore, s.OccurrenceCount, s.SeverityRank })
+            .ToListAsync(ct);
+        var qualities = sample.Select(s => s.QualityScore).OrderDescending().ToList();
+        var count = sample.Count;
+        var occurrences = sample.Sum(s => Math.Max(1, s.OccurrenceCount));
+        var dailyRate = occurrences / (double)windowDays;
+        var highOrCritical = sample.Count(s => s.SeverityRank >= 3);
+        var highRatio = count > 0 ? PythonRound.Round(highOrCritical / (double)count, 3) : 0.0;
+        var policy = Policy.AutoIntake;
+
+        double recommendedQuality;
+        int recommendedMaxItems;
+        string recommendedSeverity;
+        List<string> rationale;
+        if (count == 0)
+        {
+            recommendedQuality = PythonRound.Round(policy.MinQuality, 3);
+            recommendedMaxItems = Math.Min(target, 1);
+            recommendedSeverity = "high";
+            rationale = ["No signals in the selected window; returning conservative defaults."];
+        }
+        else
+        {
+            recommendedQuality = PythonRound.Round(qualities[Math.Min(target, qualities.Count) - 1], 3);
+            recommendedMaxItems = Math.Min(target, count);
+            recommendedSeverity = highRatio >= 0.4 ? "high" : "medium";
+            rationale =
+            [
+                "Quality threshold targets the top-N signals in the selected window.",
+                "Severity threshold adapts to observed high/critical share.",
+            ];
+        }
+        var capacity = Policy.MaxSignals > 0 ? Policy.MaxSignals : 5000;
+        var safeRate = dailyRate > 0 ? dailyRate : 1.0;
+        var retention = Math.Max(30, Math.Min(365, (int)Math.Round(capacity / safeRate, MidpointRounding.ToEven)));
+
+        return new CalibrationReport(ReportedTenant(tenant), windowDays, target, count, occurrences,
+            PythonRound.Round(dailyRate, 3),
+            count > 0 ? PythonRound.Round(qualities.Sum() / count, 3) : 0.0,
+            PythonRound.Round(Percentile(qualities, 0.75), 3),
+            PythonRound.Round(Percentile(qualities, 0.90), 3),
+            highRatio, recommendedQuality, recommendedSeverity, recommendedMaxItems, retention,
+            new Dictionary<string, object?>
+            {
+                ["auto_intake_min_quality"] = PythonRound.Round(policy.MinQuality, 3),
+                ["auto_intake_min_severity"] = policy.MinSeverity,
+                ["auto_intake_max_items"] = policy.MaxItems,
+                ["max_signals"] = Policy.MaxSignals,
+                ["retention_days"] = Policy.RetentionDays,
+            },
+            rationale, now);
+    }
+
+    /// <summary>The reference's percentile: the value at index round((n-1)·p) of the ascending values.</summary>
+    private static double Percentile(List<double> values, double p)
+    {
+        if (values.Count == 0)
+        {
+            return 0.0;
+        }
+        var sorted = values.Order().ToList();
+        return sorted[(int)Math.Round((sorted.Count - 1) * p, MidpointRounding.ToEven)];
+    }
+
+    /// <summary>
+    /// Turns qualifying signals into research intakes, most severe, best and newest first; a signal that
+    /// already has an intake never gets another (the signal→intake map is the idempotency key).
+    /// </summary>
+    public async Task<List<JsonElement>> GenerateIntakesAsync(string tenant, CancellationToken ct)
+    {
+        var policy = Policy.AutoIntake;
+        Severities.TryParse(policy.MinSeverity, out var minRank);
+        var now = time.GetUtcNow();
+        var strategy = db.Database.CreateExecutionStrategy();
+        return await strategy.ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({"intakes:" + tenant}, 0))", ct);
+            var candidates = await Scoped(tenant)
+                .Where(s => s.SeverityRank >= minRank && s.QualityScore >= policy.MinQuality
+                            && !db.SignalIntakeMap.Any(m => m.SignalId == s.SignalId))
+                .OrderByDescending(s => s.SeverityRank).ThenByDescending(s => s.QualityScore).ThenByDescending(s => s.RecordedAt)
+                .Take(policy.MaxItems)
+                .ToListAsync(ct);
+            var created = new List<JsonElement>();
+            foreach (var signal in candidates)
+            {
+                var intakeId = LearningSignal.NewId("RI");
+                var document = IntakeDocument(intakeId, signal, now);
+                db.Intakes.Add(new GeneratedIntake
+                {
+                    IntakeId = intakeId,
+                    TenantId = signal.TenantId,
+                    GeneratedFromSignalId = signal.SignalId,
+                    SubmittedAt = now,
+                    Document = document,
+                });
+                db.SignalIntakeMap.Add(new SignalIntakeLink { SignalId = signal.SignalId, IntakeId = intakeId });
+                signal.RelatedIntakeId = intakeId;
+                signal.IntakeGenerated = true;
+                created.Add(JsonDocument.Parse(document).RootElement.Clone());
+            }
+            await db.SaveChangesAsync(ct);
+            await transaction.CommitAsync(ct);
+            return created;
+        });
+    }
+
+    public async Task<List<JsonElement>> ListIntakesAsync(string tenant, int limit, CancellationToken ct)
+    {
+        var query = db.Intakes.AsNoTracking();
+        if (tenant != AllTenants)
+        {
+            query = query.Where(i => i.TenantId == tenant);
+        }
+        var documents = await query.OrderByDescending(i => i.SubmittedAt).ThenByDescending(i => i.IntakeId).Take(limit)
+            .Select(i => i.Document).ToListAsync(ct);
+        return [.. documents.Select(d => JsonDocument.Parse(d).RootElement.Clone())];
+    }
+
+    /// <summary>
+    /// The reference's pruning: signals past retention or beyond the cap (oldest first), the intakes and
+    /// links of pruned signals, intakes beyond their cap, and the intake references of what was removed.
+    /// Every step deletes through an index range; nothing rewrites the kept rows.
+    /// </summary>
+    public async Task<(int Signals, int Intakes)> PruneAsync(CancellationToken ct)
+    {
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            var removedSignals = new List<string>();
+            if (Policy.RetentionDays > 0)
+            {
+                removedSignals.AddRange(await ReturningAsync(connection, transaction,
+                    "DELETE FROM learning_signals WHERE recorded_at < @cutoff RETURNING signal_id",
+                    new NpgsqlParameter("cutoff", time.GetUtcNow().AddDays(-Policy.RetentionDays))));
+            }
+            removedSignals.AddRange(await ReturningAsync(connection, transaction,
+                """
+                WITH cutoff AS (SELECT recorded_at, signal_id FROM learning_signals ORDER BY recorded_at DESC, signal_id DESC OFFSET @max LIMIT 1)
+                DELETE FROM learning_signals s USING cutoff c WHERE (s.recorded_at, s.signal_id) <= (c.recorded_at, c.signal_id)
+                RETURNING s.signal_id
+                """,
+                new NpgsqlParameter("max", Policy.MaxSignals)));
+
+            var removedIntakes = new List<string>();
+            if (removedSignals.Count > 0)
+            {
+                await ExecuteAsync(connection, transaction, "DELETE FROM signal_intake_map WHERE signal_id = ANY(@ids)", new NpgsqlParameter("ids", removedSignals.ToArray()));
+                removedIntakes.AddRange(await ReturningAsync(connection, transaction,
+                    "DELETE FROM generated_intakes WHERE generated_from_signal_id = ANY(@ids) RETURNING intake_id", new NpgsqlParameter("ids", removedSignals.ToArray())));
+            }
+            removedIntakes.AddRange(await ReturningAsync(connection, transaction,
+                """
+                WITH cutoff AS (SELECT submitted_at, intake_id FROM generated_intakes ORDER BY submitted_at DESC, intake_id DESC OFFSET @max LIMIT 1)
+                DELETE FROM generated_intakes i USING cutoff c WHERE (i.submitted_at, i.intake_id) <= (c.submitted_at, c.intake_id)
+                RETURNING i.intake_id
+                """,
+                new NpgsqlParameter("max", Policy.MaxGeneratedIntakes)));
+            if (removedIntakes.Count > 0)
+            {
+                var ids = new NpgsqlParameter("ids", removedIntakes.ToArray());
+                await ExecuteAsync(connection, transaction, "DELETE FROM signal_intake_map WHERE intake_id = ANY(@ids)", ids);
+                await ExecuteAsync(connection, transaction,
+                    "UPDATE learning_signals SET related_intake_id = NULL, intake_generated = FALSE WHERE related_intake_id = ANY(@ids)",
+                    new NpgsqlParameter("ids", removedIntakes.ToArray()));
+            }
+            await transaction.CommitAsync(ct);
+            return (removedSignals.Count, removedIntakes.Count);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    /// <summary>The intake the reference generates for a signal, as its model dumps to JSON.</summary>
+    private static string IntakeDocument(string intakeId, LearningSignal signal, DateTimeOffset now)
+    {
+        var urgency = signal.SeverityRank >= 3 ? "high" : "medium";
+        var basePriority = signal.Severity switch { "low" => 3, "medium" => 5, "high" => 8, _ => 10 };
+        var priority = Math.Min(10, Math.Max(1, basePriority + (int)Math.Round(signal.QualityScore * 2, MidpointRounding.ToEven)));
+
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("intake_id", intakeId);
+            w.WriteString("submitted_at", PythonJson.Timestamp(now));
+            w.WriteString("submitted_by", "learning-service");
+            w.WriteString("tenant_id", signal.TenantId);
+            w.WriteString("generated_from_signal_id", signal.SignalId);
+            w.WritePropertyName("automated_quality_score");
+            w.WriteRawValue(PythonJson.FloatRepr(signal.QualityScore));
+            w.WriteString("automated_quality_label", signal.QualityLabel);
+            w.WriteStartObject("classification");
+            w.WriteString("research_type", "internal");
+            w.WriteString("category", $"learning:{signal.SignalType}");
+            w.WriteString("urgency", urgency);
+            w.WriteEndObject();
+            w.WriteStartObject("content");
+            w.WriteString("title", $"Learning signal: {signal.Summary}");
+            w.WriteString("summary", signal.Details.Length > 0 ? signal.Details : signal.Summary);
+            w.WriteString("source", signal.Source);
+            w.WriteString("source_date", "");
+            w.WriteEndObject();
+            w.WriteStartObject("relevance");
+            w.WriteStartArray("impact_areas");
+            w.WriteStringValue($"quality:{signal.QualityLabel}");
+            w.WriteEndArray();
+            w.WriteStartArray("affected_phases");
+            w.WriteEndArray();
+            w.WriteStartArray("affected_agents");
+            w.WriteEndArray();
+            w.WriteNumber("priority_score", priority);
+            w.WriteEndObject();
+            w.WriteStartObject("analysis");
+            foreach (var list in new[] { "key_findings", "recommendations", "risks", "opportunities" })
+            {
+                w.WriteStartArray(list);
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+            w.WriteStartObject("disposition");
+            w.WriteString("status", "submitted");
+            w.WriteNull("decision_date");
+            w.WriteString("decision_by", "");
+            w.WriteString("rationale", "");
+            w.WriteStartArray("action_items");
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteStartObject("tracking");
+            w.WriteStartArray("backlog_refs");
+            w.WriteEndArray();
+            w.WriteString("roadmap_impact", "tbd");
+            w.WriteString("implementation_target", "");
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private IQueryable<LearningSignal> Scoped(string tenant) =>
+        tenant == AllTenants ? db.Signals.AsNoTracking() : db.Signals.AsNoTracking().Where(s => s.TenantId == tenant);
+
+    private static string? ReportedTenant(string tenant) => tenant == AllTenants ? null : tenant;
+
+    private static async Task<List<string>> ReturningAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, NpgsqlParameter parameter)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.Add(parameter);
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetString(0));
+        }
+        return ids;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, NpgsqlParameter parameter)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.Add(parameter);
+        await command.ExecuteNonQueryAsync();
+    }
+}

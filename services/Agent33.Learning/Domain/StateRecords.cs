@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Agent33.Learning.Domain;
+
+/// <summary>
+/// Reads the reference engine's state records (a signal as its model dumps to JSON) into rows, with the
+/// model's defaults for missing fields and its validation: a record that the reference would reject is
+/// rejected here too, with the reason.
+/// </summary>
+public static class StateRecords
+{
+    public static LearningSignal ToSignal(JsonElement json)
+    {
+        var summary = RequiredString(json, "summary");
+        var type = OptionalString(json, "signal_type") ?? "feedback";
+        var severity = OptionalString(json, "severity") ?? "medium";
+        if (!SignalTypes.IsValid(type))
+        {
+            throw new InvalidRecordException($"signal_type '{type}' is not one of {string.Join(", ", SignalTypes.Names)}");
+        }
+        if (!Severities.TryParse(severity, out var rank))
+        {
+            throw new InvalidRecordException($"severity '{severity}' is not one of {string.Join(", ", Severities.Names)}");
+        }
+        var recordedAt = Timestamp(json, "recorded_at") ?? throw new InvalidRecordException("recorded_at is missing");
+        var tenant = OptionalString(json, "tenant_id") ?? "default";
+        var source = OptionalString(json, "source") ?? "";
+        return new LearningSignal
+        {
+            SignalId = OptionalString(json, "signal_id") ?? throw new InvalidRecordException("signal_id is missing"),
+            RecordedAt = recordedAt,
+            SignalType = type,
+            Severity = severity,
+            SeverityRank = rank,
+            TenantId = tenant,
+            Summary = summary,
+            Details = OptionalString(json, "details") ?? "",
+            Source = source,
+            Context = StringMap(json, "context"),
+            QualityScore = Number(json, "quality_score") ?? 0.0,
+            QualityLabel = OptionalString(json, "quality_label") ?? "low",
+            QualityReasons = StringList(json, "quality_reasons"),
+            Enrichment = StringMap(json, "enrichment"),
+            OccurrenceCount = (int)(Number(json, "occurrence_count") ?? 1),
+            // The reference fills these from recorded_at when it loads a state that lacks them.
+            FirstSeenAt = Timestamp(json, "first_seen_at") ?? recordedAt,
+            LastSeenAt = Timestamp(json, "last_seen_at") ?? recordedAt,
+            IntakeGenerated = json.TryGetProperty("intake_generated", out var generated) && generated.ValueKind == JsonValueKind.True,
+            RelatedIntakeId = OptionalString(json, "related_intake_id"),
+            Fingerprint = LearningSignal.FingerprintOf(tenant, type, summary, source),
+        };
+    }
+
+    public static string RequiredString(JsonElement json, string name) =>
+        OptionalString(json, name) ?? throw new InvalidRecordException($"{name} is missing");
+
+    public static string? OptionalString(JsonElement json, string name)
+    {
+        if (!json.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return value.ValueKind == JsonValueKind.String ? value.GetString() : throw new InvalidRecordException($"{name} must be a string");
+    }
+
+    public static DateTimeOffset? Timestamp(JsonElement json, string name)
+    {
+        var text = OptionalString(json, name);
+        if (text is null)
+        {
+            return null;
+        }
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at)
+            ? at
+            : throw new InvalidRecordException($"{name} '{text}' is not a timestamp");
+    }
+
+    private static double? Number(JsonElement json, string name)
+    {
+        if (!json.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw new InvalidRecordException($"{name} must be a number");
+    }
+
+    private static Dictionary<string, string> StringMap(JsonElement json, string name)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!json.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return map;
+        }
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidRecordException($"{name} must be an object of strings");
+        }
+        foreach (var entry in value.EnumerateObject())
+        {
+            map[entry.Name] = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : throw new InvalidRecordException($"{name}.{entry.Name} must be a string");
+        }
+        return map;
+    }
+
+    private static List<string> StringList(JsonElement json, string name)
+    {
+        if (!json.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw new InvalidRecordException($"{name} must be a list of strings");
+        }
+        return [.. value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new InvalidRecordException($"{name} must hold strings"))];
+    }
+}
+
+/// <summary>A state record the reference's model would not accept.</summary>
+public sealed class InvalidRecordException(string message) : Exception(message);

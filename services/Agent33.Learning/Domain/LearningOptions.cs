@@ -63,9 +63,9 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         {
             errors.Add("Learning:MaxGeneratedIntakes must not be negative.");
         }
-        if (o.PruneIntervalSeconds < 1)
+        if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {
-            errors.Add("Learning:PruneIntervalSeconds must be at least 1.");
+            errors.Add("Learning:PruneIntervalSeconds must be between 1 and 86400.");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -275,7 +275,8 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
             await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({"intakes:" + tenant}, 0))", ct);
-            var candidates = await Scoped(tenant)
+            var signals = tenant == AllTenants ? db.Signals : db.Signals.Where(s => s.TenantId == tenant);
+            var candidates = await signals
                 .Where(s => s.SeverityRank >= minRank && s.QualityScore >= policy.MinQuality
                             && !db.SignalIntakeMap.Any(m => m.SignalId == s.SignalId))
                 .OrderByDescending(s => s.SeverityRank).ThenByDescending(s => s.QualityScore).ThenByDescending(s => s.RecordedAt)

@@ -1,3 +1,4 @@
+using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
 using Agent33.Learning.Persistence;
 using Microsoft.Extensions.Options;
@@ -14,6 +15,23 @@ public static class LearningServices
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<LearningStore>();
         builder.Services.AddHostedService<LearningPruner>();
+
+        // Backups live in the database unless the operator points them at a directory.
+        var backups = builder.Configuration.GetSection("Learning:Backups");
+        switch (backups["Store"] ?? "database")
+        {
+            case "database":
+                builder.Services.AddScoped<IBackupStore, DatabaseBackupStore>();
+                break;
+            case "directory" when backups["Directory"] is { Length: > 0 } directory:
+                builder.Services.AddSingleton<IBackupStore>(new DirectoryBackupStore(Path.GetFullPath(directory)));
+                break;
+            case "directory":
+                throw new InvalidOperationException("Learning:Backups:Store is 'directory' but Learning:Backups:Directory is not set.");
+            case var other:
+                throw new InvalidOperationException($"Learning:Backups:Store must be 'database' or 'directory', not '{other}'.");
+        }
+        builder.Services.AddScoped<LearningOperations>();
         return builder;
     }
 }

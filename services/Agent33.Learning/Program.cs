@@ -11,6 +11,7 @@ var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapLearningSignalsApi();
+app.MapOperationsApi();
 
 await app.MigrateLearningDatabaseAsync();
 app.Run();

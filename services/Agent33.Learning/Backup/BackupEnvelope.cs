@@ -40,4 +40,5 @@ public sealed record EnvelopeSummary(
     int IntakeCount,
     int MapCount,
     int SnapshotCount,
-    string Checksum);
+    string Checksum,
+    bool SawStateSection);

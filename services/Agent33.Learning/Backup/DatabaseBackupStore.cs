@@ -8,8 +8,8 @@ namespace Agent33.Learning.Backup;
 
 /// <summary>
 /// Backups in the learning database itself (the default): metadata in <c>backups</c>, the envelope in
-/// 1 MiB rows of <c>backup_chunks</c>, so neither writing nor reading one needs it whole in memory. The
-/// metadata row is inserted in the same transaction as the last chunk: a backup is listed only when complete.
+/// 1 MiB rows of <c>backup_chunks</c>, so neither writing nor reading one needs it whole in memory. Metadata
+/// and chunks are written in one transaction: a backup is listed only when complete.
 /// </summary>
 public sealed class DatabaseBackupStore(LearningDbContext db) : IBackupStore
 {
@@ -19,6 +19,21 @@ public sealed class DatabaseBackupStore(LearningDbContext db) : IBackupStore
     {
         var connection = await OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // The metadata row first (the chunks reference it); nobody sees either before the commit.
+        await using (var insert = Command(connection, transaction,
+            """
+            INSERT INTO backups (backup_id, created_at, signal_count, intake_count, signal_intake_map_count, checksum_sha256, size_bytes)
+            VALUES (@id, @created, @signals, @intakes, @map, @checksum, 0)
+            """))
+        {
+            insert.Parameters.Add(new NpgsqlParameter("id", info.BackupId));
+            insert.Parameters.Add(new NpgsqlParameter("created", info.CreatedAt.ToUniversalTime()));
+            insert.Parameters.Add(new NpgsqlParameter("signals", info.SignalCount));
+            insert.Parameters.Add(new NpgsqlParameter("intakes", info.IntakeCount));
+            insert.Parameters.Add(new NpgsqlParameter("map", info.SignalIntakeMapCount));
+            insert.Parameters.Add(new NpgsqlParameter("checksum", info.ChecksumSha256));
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
         long size;
         await using (var chunks = new ChunkWriter((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, info.BackupId))
         {
@@ -27,20 +42,11 @@ public sealed class DatabaseBackupStore(LearningDbContext db) : IBackupStore
             size = chunks.Length;
         }
         var stored = info with { SizeBytes = size };
-        await using (var insert = Command(connection, transaction,
-            """
-            INSERT INTO backups (backup_id, created_at, signal_count, intake_count, signal_intake_map_count, checksum_sha256, size_bytes)
-            VALUES (@id, @created, @signals, @intakes, @map, @checksum, @size)
-            """))
+        await using (var update = Command(connection, transaction, "UPDATE backups SET size_bytes = @size WHERE backup_id = @id"))
         {
-            insert.Parameters.Add(new NpgsqlParameter("id", stored.BackupId));
-            insert.Parameters.Add(new NpgsqlParameter("created", stored.CreatedAt.ToUniversalTime()));
-            insert.Parameters.Add(new NpgsqlParameter("signals", stored.SignalCount));
-            insert.Parameters.Add(new NpgsqlParameter("intakes", stored.IntakeCount));
-            insert.Parameters.Add(new NpgsqlParameter("map", stored.SignalIntakeMapCount));
-            insert.Parameters.Add(new NpgsqlParameter("checksum", stored.ChecksumSha256));
-            insert.Parameters.Add(new NpgsqlParameter("size", stored.SizeBytes));
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            update.Parameters.Add(new NpgsqlParameter("size", size));
+            update.Parameters.Add(new NpgsqlParameter("id", info.BackupId));
+            await update.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
         return stored;

@@ -57,7 +57,7 @@ public static class EnvelopeReader
 
         var checksum = await canonical.ComputeChecksumAsync(cancellationToken);
         var summary = new EnvelopeSummary(sawState, declared.FormatVersion, declared.CreatedAt, canonical.SignalCount,
-            canonical.IntakeCount, canonical.MapCount, canonical.SnapshotCount, checksum);
+            canonical.IntakeCount, canonical.MapCount, canonical.SnapshotCount, checksum, sawState || sawRawSection);
         if (sawState)
         {
             Verify(declared, summary);

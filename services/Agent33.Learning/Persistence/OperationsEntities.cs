@@ -112,7 +112,7 @@ internal sealed class ImportRunConfiguration : IEntityTypeConfiguration<ImportRu
         e.Property(x => x.SourceKind).HasColumnName("source_kind").HasMaxLength(16);
         e.Property(x => x.Source).HasColumnName("source").HasMaxLength(1024);
         e.Property(x => x.SourceChecksum).HasColumnName("source_checksum").HasMaxLength(64);
-        e.Property(x => x.Status).HasColumnName("status").HasMaxLength(16);
+        e.Property(x => x.Status).HasColumnName("status").HasMaxLength(32);
         e.Property(x => x.Forced).HasColumnName("forced");
         e.Property(x => x.SignalsImported).HasColumnName("signals_imported");
         e.Property(x => x.IntakesImported).HasColumnName("intakes_imported");

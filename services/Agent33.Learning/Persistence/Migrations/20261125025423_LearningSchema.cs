@@ -55,7 +55,7 @@ namespace Agent33.Learning.Persistence.Migrations
                     source_kind = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
                     source = table.Column<string>(type: "character varying(1024)", maxLength: 1024, nullable: false),
                     source_checksum = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    status = table.Column<string>(type: "character varying(32)", maxLength: 32, nullable: false),
                     forced = table.Column<bool>(type: "boolean", nullable: false),
                     signals_imported = table.Column<int>(type: "integer", nullable: false),
                     intakes_imported = table.Column<int>(type: "integer", nullable: false),

@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Agent33.Learning.Persistence.Migrations
 {
     [DbContext(typeof(LearningDbContext))]
-    [Migration("20261125024450_LearningSchema")]
+    [Migration("20261125025423_LearningSchema")]
     partial class LearningSchema
     {
         /// <inheritdoc />
@@ -341,8 +341,8 @@ namespace Agent33.Learning.Persistence.Migrations
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
                         .HasColumnName("status");
 
                     b.HasKey("Id");

@@ -1,0 +1,179 @@
+using System.Text;
+using System.Text.Json;
+using Agent33.Learning.Backup;
+using Agent33.Learning.LegacyMigration;
+using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace Agent33.Learning.Apis;
+
+/// <summary>Backup, restore, legacy migration and quarantine: admin only.</summary>
+public static class OperationsApi
+{
+    /// <summary>Uploads (restores, imports) may be large; everything else keeps the small default limit.</summary>
+    public const long MaxUploadBytes = 2L * 1024 * 1024 * 1024;
+
+    public static IEndpointRouteBuilder MapOperationsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup(LearningSignalsApi.BasePath).WithTags("Backup, restore and migration").RequireAuthorization(Scopes.Admin);
+
+        group.MapPost("/backups", async (HttpContext http, LearningOperations operations, CancellationToken ct) =>
+                await operations.BackupAsync(Actor(http), ct) is var backup ? TypedResults.Created($"{LearningSignalsApi.BasePath}/backups/{backup.BackupId}", backup) : null)
+            .WithSummary("Back up the whole learning state into the server-side backup store (the reference's envelope).");
+
+        group.MapGet("/backups", async (IBackupStore store, CancellationToken ct) => TypedResults.Ok(await store.ListAsync(ct)))
+            .WithSummary("Stored backups, newest first.");
+
+        group.MapGet("/backups/{backupId}", async Task<Results<EmptyHttpResult, ProblemHttpResult>> (string backupId, HttpContext http, IBackupStore store, CancellationToken ct) =>
+            {
+                if (await store.FindAsync(backupId, ct) is not { } info)
+                {
+                    return NotFound(backupId);
+                }
+                http.Response.ContentType = "application/json";
+                http.Response.ContentLength = info.SizeBytes;
+                http.Response.Headers.ContentDisposition = $"attachment; filename=\"{info.BackupId}.json\"";
+                await store.CopyToAsync(backupId, http.Response.Body, ct);
+                return TypedResults.Empty;
+            })
+            .WithSummary("Download a backup envelope (streamed).");
+
+        group.MapDelete("/backups/{backupId}", async Task<Results<NoContent, ProblemHttpResult>> (string backupId, IBackupStore store, CancellationToken ct) =>
+                await store.DeleteAsync(backupId, ct) ? TypedResults.NoContent() : NotFound(backupId))
+            .WithSummary("Delete a stored backup.");
+
+        group.MapPost("/restore", RestoreAsync)
+            .WithSummary("Replace the whole state from an uploaded envelope, a legacy raw state, or {\"backup_id\": ...}; all or nothing.");
+
+        group.MapPost("/migrations/import", ImportAsync)
+            .WithSummary("Import the reference engine's legacy JSON state (body); idempotent, never overwrites unless force=true.");
+
+        group.MapGet("/migrations/status", async (LearningDbContext db, CancellationToken ct) => TypedResults.Ok(new
+            {
+                applied = await db.Database.GetAppliedMigrationsAsync(ct),
+                pending = await db.Database.GetPendingMigrationsAsync(ct),
+                last_import = await db.ImportRuns.AsNoTracking().OrderByDescending(r => r.Id).FirstOrDefaultAsync(ct),
+            }))
+            .WithSummary("Schema migrations applied and pending, and the last legacy import.");
+
+        group.MapGet("/quarantine", async (LearningDbContext db, int? limit, CancellationToken ct) =>
+                TypedResults.Ok(await db.Quarantine.AsNoTracking().OrderByDescending(q => q.Id).Take(Math.Clamp(limit ?? 50, 1, 1000)).ToListAsync(ct)))
+            .WithSummary("Records and payloads that could not be imported, kept verbatim with their reason and source.");
+        return app;
+    }
+
+    private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> RestoreAsync(HttpContext http, LearningOperations operations, CancellationToken ct)
+    {
+        AllowLargeBody(http);
+        // A body of a few bytes may be {"backup_id": "..."}; anything else streams straight into the restore.
+        var head = new byte[4096];
+        var read = await http.Request.Body.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct);
+        if (read < head.Length && TryBackupId(head.AsSpan(0, read)) is { } backupId)
+        {
+            try
+            {
+                return await operations.RestoreBackupAsync(backupId, Actor(http), ct) is { } restored ? TypedResults.Ok(restored) : NotFound(backupId);
+            }
+            catch (BackupFormatException ex)
+            {
+                return ApiProblem.BadRequest(ex.Code, ex.Message);
+            }
+        }
+        await using var body = new PrefixedStream(head.AsMemory(0, read), http.Request.Body);
+        try
+        {
+            return TypedResults.Ok(await operations.RestoreAsync(body, Actor(http), ct));
+        }
+        catch (BackupFormatException ex)
+        {
+            return ApiProblem.BadRequest(ex.Code, ex.Message);
+        }
+    }
+
+    private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> ImportAsync(
+        HttpContext http, LearningOperations operations, bool? force, string? on_corruption, CancellationToken ct)
+    {
+        AllowLargeBody(http);
+        if (on_corruption is not (null or "reject" or "quarantine"))
+        {
+            return ApiProblem.BadRequest("invalid_request", "on_corruption must be reject or quarantine.");
+        }
+        var quarantine = (on_corruption ?? http.RequestServices.GetRequiredService<IConfiguration>()["Learning:Migration:OnCorruption"]) == "quarantine";
+        await using var source = new LegacySource("json", "upload", http.Request.Body);
+        try
+        {
+            return TypedResults.Ok(await operations.ImportAsync(source, force ?? false, quarantine, Actor(http), ct));
+        }
+        catch (BackupFormatException ex)
+        {
+            return ApiProblem.BadRequest(ex.Code, $"{ex.Message} The payload was quarantined (GET /quarantine).");
+        }
+    }
+
+    private static string? TryBackupId(ReadOnlySpan<byte> head)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(head.ToArray());
+            return document.RootElement is { ValueKind: JsonValueKind.Object } root
+                   && root.EnumerateObject().Count() == 1
+                   && root.TryGetProperty("backup_id", out var id) && id.ValueKind == JsonValueKind.String
+                ? id.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null; // not a complete small document: the restore's reader will report it
+        }
+    }
+
+    private static void AllowLargeBody(HttpContext http)
+    {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxUploadBytes;
+        }
+    }
+
+    private static ProblemHttpResult NotFound(string backupId) =>
+        ApiProblem.NotFound(BackupEnvelope.NotFound, $"There is no backup '{backupId}'.");
+
+    private static string Actor(HttpContext http) =>
+        $"api-key:{http.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value ?? "unknown"}";
+
+    /// <summary>The bytes already read, then the rest of the request body.</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+    {
+        private ReadOnlyMemory<byte> _prefix = prefix;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_prefix.Length > 0)
+            {
+                var n = Math.Min(buffer.Length, _prefix.Length);
+                _prefix[..n].CopyTo(buffer);
+                _prefix = _prefix[n..];
+                return n;
+            }
+            return await rest.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("use ReadAsync");
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

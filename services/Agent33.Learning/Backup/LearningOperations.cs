@@ -1,0 +1,290 @@
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Agent33.Learning.Domain;
+using Agent33.Learning.LegacyMigration;
+using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Compatibility;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Agent33.Learning.Backup;
+
+/// <summary>What a restore or an import did.</summary>
+public sealed record RestoreResult(string Status, int SignalCount, int IntakeCount, int SignalIntakeMapCount, int Quarantined, string? Message = null);
+
+/// <summary>
+/// Backups, restores and legacy imports of the whole learning state. A restore or import replaces the
+/// state in one transaction (all or nothing) while writers wait; a backup reads one consistent snapshot
+/// without blocking anyone. Bad records are never dropped silently: they fail the operation, or with
+/// <c>quarantine</c> they are kept verbatim in <c>quarantined_records</c>, audited and counted.
+/// </summary>
+public sealed partial class LearningOperations(
+    LearningDbContext db, IBackupStore store, TimeProvider time, IMeterFactory meters, IConfiguration configuration, ILogger<LearningOperations> logger)
+{
+    private const string StateTables = "learning_signals, generated_intakes, signal_intake_map, metrics_snapshots";
+    private readonly Counter<long> _corruption = meters.Create("Agent33.Learning").CreateCounter<long>(
+        "learning_corruption_events_total", description: "Invalid legacy records or payloads, quarantined or rejected, by kind.");
+
+    public async Task<BackupInfo> BackupAsync(string actor, CancellationToken ct)
+    {
+        await using var state = new CanonicalState();
+        var connection = await OpenAsync(ct);
+        await using (var snapshot = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct))
+        {
+            // The reference sorts signals and intakes by id when it saves; the same order gives the same checksum.
+            await foreach (var signal in db.Signals.AsNoTracking().OrderBy(s => s.SignalId).AsAsyncEnumerable().WithCancellation(ct))
+            {
+                state.AddSignal(SignalJson(signal));
+            }
+            await foreach (var document in db.Intakes.AsNoTracking().OrderBy(i => i.IntakeId).Select(i => i.Document).AsAsyncEnumerable().WithCancellation(ct))
+            {
+                using var parsed = JsonDocument.Parse(document);
+                state.AddIntake(parsed.RootElement);
+            }
+            await foreach (var link in db.SignalIntakeMap.AsNoTracking().AsAsyncEnumerable().WithCancellation(ct))
+            {
+                state.AddMapEntry(link.SignalId, link.IntakeId);
+            }
+            await foreach (var document in db.MetricsSnapshots.AsNoTracking().OrderBy(m => m.Position).Select(m => m.Document).AsAsyncEnumerable().WithCancellation(ct))
+            {
+                using var parsed = JsonDocument.Parse(document);
+                state.AddSnapshot(parsed.RootElement);
+            }
+            await snapshot.CommitAsync(ct);
+        }
+        await db.Database.CloseConnectionAsync();
+
+        var createdAt = time.GetUtcNow();
+        var checksum = await state.ComputeChecksumAsync(ct);
+        var info = new BackupInfo(BackupIds.New(), createdAt, state.SignalCount, state.IntakeCount, state.MapCount, checksum, 0);
+        var stored = await store.SaveAsync(info, (output, token) => state.WriteEnvelopeAsync(output, createdAt, token), ct);
+        await AuditAsync("backup_created", actor, new { stored.BackupId, stored.SignalCount, stored.IntakeCount, stored.SizeBytes }, ct);
+        LogBackup(logger, stored.BackupId, stored.SignalCount, stored.SizeBytes);
+        return stored;
+    }
+
+    /// <summary>Replaces the whole state with an uploaded envelope or raw state; nothing changes unless all of it verifies.</summary>
+    public async Task<RestoreResult> RestoreAsync(Stream input, string actor, CancellationToken ct)
+    {
+        var result = await ReplaceStateAsync(input, quarantineSource: null, requireEnvelopeOrState: true, ct);
+        await AuditAsync("state_restored", actor, result, ct);
+        return result;
+    }
+
+    public async Task<RestoreResult?> RestoreBackupAsync(string backupId, string actor, CancellationToken ct)
+    {
+        if (await store.FindAsync(backupId, ct) is null)
+        {
+            return null;
+        }
+        // Spool the stored envelope to a temporary file: the database store reads it over the same connection.
+        await using var spool = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.DeleteOnClose);
+        await store.CopyToAsync(backupId, spool, ct);
+        spool.Position = 0;
+        var result = await ReplaceStateAsync(spool, quarantineSource: null, requireEnvelopeOrState: true, ct);
+        await AuditAsync("state_restored", actor, new { backup_id = backupId, result.SignalCount, result.IntakeCount }, ct);
+        return result;
+    }
+
+    /// <summary>
+    /// Imports a reference legacy store (JSON file or SQLite database). Idempotent: a database that already
+    /// holds learning state is left alone unless <paramref name="force"/> (then the import replaces it).
+    /// </summary>
+    public async Task<RestoreResult> ImportAsync(LegacySource source, bool force, bool quarantineCorrupt, string actor, CancellationToken ct)
+    {
+        var sourceName = $"{source.Kind}:{source.Path}";
+        if (!force && await db.Signals.AnyAsync(ct))
+        {
+            var skipped = new RestoreResult("skipped", 0, 0, 0, 0, "The learning database already holds signals; nothing imported (use force to replace them).");
+            await RecordRunAsync(source, force, skipped, ct);
+            return skipped;
+        }
+
+        // Kept in memory only to quarantine it verbatim should it prove corrupt; legacy stores are small by nature.
+        var payload = await new StreamReader(source.State).ReadToEndAsync(ct);
+        try
+        {
+            var result = await ReplaceStateAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(payload)),
+                quarantineCorrupt ? sourceName : null, requireEnvelopeOrState: false, ct);
+            if (!quarantineCorrupt || result.Quarantined == 0)
+            {
+                result = result with { Status = "imported" };
+            }
+            else
+            {
+                result = result with { Status = "imported_with_quarantine", Message = $"{result.Quarantined} invalid record(s) quarantined; see GET /quarantine." };
+            }
+            await RecordRunAsync(source, force, result, ct);
+            await AuditAsync("legacy_imported", actor, new { source = sourceName, result.SignalCount, result.IntakeCount, result.Quarantined }, ct);
+            return result;
+        }
+        catch (BackupFormatException ex)
+        {
+            // The payload itself is unreadable: keep it verbatim, whatever the mode, and report.
+            await QuarantineAsync(sourceName, "payload", payload, ex.Message, ct);
+            var failed = new RestoreResult("rejected", 0, 0, 0, 1, $"The legacy payload is corrupt and was quarantined: {ex.Message}");
+            await RecordRunAsync(source, force, failed, ct);
+            throw;
+        }
+    }
+
+    private async Task<RestoreResult> ReplaceStateAsync(Stream input, string? quarantineSource, bool requireEnvelopeOrState, CancellationToken ct)
+    {
+        var connection = await OpenAsync(ct);
+        try
+        {
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            // Writers wait for the restore instead of slipping rows into a state that is being replaced.
+            await using (var lockTables = new NpgsqlCommand($"LOCK TABLE {StateTables} IN SHARE ROW EXCLUSIVE MODE", connection, transaction))
+            {
+                await lockTables.ExecuteNonQueryAsync(ct);
+            }
+            await using (var clear = new NpgsqlCommand($"DELETE FROM learning_signals; DELETE FROM generated_intakes; DELETE FROM signal_intake_map; DELETE FROM metrics_snapshots;", connection, transaction))
+            {
+                await clear.ExecuteNonQueryAsync(ct);
+            }
+            await using var writer = new StateWriter(connection, quarantineSource is null ? null :
+                (kind, json, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, json.GetRawText(), reason, ct)));
+            var summary = await EnvelopeReader.ReadAsync(input, writer, ct);
+            if (requireEnvelopeOrState && !summary.SawStateSection)
+            {
+                throw new BackupFormatException(BackupEnvelope.Invalid, "The body is neither a backup envelope nor a learning state (no signals, generated_intakes, signal_intake_map or metrics_snapshots).");
+            }
+            await writer.CompleteAsync(ct);
+            await transaction.CommitAsync(ct);
+            return new RestoreResult("ok", writer.Signals, writer.Intakes, writer.MapEntries, writer.Quarantined);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new BackupFormatException(BackupEnvelope.Invalid, $"The state holds the same id twice: {ex.Detail ?? ex.MessageText}");
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    public async Task QuarantineAsync(string source, string kind, string payload, string reason, CancellationToken ct)
+    {
+        // Its own connection and transaction: a quarantined record stays even when the import rolls back.
+        // The configured string: an opened connection's own string no longer carries the password.
+        await using var connection = new NpgsqlConnection(configuration.GetConnectionString(LearningPersistence.ConnectionName));
+        await connection.OpenAsync(ct);
+        await using var insert = new NpgsqlCommand(
+            """
+            INSERT INTO quarantined_records (quarantined_at, source, kind, reason, payload) VALUES (@at, @source, @kind, @reason, @payload);
+            INSERT INTO audit_events (occurred_at, kind, actor, details) VALUES (@at, 'record_quarantined', 'learning-service', @details::jsonb);
+            """, connection);
+        insert.Parameters.Add(new NpgsqlParameter("at", time.GetUtcNow()));
+        insert.Parameters.Add(new NpgsqlParameter("source", source));
+        insert.Parameters.Add(new NpgsqlParameter("kind", kind));
+        insert.Parameters.Add(new NpgsqlParameter("reason", reason));
+        insert.Parameters.Add(new NpgsqlParameter("payload", payload));
+        insert.Parameters.Add(new NpgsqlParameter("details", JsonSerializer.Serialize(new { source, kind, reason })));
+        await insert.ExecuteNonQueryAsync(ct);
+        _corruption.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        LogQuarantined(logger, kind, source, reason);
+    }
+
+    private async Task RecordRunAsync(LegacySource source, bool force, RestoreResult result, CancellationToken ct)
+    {
+        db.ImportRuns.Add(new ImportRun
+        {
+            StartedAt = time.GetUtcNow(),
+            FinishedAt = time.GetUtcNow(),
+            SourceKind = source.Kind,
+            Source = source.Path,
+            Status = result.Status,
+            Forced = force,
+            SignalsImported = result.SignalCount,
+            IntakesImported = result.IntakeCount,
+            MapEntriesImported = result.SignalIntakeMapCount,
+            Quarantined = result.Quarantined,
+            Message = result.Message,
+        });
+        await db.SaveChangesAsync(ct);
+    }
+
+    private async Task AuditAsync(string kind, string actor, object details, CancellationToken ct)
+    {
+        db.AuditEvents.Add(new AuditEvent { OccurredAt = time.GetUtcNow(), Kind = kind, Actor = actor, Details = JsonSerializer.Serialize(details) });
+        await db.SaveChangesAsync(ct);
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken ct)
+    {
+        await db.Database.OpenConnectionAsync(ct);
+        return (NpgsqlConnection)db.Database.GetDbConnection();
+    }
+
+    /// <summary>A signal as the reference's model dumps it, for the backup's canonical state.</summary>
+    internal static JsonElement SignalJson(LearningSignal s)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("signal_id", s.SignalId);
+            w.WriteString("recorded_at", PythonJson.Timestamp(s.RecordedAt));
+            w.WriteString("signal_type", s.SignalType);
+            w.WriteString("severity", s.Severity);
+            w.WriteString("tenant_id", s.TenantId);
+            w.WriteString("summary", s.Summary);
+            w.WriteString("details", s.Details);
+            w.WriteString("source", s.Source);
+            w.WriteStartObject("context");
+            foreach (var (key, value) in s.Context)
+            {
+                w.WriteString(key, value);
+            }
+            w.WriteEndObject();
+            w.WritePropertyName("quality_score");
+            w.WriteRawValue(PythonJson.FloatRepr(s.QualityScore));
+            w.WriteString("quality_label", s.QualityLabel);
+            w.WriteStartArray("quality_reasons");
+            foreach (var reason in s.QualityReasons)
+            {
+                w.WriteStringValue(reason);
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("enrichment");
+            foreach (var (key, value) in s.Enrichment)
+            {
+                w.WriteString(key, value);
+            }
+            w.WriteEndObject();
+            w.WriteNumber("occurrence_count", s.OccurrenceCount);
+            WriteTimestamp(w, "first_seen_at", s.FirstSeenAt);
+            WriteTimestamp(w, "last_seen_at", s.LastSeenAt);
+            w.WriteBoolean("intake_generated", s.IntakeGenerated);
+            if (s.RelatedIntakeId is null)
+            {
+                w.WriteNull("related_intake_id");
+            }
+            else
+            {
+                w.WriteString("related_intake_id", s.RelatedIntakeId);
+            }
+            w.WriteEndObject();
+        }
+        return JsonDocument.Parse(buffer.ToArray()).RootElement;
+    }
+
+    private static void WriteTimestamp(Utf8JsonWriter w, string name, DateTimeOffset? value)
+    {
+        if (value is { } at)
+        {
+            w.WriteString(name, PythonJson.Timestamp(at));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backup {BackupId} stored: {Signals} signals, {Bytes} bytes")]
+    private static partial void LogBackup(ILogger logger, string backupId, int signals, long bytes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Quarantined a corrupt {Kind} from {Source}: {Reason}")]
+    private static partial void LogQuarantined(ILogger logger, string kind, string source, string reason);
+}

@@ -1,0 +1,186 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Agent33.Learning.Backup;
+using Agent33.Learning.Tests.Backup;
+using Agent33.Testing;
+
+namespace Agent33.Learning.Tests;
+
+/// <summary>Backup, restore and legacy import through the API, on real Postgres, against the reference's files.</summary>
+public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    private const string Base = "/v1/improvements/learning";
+    private static readonly JsonElement Facts = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "facts.json"))).RootElement;
+
+    private static StringContent Fixture(string name) =>
+        new(File.ReadAllText(ReferenceFixtures.PathOf("learning", name)), Encoding.UTF8, "application/json");
+
+    private static async Task<int> CountAsync(HttpClient admin) =>
+        (await admin.GetFromJsonAsync<JsonElement>($"{Base}/summary?tenant_id=*&limit=10000")).GetProperty("summary").GetProperty("total_signals").GetInt32();
+
+    private LearningServiceFactory Service(params (string, string)[] settings) =>
+        new(postgres, [("Learning:MaxSignals", "100000"), ("Learning:PruneIntervalSeconds", "86400"), .. settings]);
+
+    [Theory]
+    [InlineData("database")]
+    [InlineData("directory")]
+    public async Task A_reference_backup_restores_and_backs_up_again_with_the_same_checksum(string storeKind)
+    {
+        var directory = Directory.CreateTempSubdirectory("agent33-backups-").FullName;
+        try
+        {
+            await using var factory = Service(("Learning:Backups:Store", storeKind), ("Learning:Backups:Directory", directory));
+            var admin = factory.CreateClient(TestKeys.Admin);
+
+            var restored = await admin.PostAsync($"{Base}/restore", Fixture("backup-envelope.json"));
+            Assert.Equal(HttpStatusCode.OK, restored.StatusCode);
+            var result = await restored.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal(("ok", 100, 15), (result.GetProperty("status").GetString(), result.GetProperty("signal_count").GetInt32(), result.GetProperty("intake_count").GetInt32()));
+            Assert.Equal(100, await CountAsync(admin));
+
+            var backupResponse = await admin.PostAsync($"{Base}/backups", null);
+            Assert.True(backupResponse.StatusCode == HttpStatusCode.Created, await backupResponse.Content.ReadAsStringAsync());
+            var backup = await backupResponse.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal(Facts.GetProperty("checksum_sha256").GetString(), backup.GetProperty("checksum_sha256").GetString());
+            Assert.Equal((100, 15), (backup.GetProperty("signal_count").GetInt32(), backup.GetProperty("intake_count").GetInt32()));
+            var backupId = backup.GetProperty("backup_id").GetString()!;
+            Assert.Contains((await admin.GetFromJsonAsync<JsonElement>($"{Base}/backups")).EnumerateArray(), b => b.GetProperty("backup_id").GetString() == backupId);
+
+            // The downloaded envelope verifies under the reference's rules.
+            var downloaded = await admin.GetByteArrayAsync($"{Base}/backups/{backupId}");
+            Assert.Equal(backup.GetProperty("size_bytes").GetInt64(), downloaded.Length);
+            var verified = await EnvelopeReader.ReadAsync(new MemoryStream(downloaded), new NullSink(), CancellationToken.None);
+            Assert.Equal(Facts.GetProperty("checksum_sha256").GetString(), verified.Checksum);
+
+            // Restore by id after a change brings the backed-up state back.
+            await admin.PostAsJsonAsync($"{Base}/signals", new { summary = "A signal recorded after the backup", tenant_id = "default" });
+            Assert.Equal(101, await CountAsync(admin));
+            var byId = await admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
+            Assert.Equal(HttpStatusCode.OK, byId.StatusCode);
+            Assert.Equal(100, await CountAsync(admin));
+
+            Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"{Base}/backups/{backupId}")).StatusCode);
+            var gone = await admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+            Assert.Equal("backup_not_found", (await gone.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("bad-checksum.json", "backup_checksum_mismatch")]
+    [InlineData("bad-count.json", "backup_count_mismatch")]
+    [InlineData("bad-version.json", "backup_version_unsupported")]
+    [InlineData("missing-version.json", "backup_version_missing")]
+    [InlineData("truncated.json", "backup_invalid")]
+    public async Task Every_broken_backup_fails_with_its_code_and_changes_nothing(string file, string code)
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+        await admin.PostAsJsonAsync($"{Base}/signals", new { summary = $"Existing signal before {file}", tenant_id = "default" });
+        var before = await CountAsync(admin);
+
+        var response = await admin.PostAsync($"{Base}/restore", Fixture(file));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(before, await CountAsync(admin));
+    }
+
+    [Fact]
+    public async Task A_legacy_raw_state_restores_and_an_empty_object_is_refused()
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+        Assert.Equal(HttpStatusCode.OK, (await admin.PostAsync($"{Base}/restore", Fixture("legacy-raw-backup.json"))).StatusCode);
+        Assert.Equal(100, await CountAsync(admin));
+
+        var empty = await admin.PostAsync($"{Base}/restore", new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+        Assert.Equal(100, await CountAsync(admin));
+    }
+
+    [Fact]
+    public async Task Legacy_import_is_idempotent_and_force_replaces()
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+
+        var first = await (await admin.PostAsync($"{Base}/migrations/import", Fixture("legacy-state.json"))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("imported", 100, 15, 15), (first.GetProperty("status").GetString(), first.GetProperty("signal_count").GetInt32(),
+            first.GetProperty("intake_count").GetInt32(), first.GetProperty("signal_intake_map_count").GetInt32()));
+
+        await admin.PostAsJsonAsync($"{Base}/signals", new { summary = "Recorded after the import", tenant_id = "default" });
+        var second = await (await admin.PostAsync($"{Base}/migrations/import", Fixture("legacy-state.json"))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("skipped", second.GetProperty("status").GetString());
+        Assert.Equal(101, await CountAsync(admin));
+
+        var forced = await (await admin.PostAsync($"{Base}/migrations/import?force=true", Fixture("legacy-state.json"))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("imported", forced.GetProperty("status").GetString());
+        Assert.Equal(100, await CountAsync(admin));
+
+        var status = await admin.GetFromJsonAsync<JsonElement>($"{Base}/migrations/status");
+        Assert.Equal(0, status.GetProperty("pending").GetArrayLength());
+        Assert.Equal("imported", status.GetProperty("last_import").GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Corrupt_input_is_quarantined_counted_and_reported_never_silently_dropped()
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+
+        // A corrupt payload (the reference's broken SQLite row): nothing imported, payload kept verbatim.
+        var payload = "{\"signals\": [{\"summary\": 5";
+        var before = await CountAsync(admin);
+        var rejected = await admin.PostAsync($"{Base}/migrations/import?force=true", new StringContent(payload, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, rejected.StatusCode);
+        Assert.Equal(before, await CountAsync(admin));
+
+        // One bad record with on_corruption=quarantine: the rest imports.
+        var state = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json"))).RootElement;
+        var signals = state.GetProperty("signals").EnumerateArray().Select(s => JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(s.GetRawText())!).ToList();
+        signals[0].Remove("summary");
+        var damaged = JsonSerializer.Serialize(new { signals, generated_intakes = state.GetProperty("generated_intakes"), signal_intake_map = state.GetProperty("signal_intake_map") });
+        var importResponse = await admin.PostAsync($"{Base}/migrations/import?on_corruption=quarantine&force=true", new StringContent(damaged, Encoding.UTF8, "application/json"));
+        Assert.True(importResponse.IsSuccessStatusCode, await importResponse.Content.ReadAsStringAsync());
+        var imported = await importResponse.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("imported_with_quarantine", 99, 1), (imported.GetProperty("status").GetString(), imported.GetProperty("signal_count").GetInt32(), imported.GetProperty("quarantined").GetInt32()));
+
+        var quarantine = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/quarantine")).EnumerateArray().ToList();
+        Assert.Contains(quarantine, q => q.GetProperty("kind").GetString() == "payload" && q.GetProperty("payload").GetString() == payload);
+        Assert.Contains(quarantine, q => q.GetProperty("kind").GetString() == "signal" && q.GetProperty("reason").GetString()!.Contains("summary"));
+
+        var metrics = await factory.CreateClient().GetStringAsync("/metrics");
+        Assert.Contains("learning_corruption_events_total", metrics);
+    }
+
+    [Fact]
+    public async Task Every_operation_needs_the_admin_scope()
+    {
+        await using var factory = Service();
+        var writer = factory.CreateClient(TestKeys.Writer);
+        foreach (var (method, path) in new[]
+                 {
+                     (HttpMethod.Post, "/backups"), (HttpMethod.Get, "/backups"), (HttpMethod.Post, "/restore"),
+                     (HttpMethod.Post, "/migrations/import"), (HttpMethod.Get, "/migrations/status"), (HttpMethod.Get, "/quarantine"),
+                 })
+        {
+            var response = await writer.SendAsync(new HttpRequestMessage(method, Base + path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") });
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+    }
+
+    private sealed class NullSink : IStateSink
+    {
+        public ValueTask AddSignalAsync(JsonElement signal, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+}

@@ -43,7 +43,7 @@ public sealed partial class LearningSignals(IHttpClientFactory clients, IConfigu
             }
             LogRejected(logger, alert.RuleName, (int)response.StatusCode);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested) // whatever the failure, the background loop must live on
         {
             LogUnreachable(logger, alert.RuleName, ex.Message);
         }

@@ -1,0 +1,57 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Threading.Channels;
+
+namespace Agent33.Gateway.Boundary;
+
+/// <summary>
+/// Posts one <c>incident</c> learning signal when a connector's circuit opens (the edge from closed), in the
+/// background: the proxy path never waits on the learning service, and a failed post is only counted.
+/// </summary>
+public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, ILogger<IncidentSignals> logger) : BackgroundService
+{
+    public const string ClientName = "learning-service";
+    private readonly Channel<CircuitEvent> _opened = Channel.CreateBounded<CircuitEvent>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
+    private long _failures;
+
+    public long Failures => Interlocked.Read(ref _failures);
+
+    public void CircuitOpened(CircuitEvent change) => _opened.Writer.TryWrite(change);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var change in _opened.Reader.ReadAllAsync(stoppingToken))
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/improvements/learning/signals")
+                {
+                    Content = JsonContent.Create(new
+                    {
+                        signal_type = "incident",
+                        severity = "high",
+                        summary = $"Connector {change.ConnectorId} circuit opened",
+                        details = $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
+                        source = "connector-gateway",
+                        context = new Dictionary<string, string> { ["connector"] = change.ConnectorId },
+                    }),
+                };
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", configuration["ServiceApiKey"] ?? "");
+                using var response = await clients.CreateClient(ClientName).SendAsync(request, stoppingToken);
+                if (!response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref _failures);
+                    LogFailed(logger, change.ConnectorId, $"HTTP {(int)response.StatusCode}");
+                }
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested) // whatever the failure, the background loop must live on
+            {
+                Interlocked.Increment(ref _failures);
+                LogFailed(logger, change.ConnectorId, ex.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Incident signal for connector {Connector} not recorded: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string connector, string reason);
+}

@@ -1,0 +1,112 @@
+using Microsoft.Extensions.Options;
+
+namespace Agent33.Gateway.Connectors;
+
+/// <summary>One connector (<c>Connectors:&lt;n&gt;</c>): where calls go and how the boundary treats them.</summary>
+public sealed class ConnectorOptions
+{
+    public string Id { get; set; } = "";
+
+    /// <summary><c>http</c> or <c>mcp</c>.</summary>
+    public string Kind { get; set; } = "http";
+
+    public string Destination { get; set; } = "";
+    public string? Name { get; set; }
+    public string? PolicyPack { get; set; }
+    public double TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>The most a caller's <c>X-Connector-Timeout</c> may ask for.</summary>
+    public double MaxTimeoutSeconds { get; set; } = 120;
+
+    public int RetryAttempts { get; set; } = 2;
+    public int RetryBaseDelayMilliseconds { get; set; } = 200;
+    public CircuitOptions Circuit { get; set; } = new();
+    public ToolRules Tools { get; set; } = new();
+}
+
+public sealed class CircuitOptions
+{
+    public int FailureThreshold { get; set; } = 3;
+    public double RecoveryTimeoutSeconds { get; set; } = 30;
+    public int HalfOpenSuccessThreshold { get; set; } = 2;
+    public double MaxRecoveryTimeoutSeconds { get; set; } = 300;
+}
+
+public sealed class ToolRules
+{
+    public List<string> Allow { get; set; } = [];
+    public List<string> Deny { get; set; } = [];
+}
+
+/// <summary>Global governance (<c>Governance:*</c>).</summary>
+public sealed class GovernanceOptions
+{
+    public const string Section = "Governance";
+
+    public string PolicyPack { get; set; } = "default";
+    public List<string> BlockedConnectors { get; set; } = [];
+    public List<string> BlockedOperations { get; set; } = [];
+
+    /// <summary>Largest request body buffered so a retry can resend it; larger bodies are sent once, unretried.</summary>
+    public long MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
+}
+
+/// <summary>The catalogue, validated at start: a bad setting stops the gateway with a message naming it.</summary>
+public sealed class ConnectorCatalog
+{
+    public ConnectorCatalog(IConfiguration configuration, IOptions<GovernanceOptions> governance)
+    {
+        var connectors = configuration.GetSection("Connectors").Get<List<ConnectorOptions>>() ?? [];
+        var errors = new List<string>();
+        if (!PolicyPacks.IsKnown(governance.Value.PolicyPack))
+        {
+            errors.Add($"Governance:PolicyPack '{governance.Value.PolicyPack}' is not a policy pack; use one of {string.Join(", ", PolicyPacks.Names)}.");
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < connectors.Count; i++)
+        {
+            var c = connectors[i];
+            var at = $"Connectors:{i}";
+            if (string.IsNullOrWhiteSpace(c.Id) || c.Id.Any(ch => ch is '/' or '?' or '#' or '{' or '}' or ' '))
+            {
+                errors.Add($"{at}:Id must be set and must not contain '/', '?', '#', braces or spaces (got '{c.Id}').");
+            }
+            else if (!seen.Add(c.Id))
+            {
+                errors.Add($"{at}:Id '{c.Id}' is used twice.");
+            }
+            if (c.Kind is not ("http" or "mcp"))
+            {
+                errors.Add($"{at}:Kind must be http or mcp, not '{c.Kind}'.");
+            }
+            if (!Uri.TryCreate(c.Destination, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                errors.Add($"{at}:Destination must be an absolute http(s) URL, not '{c.Destination}'.");
+            }
+            if (c.PolicyPack is not null && !PolicyPacks.IsKnown(c.PolicyPack))
+            {
+                errors.Add($"{at}:PolicyPack '{c.PolicyPack}' is not a policy pack; use one of {string.Join(", ", PolicyPacks.Names)}.");
+            }
+            if (c.TimeoutSeconds <= 0 || c.MaxTimeoutSeconds < c.TimeoutSeconds)
+            {
+                errors.Add($"{at}:TimeoutSeconds must be positive and at most {at}:MaxTimeoutSeconds.");
+            }
+            if (c.RetryAttempts is < 0 or > 10 || c.RetryBaseDelayMilliseconds < 0)
+            {
+                errors.Add($"{at}:RetryAttempts must be 0 to 10 and {at}:RetryBaseDelayMilliseconds not negative.");
+            }
+            if (c.Circuit.FailureThreshold < 1 || c.Circuit.HalfOpenSuccessThreshold < 1 || c.Circuit.RecoveryTimeoutSeconds <= 0
+                || c.Circuit.MaxRecoveryTimeoutSeconds < c.Circuit.RecoveryTimeoutSeconds)
+            {
+                errors.Add($"{at}:Circuit needs FailureThreshold and HalfOpenSuccessThreshold of at least 1 and 0 < RecoveryTimeoutSeconds <= MaxRecoveryTimeoutSeconds.");
+            }
+        }
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException("Connectors", typeof(ConnectorOptions), errors);
+        }
+        Connectors = connectors.ToDictionary(c => c.Id, StringComparer.Ordinal);
+    }
+
+    public IReadOnlyDictionary<string, ConnectorOptions> Connectors { get; }
+}

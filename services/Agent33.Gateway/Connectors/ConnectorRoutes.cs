@@ -1,0 +1,47 @@
+using Agent33.ServiceDefaults.Auth;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Agent33.Gateway.Connectors;
+
+/// <summary>
+/// YARP routes and clusters from the catalogue: <c>/connectors/{id}/{**path}</c> → the connector's
+/// destination + path. Only configured destinations are ever reached; the caller's API key and the
+/// boundary's own headers are not passed on.
+/// </summary>
+public static class ConnectorRoutes
+{
+    public const string PathPrefix = "/connectors";
+
+    public static (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Build(ConnectorCatalog catalog)
+    {
+        var routes = new List<RouteConfig>();
+        var clusters = new List<ClusterConfig>();
+        foreach (var connector in catalog.Connectors.Values)
+        {
+            var prefix = $"{PathPrefix}/{connector.Id}";
+            routes.Add(new RouteConfig
+            {
+                RouteId = connector.Id,
+                ClusterId = connector.Id,
+                AuthorizationPolicy = Scopes.Write,
+                Match = new RouteMatch { Path = $"{prefix}/{{**remainder}}" },
+                Transforms =
+                [
+                    new Dictionary<string, string> { ["PathRemovePrefix"] = prefix },
+                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "Authorization" },
+                    new Dictionary<string, string> { ["RequestHeaderRemove"] = ApiKeyAuthentication.HeaderName },
+                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Timeout" },
+                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Operation" },
+                ],
+            });
+            clusters.Add(new ClusterConfig
+            {
+                ClusterId = connector.Id,
+                Destinations = new Dictionary<string, DestinationConfig> { ["upstream"] = new() { Address = connector.Destination } },
+                // Upstream redirects reach the caller as they are; the gateway never follows them itself.
+                HttpClient = new HttpClientConfig { DangerousAcceptAnyServerCertificate = false },
+            });
+        }
+        return (routes, clusters);
+    }
+}

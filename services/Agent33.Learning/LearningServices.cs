@@ -9,12 +9,22 @@ public static class LearningServices
 {
     public static IHostApplicationBuilder AddLearningServices(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddLearningServices(builder, withBackgroundWork: true);
+        return builder;
+    }
+
+    /// <summary>The service's parts; the operator command line leaves out the background pruner.</summary>
+    public static IServiceCollection AddLearningServices(this IServiceCollection services, IHostApplicationBuilder builder, bool withBackgroundWork)
+    {
         builder.AddLearningPersistence();
         builder.Services.AddOptions<LearningOptions>().BindConfiguration(LearningOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<LearningOptions>, LearningOptionsValidation>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<LearningStore>();
-        builder.Services.AddHostedService<LearningPruner>();
+        if (withBackgroundWork)
+        {
+            builder.Services.AddHostedService<LearningPruner>();
+        }
 
         // Backups live in the database unless the operator points them at a directory.
         var backups = builder.Configuration.GetSection("Learning:Backups");
@@ -32,6 +42,6 @@ public static class LearningServices
                 throw new InvalidOperationException($"Learning:Backups:Store must be 'database' or 'directory', not '{other}'.");
         }
         builder.Services.AddScoped<LearningOperations>();
-        return builder;
+        return services;
     }
 }

@@ -1,6 +1,12 @@
 using Agent33.Learning;
 using Agent33.Learning.Apis;
+using Agent33.Learning.LegacyMigration;
 using Agent33.Learning.Persistence;
+
+if (LearningCommandLine.IsCommand(args))
+{
+    return await LearningCommandLine.RunAsync(args);
+}
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -14,6 +20,7 @@ app.MapLearningSignalsApi();
 app.MapOperationsApi();
 
 await app.MigrateLearningDatabaseAsync();
-app.Run();
+await app.RunAsync();
+return 0;
 
 public partial class Program;

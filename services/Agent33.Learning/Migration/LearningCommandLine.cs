@@ -1,0 +1,163 @@
+using Agent33.Learning.Backup;
+using Agent33.Learning.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Spectre.Console;
+
+namespace Agent33.Learning.LegacyMigration;
+
+/// <summary>
+/// The operator command line, in the service's own binary so it shares its configuration and validation:
+/// <c>dotnet run --project services/Agent33.Learning -- backup|restore|migrate|status …</c>.
+/// Exit codes: 0 done, 1 the input was refused (nothing changed), 2 usage, 3 the database is unreachable.
+/// </summary>
+public static class LearningCommandLine
+{
+    private static readonly string[] Commands = ["backup", "restore", "migrate", "status"];
+
+    public static bool IsCommand(string[] args) => args.Length > 0 && Commands.Contains(args[0]);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args.Skip(1).Where(a => a.StartsWith("--", StringComparison.Ordinal) && a.Contains('=')).ToArray());
+        builder.Logging.ClearProviders();
+        builder.Services.AddLearningServices(builder, withBackgroundWork: false);
+        using var host = builder.Build();
+        await using var scope = host.Services.CreateAsyncScope();
+        var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
+        var db = scope.ServiceProvider.GetRequiredService<LearningDbContext>();
+        var positional = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+        bool Flag(string name) => args.Contains($"--{name}");
+        string? Option(string name) => args.SkipWhile(a => a != $"--{name}").Skip(1).FirstOrDefault();
+
+        try
+        {
+            await db.Database.MigrateAsync();
+            switch (args[0])
+            {
+                case "status":
+                    await StatusAsync(db);
+                    return 0;
+                case "backup":
+                    var backup = await AnsiConsole.Status().StartAsync("Backing up the learning state…", _ => operations.BackupAsync("cli", default));
+                    AnsiConsole.MarkupLine($"[green]Backup {backup.BackupId}[/]: {backup.SignalCount} signals, {backup.IntakeCount} intakes, {backup.SizeBytes:N0} bytes, sha256 {backup.ChecksumSha256}");
+                    if (Option("output") is { } output)
+                    {
+                        await using var file = File.Create(output);
+                        await scope.ServiceProvider.GetRequiredService<IBackupStore>().CopyToAsync(backup.BackupId, file, default);
+                        AnsiConsole.MarkupLine($"Envelope written to {Markup.Escape(output)}");
+                    }
+                    return 0;
+                case "restore" when Option("backup-id") is { } backupId:
+                    var fromStore = await AnsiConsole.Status().StartAsync($"Restoring {backupId}…", _ => operations.RestoreBackupAsync(backupId, "cli", default));
+                    if (fromStore is null)
+                    {
+                        AnsiConsole.MarkupLine($"[red]backup_not_found[/]: there is no backup {Markup.Escape(backupId)}");
+                        return 1;
+                    }
+                    Report(fromStore);
+                    return 0;
+                case "restore" when positional is [var path]:
+                    Report(await WithProgressAsync($"Restoring {Path.GetFileName(path)}", path, stream => operations.RestoreAsync(stream, "cli", default)));
+                    return 0;
+                case "migrate" when positional is [var legacyPath]:
+                    if (Flag("backup-first") && await db.Signals.AnyAsync())
+                    {
+                        var safety = await operations.BackupAsync("cli", default);
+                        AnsiConsole.MarkupLine($"Safety backup {safety.BackupId} taken ({safety.SignalCount} signals)");
+                    }
+                    var quarantine = (Option("on-corruption") ?? host.Services.GetRequiredService<IConfiguration>()["Learning:Migration:OnCorruption"] ?? "reject") == "quarantine";
+                    await using (var source = await LegacyStore.OpenAsync(legacyPath, default))
+                    {
+                        Report(await AnsiConsole.Status().StartAsync($"Importing {source.Kind} store {Path.GetFileName(legacyPath)}…",
+                            _ => operations.ImportAsync(source, Flag("force"), quarantine, "cli", default)));
+                    }
+                    return 0;
+                default:
+                    AnsiConsole.WriteLine("Usage: backup [--output FILE] | restore FILE | restore --backup-id ID | " +
+                                          "migrate LEGACY.json|LEGACY.sqlite3 [--force] [--backup-first] [--on-corruption reject|quarantine] | status");
+                    return 2;
+            }
+        }
+        catch (Exception ex) when (ex is BackupFormatException or LegacyStoreException)
+        {
+            var code = ex is BackupFormatException format ? format.Code : ((LegacyStoreException)ex).Code;
+            AnsiConsole.MarkupLine($"[red]{code}[/]: {Markup.Escape(ex.Message)}");
+            AnsiConsole.MarkupLine("Nothing was changed.");
+            return 1;
+        }
+        catch (NpgsqlException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]database_unavailable[/]: {Markup.Escape(ex.Message)} (check ConnectionStrings:learning)");
+            return 3;
+        }
+    }
+
+    private static async Task<T> WithProgressAsync<T>(string label, string path, Func<Stream, Task<T>> run)
+    {
+        T result = default!;
+        await AnsiConsole.Progress().StartAsync(async progress =>
+        {
+            var task = progress.AddTask(Markup.Escape(label), maxValue: new FileInfo(path).Length);
+            await using var file = File.OpenRead(path);
+            await using var counting = new ProgressStream(file, read => task.Increment(read));
+            result = await run(counting);
+            task.Value = task.MaxValue;
+        });
+        return result;
+    }
+
+    private static void Report(RestoreResult result) =>
+        AnsiConsole.MarkupLine($"[green]{result.Status}[/]: {result.SignalCount} signals, {result.IntakeCount} intakes, " +
+                               $"{result.SignalIntakeMapCount} links, {result.Quarantined} quarantined{(result.Message is null ? "" : " — " + Markup.Escape(result.Message))}");
+
+    private static async Task StatusAsync(LearningDbContext db)
+    {
+        var table = new Table().AddColumns("what", "value");
+        table.AddRow("migrations applied", string.Join(", ", await db.Database.GetAppliedMigrationsAsync()));
+        table.AddRow("migrations pending", string.Join(", ", await db.Database.GetPendingMigrationsAsync()) is { Length: > 0 } p ? p : "none");
+        table.AddRow("signals", (await db.Signals.CountAsync()).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("generated intakes", (await db.Intakes.CountAsync()).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("quarantined records", (await db.Quarantine.CountAsync()).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var last = await db.ImportRuns.AsNoTracking().OrderByDescending(r => r.Id).FirstOrDefaultAsync();
+        table.AddRow("last import", last is null ? "never" : Markup.Escape($"{last.Status} {last.SourceKind}:{last.Source} at {last.StartedAt:u}"));
+        AnsiConsole.Write(table);
+    }
+
+    /// <summary>Reports how many bytes were read, for the progress bar.</summary>
+    private sealed class ProgressStream(Stream inner, Action<long> onRead) : Stream
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer, cancellationToken);
+            onRead(read);
+            return read;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var read = inner.Read(buffer, offset, count);
+            onRead(read);
+            return read;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}

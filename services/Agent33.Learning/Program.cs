@@ -20,6 +20,7 @@ app.MapLearningSignalsApi();
 app.MapOperationsApi();
 
 await app.MigrateLearningDatabaseAsync();
+await app.ImportLegacyOnStartAsync();
 await app.RunAsync();
 return 0;
 

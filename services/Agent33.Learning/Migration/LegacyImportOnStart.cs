@@ -1,0 +1,39 @@
+using Agent33.Learning.Backup;
+
+namespace Agent33.Learning.LegacyMigration;
+
+/// <summary>
+/// <c>Learning:Migration:ImportOnStart</c> = the path of a reference legacy store: imported at start when the
+/// database holds no signals yet (the reference's <c>migrate_on_start</c>); otherwise nothing happens.
+/// </summary>
+public static partial class LegacyImportOnStart
+{
+    public static async Task ImportLegacyOnStartAsync(this WebApplication app)
+    {
+        if (app.Configuration["Learning:Migration:ImportOnStart"] is not { Length: > 0 } path)
+        {
+            return;
+        }
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Agent33.Learning.Migration");
+        var quarantine = app.Configuration["Learning:Migration:OnCorruption"] == "quarantine";
+        await using var scope = app.Services.CreateAsyncScope();
+        var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
+        try
+        {
+            await using var source = await LegacyStore.OpenAsync(path, CancellationToken.None);
+            var result = await operations.ImportAsync(source, force: false, quarantine, "startup", CancellationToken.None);
+            LogImported(logger, path, result.Status, result.SignalCount, result.Quarantined);
+        }
+        catch (Exception ex) when (ex is BackupFormatException or LegacyStoreException)
+        {
+            // The service still starts: the failure is reported, the bad payload quarantined, nothing reset.
+            LogFailed(logger, path, ex.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Start-up import of {Path}: {Status}, {Signals} signal(s), {Quarantined} quarantined")]
+    private static partial void LogImported(ILogger logger, string path, string status, int signals, int quarantined);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Start-up import of {Path} failed; nothing imported: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string path, string reason);
+}

@@ -17,11 +17,21 @@ public static class PostgresServer
     /// <summary>Connection string to the server's <c>postgres</c> database as a superuser.</summary>
     public static async Task<string> GetAdminConnectionStringAsync() => (await Server.Value).ConnectionString;
 
+    /// <summary>
+    /// A server of its own with full durability (fsync, synchronous commit), for benchmarks whose figures
+    /// must mean what production would see. Dispose it to stop it.
+    /// </summary>
+    public static async Task<(string ConnectionString, IDisposable Server)> StartDurableAsync()
+    {
+        var server = await LocalCluster.StartAsync(durable: true);
+        return (server.ConnectionString, server);
+    }
+
     private static async Task<IRunningServer> StartAsync()
     {
         IRunningServer server = DockerAnswers()
             ? await ContainerServer.StartAsync()
-            : await LocalCluster.StartAsync();
+            : await LocalCluster.StartAsync(durable: false);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Dispose();
         return server;
     }
@@ -80,7 +90,7 @@ public static class PostgresServer
         public string ConnectionString =>
             $"Host=127.0.0.1;Port={port};Username=postgres;Password=postgres;Database=postgres;Include Error Detail=true";
 
-        public static async Task<IRunningServer> StartAsync()
+        public static async Task<IRunningServer> StartAsync(bool durable)
         {
             var binDir = FindBinaries() ?? throw new InvalidOperationException(
                 "Postgres-backed tests need Docker or the PostgreSQL binaries (initdb, postgres); " +
@@ -108,12 +118,12 @@ public static class PostgresServer
             var port = FreePort();
             // A watchdog shell owns the server: it stops Postgres and deletes the data folder when the
             // test process ends, however it ends (a killed test host leaves nothing behind).
-            // Durability settings are off: a throwaway test cluster trades crash safety for speed.
+            // Tests trade crash safety for speed; benchmarks keep the server's durable defaults.
             var owner = asRoot ? "runuser -u postgres -- " : "";
+            var speed = durable ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off";
             var script = $$"""
                 {{owner}}"{{binDir}}/postgres" -D "{{dataDir}}" -p {{port}} -c listen_addresses=127.0.0.1 \
-                    -c unix_socket_directories="{{dataDir}}" -c fsync=off -c synchronous_commit=off \
-                    -c full_page_writes=off -c max_connections=300 >/dev/null 2>&1 &
+                    -c unix_socket_directories="{{dataDir}}" {{speed}} -c max_connections=300 >/dev/null 2>&1 &
                 cleanup() { {{owner}}"{{binDir}}/pg_ctl" -D "{{dataDir}}" stop -m immediate >/dev/null 2>&1; rm -rf "{{dataDir}}"; exit 0; }
                 trap cleanup TERM INT
                 while kill -0 {{Environment.ProcessId}} 2>/dev/null; do sleep 1 & wait $!; done

@@ -42,37 +42,114 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         };
         QualityScoring.Apply(incoming);
 
-        var strategy = db.Database.CreateExecutionStrategy();
-        return await strategy.ExecuteAsync(async () =>
+        // Two round trips, whatever the table size: lock the fingerprint and find the duplicate, then write and commit.
+        // Writers of the same fingerprint queue on the lock, so concurrent duplicates merge and never lose a count.
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(ct);
+        try
         {
-            db.ChangeTracker.Clear();
-            await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            // Writers of the same fingerprint queue here, so concurrent duplicates merge and never lose a count.
-            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({incoming.Fingerprint}, 0))", ct);
-
             LearningSignal? target = null;
-            if (Policy.DedupeWindowMinutes > 0)
+            await using (var find = new NpgsqlBatch(connection))
             {
-                var threshold = now.AddMinutes(-Policy.DedupeWindowMinutes);
-                target = await db.Signals
-                    .Where(s => s.Fingerprint == incoming.Fingerprint && s.RecordedAt >= threshold)
-                    .OrderByDescending(s => s.RecordedAt)
-                    .FirstOrDefaultAsync(ct);
+                find.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                find.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))") { Parameters = { new() { Value = incoming.Fingerprint } } });
+                if (Policy.DedupeWindowMinutes > 0)
+                {
+                    find.BatchCommands.Add(new NpgsqlBatchCommand(
+                        $"SELECT {SignalColumns} FROM learning_signals WHERE fingerprint = $1 AND recorded_at >= $2 ORDER BY recorded_at DESC LIMIT 1 FOR UPDATE")
+                    {
+                        Parameters = { new() { Value = incoming.Fingerprint }, new() { Value = now.AddMinutes(-Policy.DedupeWindowMinutes) } },
+                    });
+                }
+                await using var reader = await find.ExecuteReaderAsync(ct);
+                while (await reader.NextResultAsync(ct))
+                {
+                    if (reader.FieldCount > 1 && await reader.ReadAsync(ct))
+                    {
+                        target = ReadSignal(reader);
+                    }
+                }
             }
+
+            await using var write = new NpgsqlBatch(connection);
+            var created = target is null;
             if (target is null)
             {
-                db.Signals.Add(incoming);
-                await db.SaveChangesAsync(ct);
-                await transaction.CommitAsync(ct);
-                return (SignalView.From(incoming), true);
+                target = incoming;
+                write.BatchCommands.Add(SignalCommand(
+                    $"INSERT INTO learning_signals ({SignalColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20)",
+                    target));
             }
-
-            Merge(target, incoming);
-            await db.SaveChangesAsync(ct);
-            await transaction.CommitAsync(ct);
-            return (SignalView.From(target), false);
-        });
+            else
+            {
+                Merge(target, incoming);
+                write.BatchCommands.Add(SignalCommand(
+                    "UPDATE learning_signals SET recorded_at = $2, signal_type = $3, severity = $4, severity_rank = $5, tenant_id = $6, summary = $7, details = $8, " +
+                    "source = $9, context = $10::jsonb, quality_score = $11, quality_label = $12, quality_reasons = $13::jsonb, enrichment = $14::jsonb, " +
+                    "occurrence_count = $15, first_seen_at = $16, last_seen_at = $17, intake_generated = $18, related_intake_id = $19, fingerprint = $20 " +
+                    "WHERE signal_id = $1",
+                    target));
+            }
+            write.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            await write.ExecuteNonQueryAsync(ct);
+            return (SignalView.From(target), created);
+        }
+        catch
+        {
+            if (connection.State == System.Data.ConnectionState.Open)
+            {
+                await using var rollback = new NpgsqlCommand("ROLLBACK", connection);
+                await rollback.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+            throw;
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
     }
+
+    private const string SignalColumns =
+        "signal_id, recorded_at, signal_type, severity, severity_rank, tenant_id, summary, details, source, context, quality_score, quality_label, " +
+        "quality_reasons, enrichment, occurrence_count, first_seen_at, last_seen_at, intake_generated, related_intake_id, fingerprint";
+
+    private static LearningSignal ReadSignal(NpgsqlDataReader r) => new()
+    {
+        SignalId = r.GetString(0),
+        RecordedAt = r.GetFieldValue<DateTimeOffset>(1),
+        SignalType = r.GetString(2),
+        Severity = r.GetString(3),
+        SeverityRank = r.GetInt32(4),
+        TenantId = r.GetString(5),
+        Summary = r.GetString(6),
+        Details = r.GetString(7),
+        Source = r.GetString(8),
+        Context = JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(9)) ?? [],
+        QualityScore = r.GetDouble(10),
+        QualityLabel = r.GetString(11),
+        QualityReasons = JsonSerializer.Deserialize<List<string>>(r.GetString(12)) ?? [],
+        Enrichment = JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(13)) ?? [],
+        OccurrenceCount = r.GetInt32(14),
+        FirstSeenAt = r.IsDBNull(15) ? null : r.GetFieldValue<DateTimeOffset>(15),
+        LastSeenAt = r.IsDBNull(16) ? null : r.GetFieldValue<DateTimeOffset>(16),
+        IntakeGenerated = r.GetBoolean(17),
+        RelatedIntakeId = r.IsDBNull(18) ? null : r.GetString(18),
+        Fingerprint = r.GetString(19),
+    };
+
+    private static NpgsqlBatchCommand SignalCommand(string sql, LearningSignal s) => new(sql)
+    {
+        Parameters =
+        {
+            new() { Value = s.SignalId }, new() { Value = s.RecordedAt }, new() { Value = s.SignalType }, new() { Value = s.Severity },
+            new() { Value = s.SeverityRank }, new() { Value = s.TenantId }, new() { Value = s.Summary }, new() { Value = s.Details },
+            new() { Value = s.Source }, new() { Value = JsonSerializer.Serialize(s.Context) }, new() { Value = s.QualityScore },
+            new() { Value = s.QualityLabel }, new() { Value = JsonSerializer.Serialize(s.QualityReasons) },
+            new() { Value = JsonSerializer.Serialize(s.Enrichment) }, new() { Value = s.OccurrenceCount },
+            new() { Value = (object?)s.FirstSeenAt ?? DBNull.Value }, new() { Value = (object?)s.LastSeenAt ?? DBNull.Value },
+            new() { Value = s.IntakeGenerated }, new() { Value = (object?)s.RelatedIntakeId ?? DBNull.Value }, new() { Value = s.Fingerprint },
+        },
+    };
 
     /// <summary>The reference's merge: one more occurrence, the higher severity, the longer details, new context keys, re-scored.</summary>
     internal static void Merge(LearningSignal target, LearningSignal incoming)

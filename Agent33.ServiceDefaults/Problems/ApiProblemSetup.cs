@@ -34,15 +34,34 @@ public static class ApiProblemSetup
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<ExceptionHandlerOptions>(o =>
         {
-            o.StatusCodeSelector = ex => ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError;
+            o.StatusCodeSelector = ex => ex switch
+            {
+                BadHttpRequestException bad => bad.StatusCode,
+                _ when IsDatabaseUnavailable(ex) => StatusCodes.Status503ServiceUnavailable,
+                _ => StatusCodes.Status500InternalServerError,
+            };
             // A caller's bad input is not a server error: no error log with a stack trace for it.
             o.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
         });
         return services;
     }
 
+    /// <summary>A database that cannot be reached (or is restarting) is a 503 the caller may retry, not a bug.</summary>
+    private static bool IsDatabaseUnavailable(Exception? ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Data.Common.DbException { IsTransient: true } or TimeoutException)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static string CodeFor(int status, Exception? exception) => (status, exception) switch
     {
+        (503, var ex) when IsDatabaseUnavailable(ex) => "database_unavailable",
         (_, BadHttpRequestException { InnerException: JsonException }) => "invalid_json",
         (400, _) => "bad_request",
         (401, _) => "unauthenticated",

@@ -43,6 +43,12 @@ try
     client.DefaultRequestHeaders.Authorization = new("Bearer", key);
     await WaitUntilHealthyAsync(client);
 
+    await LoadAsync(client, "warmup", TimeSpan.FromSeconds(5)); // JIT and connection pools, not measured
+    await using (var reset = new NpgsqlConnection(connectionString))
+    {
+        await reset.OpenAsync();
+        await new NpgsqlCommand("TRUNCATE learning_signals", reset).ExecuteNonQueryAsync();
+    }
     await SeedAsync(connectionString, 1_000);
     var small = await LoadAsync(client, "small", TimeSpan.FromSeconds(seconds));
     await SeedAsync(connectionString, 100_000);

@@ -52,6 +52,8 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
             return resolution.Problem is { } problem ? (IResult)problem : TypedResults.Ok(new { tenant_id = resolution.Tenant });
         }).RequireAuthorization(Scopes.Read);
         _app.MapPost("/items", (Item item) => TypedResults.Created("/items/1", item)).RequireAuthorization(Scopes.Write);
+        _app.MapGet("/database-down", IResult () => throw new InvalidOperationException("query failed", new UnreachableDatabase())).RequireAuthorization(Scopes.Read);
+        _app.MapGet("/bug", IResult () => throw new InvalidOperationException("secret detail: Password=hunter2")).RequireAuthorization(Scopes.Read);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         _client = new HttpClient { BaseAddress = new Uri(address) };
@@ -64,6 +66,22 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
     }
 
     private sealed record Item(string Name, int Count);
+
+    private sealed class UnreachableDatabase() : System.Data.Common.DbException("connection refused")
+    {
+        public override bool IsTransient => true;
+    }
+
+    [Fact]
+    public async Task An_unreachable_database_is_503_and_a_bug_is_500_without_its_message()
+    {
+        var (status, code, _) = await SendAsync(HttpMethod.Get, "/database-down", Reader);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "database_unavailable"), (status, code));
+
+        var (bugStatus, bugCode, response) = await SendAsync(HttpMethod.Get, "/bug", Reader);
+        Assert.Equal((HttpStatusCode.InternalServerError, "internal_error"), (bugStatus, bugCode));
+        Assert.DoesNotContain("hunter2", await response.Content.ReadAsStringAsync());
+    }
 
     private async Task<(HttpStatusCode Status, string? Code, HttpResponseMessage Response)> SendAsync(HttpMethod method, string path, string? key, HttpContent? content = null, bool useHeader = false)
     {

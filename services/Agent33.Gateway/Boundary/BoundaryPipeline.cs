@@ -44,7 +44,8 @@ public sealed partial class BoundaryPipeline(
     private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptOutcome>> _pipelines = new(StringComparer.Ordinal);
 
     /// <summary>The state one call's attempts share.</summary>
-    private sealed record AttemptState(HttpContext Http, Func<Task> Forward, ConnectorRuntime Connector, string Operation, bool CanRetry, bool BodyBuffered, TimeSpan Timeout);
+    private sealed record AttemptState(
+        HttpContext Http, Func<Task> Forward, ConnectorRuntime Connector, string Operation, bool CanRetry, bool BodyBuffered, TimeSpan Timeout, AttemptResponseBody Body);
 
     public async Task InvokeAsync(HttpContext http, Func<Task> forward)
     {
@@ -63,8 +64,7 @@ public sealed partial class BoundaryPipeline(
             bodyBuffered = await BufferBodyAsync(http);
             if (settings.Kind == "mcp" && bodyBuffered)
             {
-                var body = await ReadBufferedAsync(http);
-                mcp = McpRequest.Parse(body);
+                mcp = McpRequest.Parse(await ReadBufferedAsync(http));
             }
         }
         IReadOnlyList<string> operations = mcp?.Methods
@@ -97,13 +97,13 @@ public sealed partial class BoundaryPipeline(
             timeout = TimeSpan.FromSeconds(Math.Min(seconds, settings.MaxTimeoutSeconds));
         }
 
-        // Each attempt writes into a buffer; the caller sees only the final answer.
+        // Failed attempts are held back so they can be retried or replaced; the caller sees only the final answer.
         var realBody = http.Features.Get<IHttpResponseBodyFeature>()!;
         var aborted = http.RequestAborted;
-        using var buffer = new MemoryStream();
-        http.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(buffer));
+        await using var body = new AttemptResponseBody(http, realBody, holdAll: mcp?.ListsTools == true);
+        http.Features.Set<IHttpResponseBodyFeature>(body);
         var context = ResilienceContextPool.Shared.Get(aborted);
-        context.Properties.Set(StateKey, new AttemptState(http, forward, connector, operation, canRetry, bodyBuffered, timeout));
+        context.Properties.Set(StateKey, new AttemptState(http, forward, connector, operation, canRetry, bodyBuffered, timeout, body));
         Outcome<AttemptOutcome> outcome;
         try
         {
@@ -116,6 +116,11 @@ public sealed partial class BoundaryPipeline(
             http.RequestAborted = aborted;
         }
 
+        if (body.Committed && outcome.Exception is not null)
+        {
+            http.Abort(); // the answer was already streaming when the call failed: cut it, do not splice an error in
+            return;
+        }
         switch (outcome.Exception)
         {
             case null when outcome.Result!.IsFailure:
@@ -126,8 +131,10 @@ public sealed partial class BoundaryPipeline(
                         ? $"Connector '{settings.Id}' answered {outcome.Result.StatusCode}."
                         : $"Connector '{settings.Id}' is unreachable ({outcome.Result.TransportError}).");
                 return;
+            case null when body.Committed:
+                return; // already streamed to the caller
             case null:
-                await WriteFinalAsync(http, buffer, settings, mcp);
+                await WriteFinalAsync(http, body.Held, settings, mcp);
                 return;
             case CircuitOpenException open:
                 http.Response.Clear();
@@ -155,6 +162,7 @@ public sealed partial class BoundaryPipeline(
         var state = context.Properties.GetValue(StateKey, null!);
         var http = state.Http;
         http.Response.Clear();
+        state.Body.ResetAttempt();
         http.Features.Set<IForwarderErrorFeature>(null);
         if (state.BodyBuffered)
         {

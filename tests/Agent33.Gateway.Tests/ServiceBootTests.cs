@@ -12,3 +12,15 @@ public sealed class ServiceBootTests
         await ServiceBasics.AssertBootsAsync(factory.CreateClient(), "/v1/connectors");
     }
 }
+
+public sealed class OpenApiTests
+{
+    [Fact]
+    public async Task The_openapi_document_lists_every_contract_route()
+    {
+        await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseTestKeys());
+        await OpenApiContract.AssertRoutesAsync(factory.CreateClient(),
+            ("GET", "/v1/connectors"), ("GET", "/v1/connectors/health"), ("GET", "/v1/connectors/{connectorId}"),
+            ("GET", "/v1/connectors/{connectorId}/events"), ("POST", "/v1/connectors/{connectorId}/circuit/reset"));
+    }
+}

@@ -26,3 +26,20 @@ public sealed class ServiceBootTests(PostgresFixture postgres) : IClassFixture<P
         Assert.True((long)(await command.ExecuteScalarAsync())! >= 1);
     }
 }
+
+public sealed class OpenApiTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task The_openapi_document_lists_every_contract_route()
+    {
+        await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b
+            .UseTestKeys()
+            .UseSetting("ConnectionStrings:learning", postgres.ConnectionString));
+        const string b = "/v1/improvements/learning";
+        await OpenApiContract.AssertRoutesAsync(factory.CreateClient(),
+            ("POST", $"{b}/signals"), ("GET", $"{b}/signals"), ("GET", $"{b}/summary"), ("GET", $"{b}/trends"), ("GET", $"{b}/calibration"),
+            ("GET", $"{b}/intakes"), ("POST", $"{b}/backups"), ("GET", $"{b}/backups"), ("GET", $"{b}/backups/{{backupId}}"),
+            ("DELETE", $"{b}/backups/{{backupId}}"), ("POST", $"{b}/restore"), ("POST", $"{b}/migrations/import"),
+            ("GET", $"{b}/migrations/status"), ("GET", $"{b}/quarantine"));
+    }
+}

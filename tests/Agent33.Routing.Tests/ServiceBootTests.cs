@@ -12,3 +12,14 @@ public sealed class ServiceBootTests
         await ServiceBasics.AssertBootsAsync(factory.CreateClient(), "/v1/dashboard/metrics");
     }
 }
+
+public sealed class OpenApiTests
+{
+    [Fact]
+    public async Task The_openapi_document_lists_every_contract_route()
+    {
+        await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseTestKeys());
+        await OpenApiContract.AssertRoutesAsync(factory.CreateClient(),
+            ("POST", "/v1/routing/decisions"), ("POST", "/v1/routing/classify"), ("GET", "/v1/dashboard/metrics"), ("GET", "/v1/dashboard/alerts"));
+    }
+}

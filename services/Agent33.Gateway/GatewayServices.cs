@@ -1,6 +1,7 @@
 using Agent33.Gateway.Boundary;
 using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Monitoring;
+using Yarp.ReverseProxy.Transforms;
 
 namespace Agent33.Gateway;
 
@@ -23,7 +24,20 @@ public static class GatewayServices
             builder.Configuration.GetSection(GovernanceOptions.Section).Get<GovernanceOptions>() ?? new GovernanceOptions()));
         builder.Services.AddSingleton(catalog);
         var (routes, clusters) = ConnectorRoutes.Build(catalog);
-        builder.Services.AddReverseProxy().LoadFromMemory(routes, clusters);
+        builder.Services.AddReverseProxy().LoadFromMemory(routes, clusters)
+            .AddTransforms(transforms =>
+            {
+                if (catalog.Connectors.TryGetValue(transforms.Route.RouteId, out var connector) && connector.TakesCallerTargets)
+                {
+                    // The validated caller-supplied URL replaces destination + path.
+                    transforms.AddRequestTransform(context =>
+                    {
+                        context.ProxyRequest.RequestUri = (Uri)context.HttpContext.Items[CallerTargets.ItemKey]!;
+                        return ValueTask.CompletedTask;
+                    });
+                }
+            });
+        builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, CallerTargets.GuardedClientFactory>();
         return builder;
     }
 

@@ -45,6 +45,7 @@ public sealed class Upstream : IAsyncDisposable
             return Results.Ok();
         });
         app.MapGet("/crash", () => Results.Problem("System.InvalidOperationException: secret connection string Password=hunter2 at Upstream.Crash()", statusCode: 500));
+        app.MapGet("/redirect", () => Results.Redirect("http://169.254.169.254/latest/meta-data/"));
         app.MapMcp("/mcp");
         await app.StartAsync();
         upstream._app = app;

@@ -89,6 +89,18 @@ public sealed partial class BoundaryPipeline(
             return;
         }
 
+        if (settings.TakesCallerTargets)
+        {
+            var (target, refusal) = await CallerTargets.ResolveAsync(http, settings);
+            if (refusal is not null)
+            {
+                metrics.Denied(settings.Id, operation);
+                await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", refusal);
+                return;
+            }
+            http.Items[CallerTargets.ItemKey] = target;
+        }
+
         var canRetry = (mcp?.IsReadOnly ?? canRetryMethod) && (bodyBuffered || http.Request.ContentLength is 0 or null && HttpMethods.IsGet(http.Request.Method) || !HasBody(http));
         var timeout = TimeSpan.FromSeconds(settings.TimeoutSeconds);
         if (http.Request.Headers["X-Connector-Timeout"].FirstOrDefault() is { } requested

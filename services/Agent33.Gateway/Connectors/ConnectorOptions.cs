@@ -22,6 +22,17 @@ public sealed class ConnectorOptions
     public int RetryBaseDelayMilliseconds { get; set; } = 200;
     public CircuitOptions Circuit { get; set; } = new();
     public ToolRules Tools { get; set; } = new();
+
+    /// <summary>
+    /// Host globs a caller may target with <c>X-Connector-Target</c> (connectors such as <c>tool:web_fetch</c>
+    /// whose URL comes from the caller). Empty: the connector only ever reaches its <see cref="Destination"/>.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>Whether a caller-supplied target may resolve to loopback, private, link-local or metadata addresses.</summary>
+    public bool AllowPrivateNetworks { get; set; }
+
+    public bool TakesCallerTargets => AllowedHosts.Count > 0;
 }
 
 public sealed class CircuitOptions

@@ -32,6 +32,7 @@ public static class ConnectorRoutes
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = ApiKeyAuthentication.HeaderName },
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Timeout" },
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Operation" },
+                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Target" },
                 ],
             });
             clusters.Add(new ClusterConfig

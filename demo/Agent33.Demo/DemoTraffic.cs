@@ -17,10 +17,12 @@ public sealed partial class DemoTraffic(IConfiguration configuration, ILogger<De
 
     private static readonly object[] Requests =
     [
-        new { inputs = new { prompt = "hi there" }, tenant_id = "demo", domain = "chat" },
-        new { inputs = new { prompt = "Summarize the weekly sales report and list the three largest changes." }, tenant_id = "demo", domain = "analytics" },
+        new { default_model = "gpt-4o-mini", max_tokens = 1000, inputs = new { prompt = "hi there" }, tenant_id = "demo", domain = "chat" },
+        new { default_model = "gpt-4o-mini", max_tokens = 2000, inputs = new { prompt = "Summarize the weekly sales report and list the three largest changes." }, tenant_id = "demo", domain = "analytics" },
         new
         {
+            default_model = "gpt-4o",
+            max_tokens = 12000,
             inputs = new
             {
                 prompt = "Refactor the payment service architecture, analyze security vulnerabilities, optimize the database migration plan " +
@@ -130,7 +132,7 @@ public sealed partial class DemoTraffic(IConfiguration configuration, ILogger<De
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Demo {What} answered {Status}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Demo {What} answered {Status}")]
     private static partial void LogAnswered(ILogger logger, string what, int status);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Demo {What} failed: {Reason}")]

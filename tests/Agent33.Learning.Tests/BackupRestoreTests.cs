@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Agent33.Learning.Backup;
-using Agent33.Learning.Tests.Backup;
 using Agent33.Testing;
 
 namespace Agent33.Learning.Tests;

@@ -35,6 +35,17 @@ public sealed class ParityCorpusTests
         AssertDecision(router, entry.RootElement);
     }
 
+    [Theory]
+    [InlineData("router-profiles.json", "router-configs.json")]
+    [InlineData("pricing.json", "pricing.json")]
+    public void The_shipped_profiles_and_pricing_are_the_references(string resource, string fixture)
+    {
+        using var stream = typeof(EffortRouter).Assembly.GetManifestResourceStream(resource)!;
+        using var shipped = JsonDocument.Parse(stream);
+        using var reference = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.PathOf(fixture)));
+        Assert.True(JsonElement.DeepEquals(reference.RootElement, shipped.RootElement), $"{resource} differs from the reference's {fixture}");
+    }
+
     private static void AssertDecision(EffortRouter router, JsonElement entry)
     {
         var request = entry.GetProperty("request").Deserialize<DecisionRequest>(Json)!;

@@ -1,9 +1,12 @@
 namespace Agent33.Testing;
 
-/// <summary>The reference engine's recorded data in <c>../shared/fixtures/reference</c>, next to the repository.</summary>
+/// <summary>
+/// The reference engine's recorded data (routing parity corpus, legacy learning stores, backups and their broken
+/// variants), kept in the repository under <c>tests/fixtures/reference</c> so the tests run wherever it is checked out.
+/// </summary>
 public static class ReferenceFixtures
 {
-    public static string Directory { get; } = Path.Combine(RepositoryRoot(), "..", "shared", "fixtures", "reference");
+    public static string Directory { get; } = Path.Combine(RepositoryRoot(), "tests", "fixtures", "reference");
 
     public static string PathOf(params string[] parts) => Path.Combine([Directory, .. parts]);
 

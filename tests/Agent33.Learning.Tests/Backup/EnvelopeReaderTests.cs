@@ -1,11 +1,12 @@
 using System.Text.Json;
 using Agent33.Learning.Backup;
+using Agent33.Testing;
 
 namespace Agent33.Learning.Tests.Backup;
 
 public sealed class EnvelopeReaderTests
 {
-    private static readonly string Fixtures = Path.Combine(FindRepositoryRoot(), "..", "shared", "fixtures", "reference", "learning");
+    private static readonly string Fixtures = ReferenceFixtures.PathOf("learning");
 
     private static readonly JsonElement Facts = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures, "facts.json"))).RootElement;
 
@@ -84,18 +85,6 @@ public sealed class EnvelopeReaderTests
         Assert.True(reread.IsEnvelope);
         Assert.Equal(checksum, reread.Checksum);
         Assert.Equal("2026-11-25T01:02:03Z", reread.CreatedAt);
-    }
-
-    internal static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Agent33.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("Agent33.sln not found above the test binaries.");
     }
 
     private sealed class CountingSink : IStateSink

@@ -1,13 +1,13 @@
 using System.Text.Json;
 using Agent33.Learning.Backup;
 using Agent33.Learning.LegacyMigration;
-using Agent33.Learning.Tests.Backup;
+using Agent33.Testing;
 
 namespace Agent33.Learning.Tests.Migration;
 
 public sealed class LegacyStoreTests
 {
-    private static readonly string Fixtures = Path.Combine(EnvelopeReaderTests.FindRepositoryRoot(), "..", "shared", "fixtures", "reference", "learning");
+    private static readonly string Fixtures = ReferenceFixtures.PathOf("learning");
 
     [Theory]
     [InlineData("legacy-state.json", "json")]

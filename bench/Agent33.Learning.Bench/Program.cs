@@ -7,7 +7,8 @@ using NpgsqlTypes;
 
 // Durable signal writes over HTTP: 32 concurrent clients against the learning service on loopback, once with
 // 1,000 and once with 100,000 stored signals. Postgres runs with its durable defaults (fsync and synchronous
-// commit on): a 201/200 means the signal is on disk. Usage: [seconds per phase, default 15]
+// commit on): a 201/200 means the signal is on disk. Then a backup and a restore of the 100k-signal state,
+// with their time and the service's peak memory. Usage: [seconds per write phase, default 15]
 var seconds = args.Length > 0 ? int.Parse(args[0]) : 15;
 var (adminConnection, server) = await PostgresServer.StartDurableAsync();
 using var _ = server;
@@ -30,7 +31,7 @@ using var service = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(A
         ["ConnectionStrings__learning"] = connectionString,
         ["Auth__ApiKeys__0__Key"] = key,
         ["Auth__ApiKeys__0__Tenant"] = "bench",
-        ["Auth__ApiKeys__0__Scopes__0"] = "write",
+        ["Auth__ApiKeys__0__Scopes__0"] = "admin",
         ["RateLimiting__WritesPerSecond"] = "0",
         ["Learning__MaxSignals"] = "1000000",
     },
@@ -39,7 +40,7 @@ using var service = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(A
 try
 {
     using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 32 };
-    using var client = new HttpClient(handler) { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+    using var client = new HttpClient(handler) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(5) };
     client.DefaultRequestHeaders.Authorization = new("Bearer", key);
     await WaitUntilHealthyAsync(client);
 
@@ -58,6 +59,21 @@ try
     Console.WriteLine($"  at   ~1k stored: {small.Rate:F0} writes/s, p50 {small.P50:F1} ms, p99 {small.P99:F1} ms");
     Console.WriteLine($"  at ~100k stored: {large.Rate:F0} writes/s, p50 {large.P50:F1} ms, p99 {large.P99:F1} ms");
     Console.WriteLine($"  100k/1k throughput ratio {large.Rate / small.Rate:F2}, p99 ratio {large.P99 / small.P99:F2}");
+
+    // Backup and restore of the whole state (~100k signals), streamed; peak memory is the service's high-water mark.
+    var count = await CountAsync(connectionString);
+    var baseline = PeakMegabytes(service);
+    var clock = Stopwatch.StartNew();
+    using var backup = await client.PostAsync("/v1/improvements/learning/backups", null);
+    var backupSeconds = clock.Elapsed.TotalSeconds;
+    var backupId = (await backup.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("backup_id").GetString();
+    var afterBackup = PeakMegabytes(service);
+    clock.Restart();
+    using var restore = await client.PostAsJsonAsync("/v1/improvements/learning/restore", new { backup_id = backupId });
+    restore.EnsureSuccessStatusCode();
+    var restoreSeconds = clock.Elapsed.TotalSeconds;
+    Console.WriteLine($"backup of {count:N0} signals: {backupSeconds:F1} s; restore: {restoreSeconds:F1} s; " +
+                      $"service peak memory {baseline:F0} MB before, {afterBackup:F0} MB after the backup, {PeakMegabytes(service):F0} MB after the restore");
 }
 finally
 {
@@ -134,6 +150,20 @@ static async Task SeedAsync(string connectionString, int target)
         await copy.CompleteAsync();
     }
     await new NpgsqlCommand("ANALYZE learning_signals", connection).ExecuteNonQueryAsync();
+}
+
+static async Task<long> CountAsync(string connectionString)
+{
+    await using var connection = new NpgsqlConnection(connectionString);
+    await connection.OpenAsync();
+    return (long)(await new NpgsqlCommand("SELECT count(*) FROM learning_signals", connection).ExecuteScalarAsync())!;
+}
+
+// VmHWM: the process's resident-set high-water mark.
+static double PeakMegabytes(Process process)
+{
+    var line = File.ReadLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
 }
 
 static async Task WaitUntilHealthyAsync(HttpClient client)

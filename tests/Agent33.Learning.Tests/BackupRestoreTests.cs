@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Agent33.Learning.Backup;
+using Agent33.Learning.Tests.Backup;
 using Agent33.Testing;
 
 namespace Agent33.Learning.Tests;
@@ -173,13 +174,5 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
             var response = await writer.SendAsync(new HttpRequestMessage(method, Base + path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") });
             Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         }
-    }
-
-    private sealed class NullSink : IStateSink
-    {
-        public ValueTask AddSignalAsync(JsonElement signal, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }

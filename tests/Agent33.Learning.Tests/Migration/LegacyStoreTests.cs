@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Agent33.Learning.Backup;
 using Agent33.Learning.LegacyMigration;
+using Agent33.Learning.Tests.Backup;
 using Agent33.Testing;
 
 namespace Agent33.Learning.Tests.Migration;
@@ -47,13 +48,5 @@ public sealed class LegacyStoreTests
         {
             File.Delete(path);
         }
-    }
-
-    private sealed class NullSink : IStateSink
-    {
-        public ValueTask AddSignalAsync(JsonElement signal, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }

@@ -1,0 +1,13 @@
+using System.Text.Json;
+using Agent33.Learning.Backup;
+
+namespace Agent33.Learning.Tests.Backup;
+
+/// <summary>Reads a state and keeps nothing: for tests that care only about what the reader reports.</summary>
+internal sealed class NullSink : IStateSink
+{
+    public ValueTask AddSignalAsync(JsonElement signal, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+}

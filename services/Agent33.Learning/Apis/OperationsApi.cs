@@ -22,7 +22,10 @@ public static class OperationsApi
         var group = app.MapGroup(LearningSignalsApi.BasePath).WithTags("Backup, restore and migration").RequireAuthorization(Scopes.Admin);
 
         group.MapPost("/backups", async (HttpContext http, LearningOperations operations, CancellationToken ct) =>
-                await operations.BackupAsync(Actor(http), ct) is var backup ? TypedResults.Created($"{LearningSignalsApi.BasePath}/backups/{backup.BackupId}", backup) : null)
+            {
+                var backup = await operations.BackupAsync(Actor(http), ct);
+                return TypedResults.Created($"{LearningSignalsApi.BasePath}/backups/{backup.BackupId}", backup);
+            })
             .WithSummary("Back up the whole learning state into the server-side backup store (the reference's envelope).");
 
         group.MapGet("/backups", async (IBackupStore store, CancellationToken ct) => TypedResults.Ok(await store.ListAsync(ct)))

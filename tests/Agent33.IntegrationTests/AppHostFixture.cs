@@ -1,3 +1,4 @@
+using Agent33.AppHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -35,7 +36,7 @@ public sealed class AppHostFixture : IAsyncLifetime
         var started = System.Diagnostics.Stopwatch.StartNew();
         App = await builder.BuildAsync(cts.Token);
         await App.StartAsync(cts.Token);
-        foreach (var resource in Resources.All)
+        foreach (var resource in (string[])[ResourceNames.Postgres, ResourceNames.Learning, ResourceNames.Routing, ResourceNames.Gateway])
         {
             await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
         }
@@ -66,18 +67,6 @@ public sealed class AppHostFixture : IAsyncLifetime
         {
         }
     }
-}
-
-/// <summary>Resource names as the AppHost declares them.</summary>
-public static class Resources
-{
-    public const string Postgres = "postgres";
-    public const string LearningDatabase = "learning";
-    public const string Learning = "learning-service";
-    public const string Routing = "routing";
-    public const string Gateway = "gateway";
-
-    public static readonly string[] All = [Postgres, Learning, Routing, Gateway];
 }
 
 [CollectionDefinition(Name)]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Agent33.AppHost;
 using Npgsql;
 using Xunit.Abstractions;
 
@@ -9,9 +10,9 @@ namespace Agent33.IntegrationTests;
 public sealed class WholeAppTests(AppHostFixture app, ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(Resources.Learning)]
-    [InlineData(Resources.Routing)]
-    [InlineData(Resources.Gateway)]
+    [InlineData(ResourceNames.Learning)]
+    [InlineData(ResourceNames.Routing)]
+    [InlineData(ResourceNames.Gateway)]
     public async Task Every_service_is_healthy_and_requires_a_key(string resource)
     {
         output.WriteLine($"AppHost healthy after {app.TimeToHealthy.TotalSeconds:F1} s");
@@ -26,10 +27,10 @@ public sealed class WholeAppTests(AppHostFixture app, ITestOutputHelper output)
     [Fact]
     public async Task Learning_service_reached_postgres_and_applied_its_migrations()
     {
-        using var health = JsonDocument.Parse(await app.CreateClient(Resources.Learning, key: null).GetStringAsync("/health"));
+        using var health = JsonDocument.Parse(await app.CreateClient(ResourceNames.Learning, key: null).GetStringAsync("/health"));
         Assert.Equal("healthy", health.RootElement.GetProperty("checks").GetProperty("LearningDbContext").GetProperty("status").GetString());
 
-        var connectionString = await app.App.GetConnectionStringAsync(Resources.LearningDatabase);
+        var connectionString = await app.App.GetConnectionStringAsync(ResourceNames.LearningDatabase);
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("SELECT count(*) FROM \"__EFMigrationsHistory\"", connection);

@@ -53,20 +53,17 @@ public sealed partial class BoundaryPipeline(
         var connector = registry.Find(routeId)!;
         var settings = connector.Options;
 
+        // Idempotent calls may be repeated; their body is kept for a retry only when one can happen.
+        // MCP posts are always read: their JSON-RPC methods are what governance judges.
+        var method = http.Request.Method;
+        var idempotent = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
+                         || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || http.Request.Headers.ContainsKey("Idempotency-Key");
+        var hasBody = HasBody(http);
+        var isMcpPost = settings.Kind == "mcp" && HttpMethods.IsPost(method);
+        var bodyBuffered = hasBody && (isMcpPost || (idempotent && settings.RetryAttempts > 0)) && await BufferBodyAsync(http);
+        var mcp = isMcpPost && bodyBuffered ? McpRequest.Parse(await ReadBufferedAsync(http)) : null;
+
         // The operation: JSON-RPC methods for MCP, else the caller's label, else the HTTP method.
-        McpRequest? mcp = null;
-        var bodyBuffered = false;
-        var canRetryMethod = HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) || HttpMethods.IsOptions(http.Request.Method)
-                             || HttpMethods.IsPut(http.Request.Method) || HttpMethods.IsDelete(http.Request.Method)
-                             || http.Request.Headers.ContainsKey("Idempotency-Key");
-        if (settings.Kind == "mcp" && HttpMethods.IsPost(http.Request.Method) || (settings.RetryAttempts > 0 && canRetryMethod && http.Request.ContentLength is > 0 or null && !HttpMethods.IsGet(http.Request.Method)))
-        {
-            bodyBuffered = await BufferBodyAsync(http);
-            if (settings.Kind == "mcp" && bodyBuffered)
-            {
-                mcp = McpRequest.Parse(await ReadBufferedAsync(http));
-            }
-        }
         IReadOnlyList<string> operations = mcp?.Methods
             ?? [http.Request.Headers["X-Connector-Operation"].FirstOrDefault() is { Length: > 0 } label ? label : http.Request.Method.ToUpperInvariant()];
         var operation = string.Join(',', operations.Distinct());
@@ -101,7 +98,7 @@ public sealed partial class BoundaryPipeline(
             http.Items[CallerTargets.ItemKey] = target;
         }
 
-        var canRetry = (mcp?.IsReadOnly ?? canRetryMethod) && (bodyBuffered || http.Request.ContentLength is 0 or null && HttpMethods.IsGet(http.Request.Method) || !HasBody(http));
+        var canRetry = (mcp?.IsReadOnly ?? idempotent) && (!hasBody || bodyBuffered);
         var timeout = TimeSpan.FromSeconds(settings.TimeoutSeconds);
         if (http.Request.Headers["X-Connector-Timeout"].FirstOrDefault() is { } requested
             && double.TryParse(requested, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)

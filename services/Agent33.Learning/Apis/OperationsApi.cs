@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Agent33.Learning.Backup;
+using Agent33.Learning.Domain;
 using Agent33.Learning.LegacyMigration;
 using Agent33.Learning.Persistence;
 using Agent33.ServiceDefaults.Auth;
@@ -8,6 +9,7 @@ using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Agent33.Learning.Apis;
 
@@ -98,14 +100,14 @@ public static class OperationsApi
     }
 
     private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> ImportAsync(
-        HttpContext http, LearningOperations operations, bool? force, string? on_corruption, CancellationToken ct)
+        HttpContext http, LearningOperations operations, IOptions<LearningOptions> options, bool? force, string? on_corruption, CancellationToken ct)
     {
         AllowLargeBody(http);
         if (on_corruption is not (null or "reject" or "quarantine"))
         {
             return ApiProblem.BadRequest("invalid_request", "on_corruption must be reject or quarantine.");
         }
-        var quarantine = (on_corruption ?? http.RequestServices.GetRequiredService<IConfiguration>()["Learning:Migration:OnCorruption"]) == "quarantine";
+        var quarantine = on_corruption is null ? options.Value.Migration.Quarantines : on_corruption == "quarantine";
         await using var source = new LegacySource("json", "upload", http.Request.Body);
         try
         {

@@ -19,6 +19,19 @@ public sealed class LearningOptions
 
     /// <summary>How often caps and retention are enforced (writes never scan the whole table).</summary>
     public int PruneIntervalSeconds { get; set; } = 2;
+
+    public MigrationOptions Migration { get; set; } = new();
+}
+
+public sealed class MigrationOptions
+{
+    /// <summary>A legacy store imported at start when the database holds no signals (the reference's <c>migrate_on_start</c>).</summary>
+    public string? ImportOnStart { get; set; }
+
+    /// <summary><c>reject</c> (default) or <c>quarantine</c>: what an import does with invalid records.</summary>
+    public string OnCorruption { get; set; } = "reject";
+
+    public bool Quarantines => OnCorruption == "quarantine";
 }
 
 public sealed class AutoIntakeOptions
@@ -62,6 +75,10 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.MaxGeneratedIntakes < 0)
         {
             errors.Add("Learning:MaxGeneratedIntakes must not be negative.");
+        }
+        if (o.Migration.OnCorruption is not ("reject" or "quarantine"))
+        {
+            errors.Add($"Learning:Migration:OnCorruption must be reject or quarantine, not '{o.Migration.OnCorruption}'.");
         }
         if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {

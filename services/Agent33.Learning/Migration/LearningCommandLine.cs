@@ -1,6 +1,8 @@
 using Agent33.Learning.Backup;
+using Agent33.Learning.Domain;
 using Agent33.Learning.Persistence;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Spectre.Console;
 
@@ -66,7 +68,9 @@ public static class LearningCommandLine
                         var safety = await operations.BackupAsync("cli", default);
                         AnsiConsole.MarkupLine($"Safety backup {safety.BackupId} taken ({safety.SignalCount} signals)");
                     }
-                    var quarantine = (Option("on-corruption") ?? host.Services.GetRequiredService<IConfiguration>()["Learning:Migration:OnCorruption"] ?? "reject") == "quarantine";
+                    var quarantine = Option("on-corruption") is { } mode
+                        ? mode == "quarantine"
+                        : host.Services.GetRequiredService<IOptions<LearningOptions>>().Value.Migration.Quarantines;
                     await using (var source = await LegacyStore.OpenAsync(legacyPath, default))
                     {
                         Report(await AnsiConsole.Status().StartAsync($"Importing {source.Kind} store {Path.GetFileName(legacyPath)}…",

@@ -1,4 +1,6 @@
 using Agent33.Learning.Backup;
+using Agent33.Learning.Domain;
+using Microsoft.Extensions.Options;
 
 namespace Agent33.Learning.LegacyMigration;
 
@@ -10,12 +12,13 @@ public static partial class LegacyImportOnStart
 {
     public static async Task ImportLegacyOnStartAsync(this WebApplication app)
     {
-        if (app.Configuration["Learning:Migration:ImportOnStart"] is not { Length: > 0 } path)
+        var settings = app.Services.GetRequiredService<IOptions<LearningOptions>>().Value.Migration;
+        if (settings.ImportOnStart is not { Length: > 0 } path)
         {
             return;
         }
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Agent33.Learning.Migration");
-        var quarantine = app.Configuration["Learning:Migration:OnCorruption"] == "quarantine";
+        var quarantine = settings.Quarantines;
         await using var scope = app.Services.CreateAsyncScope();
         var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
         try

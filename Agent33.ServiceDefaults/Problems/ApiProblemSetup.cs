@@ -23,6 +23,11 @@ public static class ApiProblemSetup
                 var code = CodeFor(problem.Status ?? context.HttpContext.Response.StatusCode, context.Exception);
                 problem.Extensions[ApiProblem.CodeKey] = code;
                 problem.Type = ApiProblem.TypeFor(code);
+                if (code == "database_unavailable")
+                {
+                    // The database is restarting or failing over: a short wait is the caller's best move.
+                    context.HttpContext.Response.Headers.RetryAfter = "2";
+                }
             }
             if (context.Exception is BadHttpRequestException bad)
             {

@@ -18,14 +18,11 @@ public static class PostgresServer
     public static async Task<string> GetAdminConnectionStringAsync() => (await Server.Value).ConnectionString;
 
     /// <summary>
-    /// A server of its own with full durability (fsync, synchronous commit), for benchmarks whose figures
-    /// must mean what production would see. Dispose it to stop it.
+    /// A server of its own from the machine's PostgreSQL binaries, which the caller may stop and start again
+    /// (outage tests). <paramref name="durable"/> keeps fsync and synchronous commit on, for benchmarks whose
+    /// figures must mean what production would see. Dispose it to remove it.
     /// </summary>
-    public static async Task<(string ConnectionString, IDisposable Server)> StartDurableAsync()
-    {
-        var server = await LocalCluster.StartAsync(durable: true);
-        return (server.ConnectionString, server);
-    }
+    public static async Task<OwnPostgres> StartOwnAsync(bool durable = false) => await LocalCluster.StartAsync(durable);
 
     private static async Task<IRunningServer> StartAsync()
     {
@@ -71,6 +68,20 @@ public static class PostgresServer
         string ConnectionString { get; }
     }
 
+    /// <summary>A Postgres server owned by one test or benchmark.</summary>
+    public abstract class OwnPostgres : IDisposable
+    {
+        public abstract string ConnectionString { get; }
+
+        /// <summary>Stops the server the way an operator's fast shutdown does: open sessions are terminated.</summary>
+        public abstract Task StopAsync();
+
+        /// <summary>Starts the stopped server again on the same port with the same data.</summary>
+        public abstract Task StartAsync();
+
+        public abstract void Dispose();
+    }
+
     private sealed class ContainerServer(PostgreSqlContainer container) : IRunningServer
     {
         public string ConnectionString => container.GetConnectionString();
@@ -85,12 +96,21 @@ public static class PostgresServer
         public void Dispose() => container.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
-    private sealed class LocalCluster(Process server, int port) : IRunningServer
+    private sealed class LocalCluster(Process server, int port, string[] pgCtl, string dataDir, string options) : OwnPostgres, IRunningServer
     {
-        public string ConnectionString =>
+        public override string ConnectionString =>
             $"Host=127.0.0.1;Port={port};Username=postgres;Password=postgres;Database=postgres;Include Error Detail=true";
 
-        public static async Task<IRunningServer> StartAsync(bool durable)
+        public override Task StopAsync() => RunAsync(pgCtl[0], [.. pgCtl[1..], "-D", dataDir, "-m", "fast", "-w", "stop"]);
+
+        public override async Task StartAsync()
+        {
+            await RunAsync(pgCtl[0], [.. pgCtl[1..], "-D", dataDir, "-o", options, "-l", "/dev/null", "-w", "start"]);
+            Npgsql.NpgsqlConnection.ClearAllPools(); // this process's pooled sessions died with the old server
+            await WaitUntilAcceptingAsync();
+        }
+
+        public static async Task<LocalCluster> StartAsync(bool durable)
         {
             var binDir = FindBinaries() ?? throw new InvalidOperationException(
                 "Postgres-backed tests need Docker or the PostgreSQL binaries (initdb, postgres); " +
@@ -121,9 +141,9 @@ public static class PostgresServer
             // Tests trade crash safety for speed; benchmarks keep the server's durable defaults.
             var owner = asRoot ? "runuser -u postgres -- " : "";
             var speed = durable ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+            var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={dataDir} {speed} -c max_connections=300";
             var script = $$"""
-                {{owner}}"{{binDir}}/postgres" -D "{{dataDir}}" -p {{port}} -c listen_addresses=127.0.0.1 \
-                    -c unix_socket_directories="{{dataDir}}" {{speed}} -c max_connections=300 >/dev/null 2>&1 &
+                {{owner}}"{{binDir}}/postgres" -D "{{dataDir}}" {{options}} >/dev/null 2>&1 &
                 cleanup() { {{owner}}"{{binDir}}/pg_ctl" -D "{{dataDir}}" stop -m immediate >/dev/null 2>&1; rm -rf "{{dataDir}}"; exit 0; }
                 trap cleanup TERM INT
                 while kill -0 {{Environment.ProcessId}} 2>/dev/null; do sleep 1 & wait $!; done
@@ -131,7 +151,7 @@ public static class PostgresServer
                 """;
             var process = Process.Start(new ProcessStartInfo("bash", ["-c", script]))!;
 
-            var cluster = new LocalCluster(process, port);
+            var cluster = new LocalCluster(process, port, [Command(asRoot, binDir, "pg_ctl"), .. Args(asRoot, binDir, "pg_ctl")], dataDir, options);
             await cluster.WaitUntilAcceptingAsync();
             return cluster;
         }
@@ -154,7 +174,7 @@ public static class PostgresServer
             }
         }
 
-        public void Dispose()
+        public override void Dispose()
         {
             if (!server.HasExited)
             {

@@ -20,14 +20,20 @@ public static class TestKeys
         (OtherWriter, "tenant-b", "write"),
     ];
 
+    /// <summary>The four keys as configuration settings.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> Settings() => All.SelectMany((k, i) => new KeyValuePair<string, string>[]
+    {
+        new($"Auth:ApiKeys:{i}:Key", k.Key),
+        new($"Auth:ApiKeys:{i}:Tenant", k.Tenant),
+        new($"Auth:ApiKeys:{i}:Scopes:0", k.Scope),
+    });
+
     /// <summary>Configures the four keys on a service under test.</summary>
     public static IWebHostBuilder UseTestKeys(this IWebHostBuilder builder)
     {
-        for (var i = 0; i < All.Length; i++)
+        foreach (var (key, value) in Settings())
         {
-            builder.UseSetting($"Auth:ApiKeys:{i}:Key", All[i].Key);
-            builder.UseSetting($"Auth:ApiKeys:{i}:Tenant", All[i].Tenant);
-            builder.UseSetting($"Auth:ApiKeys:{i}:Scopes:0", All[i].Scope);
+            builder.UseSetting(key, value);
         }
         return builder;
     }

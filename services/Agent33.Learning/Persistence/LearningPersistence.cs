@@ -10,7 +10,11 @@ public static partial class LearningPersistence
     public static IHostApplicationBuilder AddLearningPersistence(this IHostApplicationBuilder builder)
     {
         // Aspire's integration adds the Npgsql health check (so /health reports Postgres), tracing and metrics.
-        builder.AddNpgsqlDbContext<LearningDbContext>(ConnectionName);
+        // Its default retry waits out an outage for about a minute while the caller hangs; two quick retries
+        // ride out a dropped connection or a failover, and a longer outage is a prompt 503 the caller may retry.
+        builder.AddNpgsqlDbContext<LearningDbContext>(ConnectionName,
+            settings => settings.DisableRetry = true,
+            options => options.UseNpgsql(npgsql => npgsql.EnableRetryOnFailure(maxRetryCount: 2, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null)));
         return builder;
     }
 

@@ -1,0 +1,286 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Agent33.Testing;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace Agent33.Learning.Tests;
+
+/// <summary>
+/// A durable Postgres server of this class's own (fsync and synchronous commit on, as in production), which the
+/// outage test stops and starts; the other test classes never see it go away.
+/// </summary>
+public sealed class OwnPostgresFixture : IAsyncLifetime
+{
+    public PostgresServer.OwnPostgres Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Server = await PostgresServer.StartOwnAsync(durable: true);
+
+    public async Task<string> CreateDatabaseAsync()
+    {
+        var name = $"t_{Guid.NewGuid():N}";
+        await using (var connection = new NpgsqlConnection(Server.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection).ExecuteNonQueryAsync();
+        }
+        return new NpgsqlConnectionStringBuilder(Server.ConnectionString) { Database = name }.ConnectionString;
+    }
+
+    public Task DisposeAsync()
+    {
+        Server.Dispose();
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// The learning service as a real process, killed with SIGKILL mid-work and cut off from its database:
+/// what it acknowledged is kept, a restore is all or nothing, and an outage is a 503 it recovers from by itself.
+/// </summary>
+public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHelper output) : IClassFixture<OwnPostgresFixture>
+{
+    private const string Base = "/v1/improvements/learning";
+
+    private static Task<ServiceProcess> StartServiceAsync(string connectionString) =>
+        ServiceProcess.StartAsync("Agent33.Learning", new Dictionary<string, string>(TestKeys.Settings())
+        {
+            ["ConnectionStrings:learning"] = connectionString,
+            ["RateLimiting:WritesPerSecond"] = "0",
+        });
+
+    private static object Signal(string summary) => new
+    {
+        signal_type = "incident",
+        severity = "high",
+        summary,
+        details = "Written by a fault test while the service is being killed or cut off from its database.",
+        source = "fault-test",
+    };
+
+    [Fact]
+    public async Task Every_acknowledged_signal_survives_a_kill_9_under_concurrent_writes_and_none_is_stored_twice()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync();
+        using var service = await StartServiceAsync(connectionString);
+        using var client = service.CreateClient(TestKeys.Writer);
+        var acknowledged = new ConcurrentDictionary<string, string>(); // summary → signal_id
+        var cutOff = 0;
+        using var stop = new CancellationTokenSource();
+
+        var writers = Enumerable.Range(0, 12).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var summary = $"Fault test signal {worker}-{i} written under load";
+                try
+                {
+                    using var response = await client.PostAsJsonAsync($"{Base}/signals", Signal(summary));
+                    // Anything but an acknowledgement or the service's own outage answer is a failure of the test.
+                    if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
+                    {
+                        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+                        acknowledged[summary] = body.GetProperty("signal_id").GetString()!;
+                    }
+                    else
+                    {
+                        throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Killed mid-request or not listening yet: not acknowledged, so nothing is promised.
+                    Interlocked.Increment(ref cutOff);
+                    await Task.Delay(20);
+                }
+            }
+        })).ToArray();
+
+        await WaitUntilAsync(() => acknowledged.Count >= 400, "400 acknowledged writes before the kill");
+        service.Kill();
+        var beforeKill = acknowledged.Count;
+        await service.RestartAsync();
+        await WaitUntilAsync(() => acknowledged.Count >= beforeKill + 200, "200 acknowledged writes after the restart");
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+
+        var stored = new Dictionary<string, (string Id, int Count)>();
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var query = new NpgsqlCommand("SELECT summary, signal_id, occurrence_count FROM learning_signals WHERE tenant_id = 'tenant-a'", connection);
+            await using var reader = await query.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                Assert.True(stored.TryAdd(reader.GetString(0), (reader.GetString(1), reader.GetInt32(2))), $"'{reader.GetString(0)}' is stored twice");
+            }
+        }
+        output.WriteLine($"{beforeKill} acknowledged before the kill, {acknowledged.Count} in all; {cutOff} requests cut off; {stored.Count} stored " +
+                         $"({stored.Count - acknowledged.Count} committed whose answer the kill cut off)");
+
+        Assert.True(cutOff > 0, "the kill cut no request off, so it did not happen under load");
+        foreach (var (summary, id) in acknowledged)
+        {
+            Assert.True(stored.TryGetValue(summary, out var row), $"acknowledged signal {id} ('{summary}') was lost");
+            Assert.Equal((id, 1), row);
+        }
+    }
+
+    [Fact]
+    public async Task A_restore_killed_midway_leaves_the_old_state_whole_and_a_full_restore_the_new_one()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync();
+        using var service = await StartServiceAsync(connectionString);
+        using var admin = service.CreateClient(TestKeys.Admin);
+
+        // The new state: 80,000 signals, backed up. The old state: 30 signals written through the API.
+        await LearningSeed.TopUpSignalsAsync(connectionString, 80_000);
+        using var backup = await admin.PostAsync($"{Base}/backups", null);
+        Assert.Equal(HttpStatusCode.Created, backup.StatusCode);
+        var backupId = (await backup.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("backup_id").GetString();
+        await ExecuteAsync(connectionString, "DELETE FROM learning_signals");
+        for (var i = 0; i < 30; i++)
+        {
+            (await admin.PostAsJsonAsync($"{Base}/signals", Signal($"Old state signal number {i} before the restore"))).EnsureSuccessStatusCode();
+        }
+        var oldState = await SignalIdsAsync(connectionString);
+        var newState = (await SignalIdsAsync(connectionString, "SELECT 'LS-seed' || lpad(g::text, 8, '0') FROM generate_series(0, 79999) g"));
+
+        var restore = admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
+        // Kill it once its transaction holds the state tables (old rows deleted, new rows streaming in).
+        await WaitUntilAsync(() => RestoreHoldsTheStateAsync(connectionString), "the restore to lock the state tables");
+        await Task.Delay(300);
+        service.Kill();
+        var interrupted = await Record.ExceptionAsync(() => restore);
+        Assert.True(interrupted is HttpRequestException, $"the restore finished before the kill ({interrupted?.Message ?? "answered"}); it needs a larger state");
+
+        await service.RestartAsync();
+        Assert.Equal(oldState, await SignalIdsAsync(connectionString));
+
+        using var completed = await admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
+        Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
+        Assert.Equal(newState, await SignalIdsAsync(connectionString));
+    }
+
+    [Fact]
+    public async Task A_database_outage_is_answered_503_within_seconds_and_recovered_from_without_a_restart()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync();
+        using var service = await StartServiceAsync(connectionString);
+        using var client = service.CreateClient(TestKeys.Writer);
+        using var anonymous = service.CreateClient(key: null);
+        var answers = new ConcurrentQueue<(string Phase, int Status, string? Code, double Seconds)>();
+        var phase = "before";
+        using var stop = new CancellationTokenSource();
+
+        var load = Enumerable.Range(0, 6).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                var startedIn = phase;
+                using var response = worker % 2 == 0
+                    ? await client.PostAsJsonAsync($"{Base}/signals", Signal($"Outage test signal {worker}-{i} during load"))
+                    : await client.GetAsync($"{Base}/summary");
+                string? code = null;
+                if (!response.IsSuccessStatusCode)
+                {
+                    Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                    code = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
+                    Assert.True(response.StatusCode != HttpStatusCode.ServiceUnavailable || response.Headers.RetryAfter is not null, "a 503 without Retry-After");
+                }
+                // A request that spans the outage's start or end counts as one of the outage's.
+                var label = startedIn is "outage" or "recovering" ? startedIn : phase;
+                answers.Enqueue((label, (int)response.StatusCode, code, clock.Elapsed.TotalSeconds));
+                await Task.Delay(20);
+            }
+        })).ToArray();
+
+        await Task.Delay(1000);
+        phase = "outage";
+        await postgres.Server.StopAsync();
+        try
+        {
+            await Task.Delay(4000);
+            using var health = await anonymous.GetAsync("/health");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            Assert.Equal("unhealthy", (await health.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
+        }
+        finally
+        {
+            await postgres.Server.StartAsync();
+        }
+        phase = "recovering";
+        var recovered = Stopwatch.StartNew();
+        await WaitUntilAsync(async () => (await anonymous.GetAsync("/health")).IsSuccessStatusCode, "/health to be healthy again");
+        await WaitUntilAsync(() => answers.Count(a => a.Phase == "recovering" && a.Status == 201) >= 20, "writes to succeed again");
+        var recoverySeconds = recovered.Elapsed.TotalSeconds;
+        phase = "after";
+        await Task.Delay(1000);
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+
+        var byPhase = answers.GroupBy(a => a.Phase).ToDictionary(g => g.Key, g => g.ToList());
+        foreach (var (name, list) in byPhase)
+        {
+            output.WriteLine($"{name}: {list.Count} answers, " + string.Join(", ", list.GroupBy(a => $"{a.Status} {a.Code}").Select(g => $"{g.Key.Trim()} ×{g.Count()}")) +
+                             $", slowest {list.Max(a => a.Seconds):F2} s");
+        }
+        output.WriteLine($"healthy and writing again {recoverySeconds:F1} s after Postgres returned");
+
+        Assert.All(byPhase["before"].Concat(byPhase["after"]), a => Assert.True(a.Status is 200 or 201, $"{a.Status} {a.Code} outside the outage"));
+        Assert.Contains(byPhase["outage"], a => a.Status == 503);
+        Assert.All(byPhase["outage"].Concat(byPhase["recovering"]), a =>
+            Assert.True(a.Status is 200 or 201 || (a.Status, a.Code) == (503, "database_unavailable"), $"{a.Status} {a.Code} during the outage"));
+        Assert.All(answers, a => Assert.True(a.Seconds < 10, $"an answer took {a.Seconds:F1} s"));
+    }
+
+    private static async Task<bool> RestoreHoldsTheStateAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'learning_signals' AND l.mode = 'ShareRowExclusiveLock' AND l.granted",
+            connection);
+        return (long)(await query.ExecuteScalarAsync())! > 0;
+    }
+
+    private static async Task<List<string>> SignalIdsAsync(string connectionString, string sql = "SELECT signal_id FROM learning_signals")
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand($"SELECT id FROM ({sql}) AS s(id) ORDER BY id", connection);
+        await using var reader = await query.ExecuteReaderAsync();
+        var ids = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetString(0));
+        }
+        return ids;
+    }
+
+    private static async Task ExecuteAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await new NpgsqlCommand(sql, connection).ExecuteNonQueryAsync();
+    }
+
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"gave up waiting for {what}");
+            }
+            await Task.Delay(20);
+        }
+    }
+}

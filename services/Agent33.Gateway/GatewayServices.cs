@@ -1,6 +1,7 @@
 using Agent33.Gateway.Boundary;
 using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Monitoring;
+using Agent33.ServiceDefaults.Signals;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Agent33.Gateway;
@@ -17,7 +18,7 @@ public static class GatewayServices
         builder.Services.AddSingleton<BoundaryPipeline>();
         builder.Services.AddSingleton<IncidentSignals>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IncidentSignals>());
-        builder.Services.AddHttpClient(IncidentSignals.ClientName, client => client.BaseAddress = new Uri("https+http://learning-service"));
+        builder.Services.AddLearningServiceClient();
 
         // The catalogue becomes YARP's routes; building it here validates it at start (a bad setting stops the gateway).
         var catalog = new ConnectorCatalog(builder.Configuration, Microsoft.Extensions.Options.Options.Create(

@@ -10,7 +10,10 @@ using ModelContextProtocol.Server;
 
 namespace Agent33.Gateway.Tests;
 
-/// <summary>A real HTTP and MCP server on loopback standing in for the outside world, counting what reaches it.</summary>
+/// <summary>
+/// A real HTTP and MCP server on loopback standing in for the outside world, counting what reaches it; it also
+/// stands in for the learning service, keeping the signals posted to it.
+/// </summary>
 public sealed class Upstream : IAsyncDisposable
 {
     private WebApplication _app = null!;
@@ -21,6 +24,7 @@ public sealed class Upstream : IAsyncDisposable
     public int Hits;
     public int FailuresBeforeSuccess { get; set; }
     public string? LastAuthorization { get; private set; }
+    public System.Collections.Concurrent.ConcurrentQueue<System.Text.Json.JsonElement> Signals { get; } = new();
 
     public static async Task<Upstream> StartAsync()
     {
@@ -43,6 +47,12 @@ public sealed class Upstream : IAsyncDisposable
         {
             await Task.Delay(TimeSpan.FromSeconds(10), ct);
             return Results.Ok();
+        });
+        app.MapGet("/reset", (HttpContext context) => context.Abort()); // the connection dies without an answer
+        app.MapPost("/v1/improvements/learning/signals", (System.Text.Json.JsonElement signal) =>
+        {
+            upstream.Signals.Enqueue(signal);
+            return Results.Created();
         });
         app.MapGet("/crash", () => Results.Problem("System.InvalidOperationException: secret connection string Password=hunter2 at Upstream.Crash()", statusCode: 500));
         app.MapGet("/redirect", () => Results.Redirect("http://169.254.169.254/latest/meta-data/"));

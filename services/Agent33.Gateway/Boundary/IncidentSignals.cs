@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Threading.Channels;
+using Agent33.ServiceDefaults.Signals;
 
 namespace Agent33.Gateway.Boundary;
 
@@ -8,13 +10,11 @@ namespace Agent33.Gateway.Boundary;
 /// Posts one <c>incident</c> learning signal when a connector's circuit opens (the edge from closed), in the
 /// background: the proxy path never waits on the learning service, and a failed post is only counted.
 /// </summary>
-public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, ILogger<IncidentSignals> logger) : BackgroundService
+public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, IMeterFactory meters, ILogger<IncidentSignals> logger) : BackgroundService
 {
-    public const string ClientName = "learning-service";
     private readonly Channel<CircuitEvent> _opened = Channel.CreateBounded<CircuitEvent>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
-    private long _failures;
-
-    public long Failures => Interlocked.Read(ref _failures);
+    private readonly Counter<long> _failures = meters.Create(Monitoring.GatewayMetrics.MeterName).CreateCounter<long>(
+        "connector_incident_signal_failures_total", description: "Incident signals the learning service did not record.");
 
     public void CircuitOpened(CircuitEvent change) => _opened.Writer.TryWrite(change);
 
@@ -37,16 +37,16 @@ public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfigu
                     }),
                 };
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", configuration["ServiceApiKey"] ?? "");
-                using var response = await clients.CreateClient(ClientName).SendAsync(request, stoppingToken);
+                using var response = await clients.CreateClient(LearningServiceClient.Name).SendAsync(request, stoppingToken);
                 if (!response.IsSuccessStatusCode)
                 {
-                    Interlocked.Increment(ref _failures);
+                    _failures.Add(1);
                     LogFailed(logger, change.ConnectorId, $"HTTP {(int)response.StatusCode}");
                 }
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested) // whatever the failure, the background loop must live on
             {
-                Interlocked.Increment(ref _failures);
+                _failures.Add(1);
                 LogFailed(logger, change.ConnectorId, ex.Message);
             }
         }

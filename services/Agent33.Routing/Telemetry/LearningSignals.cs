@@ -1,13 +1,13 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Agent33.ServiceDefaults.Signals;
 
 namespace Agent33.Routing.Telemetry;
 
 /// <summary>Posts a learning signal to the learning service (found through service discovery) when an alert starts firing.</summary>
 public sealed partial class LearningSignals(IHttpClientFactory clients, IConfiguration configuration, ILogger<LearningSignals> logger)
 {
-    public const string ClientName = "learning-service";
     public const string SignalsPath = "/v1/improvements/learning/signals";
 
     public async Task<bool> PostAlertAsync(FiringAlert alert, CancellationToken cancellationToken)
@@ -32,7 +32,7 @@ public sealed partial class LearningSignals(IHttpClientFactory clients, IConfigu
         };
         try
         {
-            var client = clients.CreateClient(ClientName);
+            var client = clients.CreateClient(LearningServiceClient.Name);
             using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = JsonContent.Create(signal) };
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", configuration["ServiceApiKey"] ?? "");
             using var response = await client.SendAsync(request, cancellationToken);

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+
+namespace Agent33.ServiceDefaults.Signals;
+
+/// <summary>
+/// The client the routing service and the gateway post their learning signals with. Signals are best effort
+/// and posted in the background, so a short retry replaces the default pipeline's long backoff: a lost signal
+/// is counted within seconds instead of holding a queue for half a minute.
+/// </summary>
+public static class LearningServiceClient
+{
+    public const string Name = "learning-service";
+
+    public static void AddLearningServiceClient(this IServiceCollection services)
+    {
+#pragma warning disable EXTEXP0001 // replacing the default pipeline for one client is still marked experimental
+        services.AddHttpClient(Name, client => client.BaseAddress = new Uri("https+http://learning-service"))
+            .RemoveAllResilienceHandlers()
+            .AddResilienceHandler("learning-signal", pipeline => pipeline
+                .AddTimeout(TimeSpan.FromSeconds(10))
+                .AddRetry(new HttpRetryStrategyOptions { MaxRetryAttempts = 2, Delay = TimeSpan.FromMilliseconds(200) })
+                .AddTimeout(TimeSpan.FromSeconds(3)));
+#pragma warning restore EXTEXP0001
+    }
+}

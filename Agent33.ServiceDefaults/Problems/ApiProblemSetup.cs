@@ -33,6 +33,10 @@ public static class ApiProblemSetup
             {
                 problem.Detail = DescribeBadRequest(bad);
             }
+            else if (IsUndecodableText(context.Exception))
+            {
+                problem.Detail = "The body is not valid UTF-8 text.";
+            }
         });
         // Minimal APIs answer a body they cannot bind with a bare 400 unless told to throw; throwing sends it
         // through the exception handler, which gives it a problem document and the invalid_json code.
@@ -42,11 +46,12 @@ public static class ApiProblemSetup
             o.StatusCodeSelector = ex => ex switch
             {
                 BadHttpRequestException bad => bad.StatusCode,
+                _ when IsUndecodableText(ex) => StatusCodes.Status400BadRequest,
                 _ when IsDatabaseUnavailable(ex) => StatusCodes.Status503ServiceUnavailable,
                 _ => StatusCodes.Status500InternalServerError,
             };
             // A caller's bad input is not a server error: no error log with a stack trace for it.
-            o.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
+            o.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException || IsUndecodableText(context.Exception);
         });
         return services;
     }
@@ -64,8 +69,26 @@ public static class ApiProblemSetup
         return false;
     }
 
+    /// <summary>
+    /// System.Text.Json checks a body's structure while binding but decodes the UTF-8 inside a string only when
+    /// the string is read (a <c>JsonElement</c> field, for one): a broken byte surfaces later, and it is still
+    /// the caller's malformed input.
+    /// </summary>
+    private static bool IsUndecodableText(Exception? ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Text.DecoderFallbackException)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static string CodeFor(int status, Exception? exception) => (status, exception) switch
     {
+        (400, var ex) when IsUndecodableText(ex) => "invalid_json",
         (503, var ex) when IsDatabaseUnavailable(ex) => "database_unavailable",
         (_, BadHttpRequestException { InnerException: JsonException }) => "invalid_json",
         (400, _) => "bad_request",

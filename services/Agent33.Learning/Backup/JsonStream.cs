@@ -92,6 +92,10 @@ internal sealed class JsonStream(Stream input)
         {
             throw Invalid(ex.Message);
         }
+        catch (InvalidOperationException ex) when (ex.InnerException is DecoderFallbackException)
+        {
+            throw Invalid("The backup is not valid UTF-8 text.");
+        }
         Consume(ref reader);
         return true;
     }
@@ -119,6 +123,11 @@ internal sealed class JsonStream(Stream input)
                 return false; // the value continues past the buffer: read more and start it again
             }
             var slice = _buffer.AsMemory(_start + valueStart, (int)reader.BytesConsumed - valueStart);
+            // The parser checks structure, not the UTF-8 inside strings; a broken byte would only fail later, as a bug.
+            if (!System.Text.Unicode.Utf8.IsValid(slice.Span))
+            {
+                throw Invalid("The backup is not valid UTF-8 text.");
+            }
             using (var document = JsonDocument.Parse(slice))
             {
                 value = document.RootElement.Clone();

@@ -1,4 +1,9 @@
 using Agent33.AppHost;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -7,7 +12,7 @@ namespace Agent33.IntegrationTests;
 /// <summary>
 /// The whole application, started once for the integration tests through Aspire.Hosting.Testing:
 /// Postgres (local binaries when no container runtime answers) in a throwaway data folder, the three
-/// services, and known API keys.
+/// services, known API keys, and a loopback upstream behind the gateway's <c>tool:echo</c> connector.
 /// </summary>
 public sealed class AppHostFixture : IAsyncLifetime
 {
@@ -19,10 +24,15 @@ public sealed class AppHostFixture : IAsyncLifetime
 
     public DistributedApplication App { get; private set; } = null!;
 
+    public const string EchoConnector = "tool:echo";
+
+    private WebApplication? _echo;
+
     public TimeSpan TimeToHealthy { get; private set; }
 
     public async Task InitializeAsync()
     {
+        _echo = await StartEchoAsync();
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Agent33_AppHost>(
         [
             $"Postgres:DataDirectory={_dataDir}",
@@ -31,6 +41,11 @@ public sealed class AppHostFixture : IAsyncLifetime
             $"Parameters:postgres-password={Guid.NewGuid():N}",
         ]);
         builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        var echoAddress = _echo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        builder.CreateResourceBuilder(builder.Resources.OfType<ProjectResource>().Single(r => r.Name == ResourceNames.Gateway))
+            .WithEnvironment("Connectors__0__Id", EchoConnector)
+            .WithEnvironment("Connectors__0__Kind", "http")
+            .WithEnvironment("Connectors__0__Destination", echoAddress);
 
         using var cts = new CancellationTokenSource(StartTimeout);
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -59,6 +74,10 @@ public sealed class AppHostFixture : IAsyncLifetime
         {
             await App.DisposeAsync();
         }
+        if (_echo is not null)
+        {
+            await _echo.DisposeAsync();
+        }
         try
         {
             Directory.Delete(_dataDir, recursive: true);
@@ -66,6 +85,18 @@ public sealed class AppHostFixture : IAsyncLifetime
         catch (DirectoryNotFoundException)
         {
         }
+    }
+
+    /// <summary>An upstream on loopback that answers every GET with a small JSON document.</summary>
+    private static async Task<WebApplication> StartEchoAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var echo = builder.Build();
+        echo.MapGet("/{**path}", (string? path) => Results.Ok(new { path, ok = true }));
+        await echo.StartAsync();
+        return echo;
     }
 }
 

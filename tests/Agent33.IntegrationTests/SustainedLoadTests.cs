@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using Agent33.AppHost;
+using Xunit.Abstractions;
+
+namespace Agent33.IntegrationTests;
+
+/// <summary>
+/// A sustained mixed load on the three services of the running application, on loopback, for a bounded time
+/// (<c>AGENT33_LOAD_SECONDS</c>, 30 by default): no request may fail and no service's memory may run away.
+/// Throughput and peak memory per service are written to the test output.
+/// </summary>
+[Collection(AppHostCollection.Name)]
+[Trait("Category", "Load")]
+public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper output)
+{
+    private const double PeakLimitMegabytes = 512;
+    private const string WorkingSet = "dotnet_process_memory_working_set_bytes";
+
+    private sealed record Workload(string Service, string Name, int Workers, Func<HttpClient, int, int, Task<HttpResponseMessage>> Send);
+
+    [Fact]
+    public async Task A_sustained_mixed_load_on_all_three_services_has_no_errors_and_bounded_memory()
+    {
+        var duration = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("AGENT33_LOAD_SECONDS") ?? "30", CultureInfo.InvariantCulture));
+        string[] services = [ResourceNames.Routing, ResourceNames.Learning, ResourceNames.Gateway];
+        var clients = services.ToDictionary(s => s, s => app.CreateClient(s, AppHostFixture.ServiceKey));
+        Workload[] workloads =
+        [
+            new(ResourceNames.Routing, "decisions", 6, (c, w, i) => c.PostAsJsonAsync("/v1/routing/decisions", new
+            {
+                default_model = "m",
+                max_tokens = 2000,
+                inputs = new { prompt = $"Refactor and test the deployment pipeline, step {i} of worker {w}" },
+            })),
+            new(ResourceNames.Learning, "signal writes", 4, (c, w, i) => c.PostAsJsonAsync("/v1/improvements/learning/signals", new
+            {
+                signal_type = "performance",
+                severity = "medium",
+                summary = $"Load test signal {w}-{i} about a slow dependency",
+                details = "Recorded by the sustained load test.",
+                source = "load-test",
+            })),
+            new(ResourceNames.Learning, "summary reads", 2, (c, _, _) => c.GetAsync("/v1/improvements/learning/summary")),
+            new(ResourceNames.Gateway, "connector calls", 6, (c, w, i) => c.GetAsync($"/connectors/{AppHostFixture.EchoConnector}/items/{w}-{i}")),
+        ];
+
+        using var stop = new CancellationTokenSource(duration);
+        var memory = services.ToDictionary(s => s, _ => new List<double>());
+        var sampler = SampleMemoryAsync(memory, stop.Token);
+        var started = Stopwatch.StartNew();
+        var results = await Task.WhenAll(workloads.Select(w => RunAsync(w, clients[w.Service], stop.Token)));
+        var seconds = started.Elapsed.TotalSeconds;
+        await sampler;
+
+        output.WriteLine($"{duration.TotalSeconds:F0} s of mixed load, {Environment.ProcessorCount} cores shared by the services, Postgres and this client:");
+        foreach (var (workload, (count, errors, p99)) in workloads.Zip(results))
+        {
+            output.WriteLine($"  {workload.Service} {workload.Name}: {count / seconds:F0}/s ({count} requests, {workload.Workers} workers), p99 {p99:F1} ms, {errors.Count} errors");
+        }
+        foreach (var (service, samples) in memory)
+        {
+            output.WriteLine($"  {service} working set: peak {samples.Max():F0} MB, first third {Median(samples, 0):F0} MB, last third {Median(samples, 2):F0} MB ({samples.Count} samples)");
+        }
+
+        Assert.All(workloads.Zip(results), r => Assert.True(r.Second.Errors.Count == 0,
+            $"{r.First.Service} {r.First.Name}: {r.Second.Errors.Count} errors, first: {r.Second.Errors.FirstOrDefault()}"));
+        Assert.All(results, r => Assert.True(r.Count > 0));
+        foreach (var (service, samples) in memory)
+        {
+            Assert.True(samples.Count >= 5, $"{service}: too few memory samples");
+            Assert.True(samples.Max() < PeakLimitMegabytes, $"{service} peaked at {samples.Max():F0} MB");
+            // A leak grows with the requests served; a warm service's working set levels off.
+            Assert.True(Median(samples, 2) < Median(samples, 0) * 1.5 + 20, $"{service} kept growing: {Median(samples, 0):F0} → {Median(samples, 2):F0} MB");
+        }
+    }
+
+    private static async Task<(int Count, List<string> Errors, double P99)> RunAsync(Workload workload, HttpClient client, CancellationToken stop)
+    {
+        var errors = new List<string>();
+        var latencies = new List<double>();
+        await Task.WhenAll(Enumerable.Range(0, workload.Workers).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var begin = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await workload.Send(client, worker, i);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        var error = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(CancellationToken.None)}";
+                        lock (errors)
+                        {
+                            errors.Add(error);
+                        }
+                    }
+                }
+                catch (HttpRequestException ex)
+                {
+                    lock (errors)
+                    {
+                        errors.Add(ex.Message);
+                    }
+                }
+                lock (latencies)
+                {
+                    latencies.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
+                }
+            }
+        })));
+        latencies.Sort();
+        return (latencies.Count, errors, latencies.Count == 0 ? 0 : latencies[(int)(latencies.Count * 0.99)]);
+    }
+
+    /// <summary>Each service's working set, once a second, from its own <c>/metrics</c>.</summary>
+    private async Task SampleMemoryAsync(Dictionary<string, List<double>> memory, CancellationToken stop)
+    {
+        var scrapers = memory.Keys.ToDictionary(s => s, s => app.CreateClient(s, key: null));
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var (service, samples) in memory)
+            {
+                var text = await scrapers[service].GetStringAsync("/metrics", CancellationToken.None);
+                var line = text.Split('\n').First(l => l.StartsWith(WorkingSet, StringComparison.Ordinal));
+                samples.Add(double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture) / (1024 * 1024));
+            }
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private static double Median(List<double> samples, int third)
+    {
+        var size = Math.Max(1, samples.Count / 3);
+        var part = samples.Skip(third * size).Take(size).Order().ToList();
+        return part[part.Count / 2];
+    }
+}

@@ -222,6 +222,12 @@ public sealed class BoundaryTests : IAsyncLifetime
         Assert.True(metrics.GetProperty("p95_latency_ms").GetDouble() > 0);
         var circuit = connector.GetProperty("circuit");
         Assert.Equal(("open", 1, 30.0), (circuit.GetProperty("state").GetString(), circuit.GetProperty("total_trips").GetInt32(), circuit.GetProperty("cooldown_remaining_seconds").GetDouble()));
+        foreach (var limit in (string[])["0", "101", "99999999999", "ten"])
+        {
+            var (badStatus, badCode, _) = await CallAsync(reader, $"/v1/connectors/llm:test/events?limit={limit}");
+            Assert.Equal(HttpStatusCode.BadRequest, badStatus);
+            Assert.Equal(limit is "0" or "101" ? "invalid_limit" : "bad_request", badCode);
+        }
         var health = await reader.GetFromJsonAsync<JsonElement>("/v1/connectors/health");
         Assert.Equal((1, 0, 1), (health.GetProperty("total").GetInt32(), health.GetProperty("healthy").GetInt32(), health.GetProperty("open_circuit").GetInt32()));
 

@@ -19,15 +19,23 @@ public sealed class OwnPostgresFixture : IAsyncLifetime
 
     public async Task InitializeAsync() => Server = await PostgresServer.StartOwnAsync(durable: true);
 
-    public async Task<string> CreateDatabaseAsync()
+    /// <summary>A new database; with <paramref name="password"/>, owned by a new role that logs in with it.</summary>
+    public async Task<string> CreateDatabaseAsync(string? password = null)
     {
         var name = $"t_{Guid.NewGuid():N}";
+        var builder = new NpgsqlConnectionStringBuilder(Server.ConnectionString) { Database = name };
         await using (var connection = new NpgsqlConnection(Server.ConnectionString))
         {
             await connection.OpenAsync();
-            await new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection).ExecuteNonQueryAsync();
+            if (password is not null)
+            {
+                builder.Username = name;
+                builder.Password = password;
+                await new NpgsqlCommand($"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'", connection).ExecuteNonQueryAsync();
+            }
+            await new NpgsqlCommand($"CREATE DATABASE \"{name}\" OWNER \"{builder.Username}\"", connection).ExecuteNonQueryAsync();
         }
-        return new NpgsqlConnectionStringBuilder(Server.ConnectionString) { Database = name }.ConnectionString;
+        return builder.ConnectionString;
     }
 
     public Task DisposeAsync()
@@ -45,12 +53,12 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
 {
     private const string Base = "/v1/improvements/learning";
 
-    private static Task<ServiceProcess> StartServiceAsync(string connectionString) =>
+    private static Task<ServiceProcess> StartServiceAsync(string connectionString, params (string Key, string Value)[] more) =>
         ServiceProcess.StartAsync("Agent33.Learning", new Dictionary<string, string>(TestKeys.Settings())
         {
             ["ConnectionStrings:learning"] = connectionString,
             ["RateLimiting:WritesPerSecond"] = "0",
-        });
+        }.Concat(more.Select(m => KeyValuePair.Create(m.Key, m.Value))).ToDictionary());
 
     private static object Signal(string summary) => new
     {
@@ -168,10 +176,12 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
     [Fact]
     public async Task A_database_outage_is_answered_503_within_seconds_and_recovered_from_without_a_restart()
     {
-        var connectionString = await postgres.CreateDatabaseAsync();
-        using var service = await StartServiceAsync(connectionString);
+        const string password = "db-secret-5e1f0c9a";
+        var connectionString = await postgres.CreateDatabaseAsync(password);
+        using var service = await StartServiceAsync(connectionString, ("Logging:LogLevel:Default", "Information"));
         using var client = service.CreateClient(TestKeys.Writer);
         using var anonymous = service.CreateClient(key: null);
+        using var impostor = service.CreateClient("key-secret-b7d3e2a4");
         var answers = new ConcurrentQueue<(string Phase, int Status, string? Code, double Seconds)>();
         var phase = "before";
         using var stop = new CancellationTokenSource();
@@ -200,6 +210,7 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         })).ToArray();
 
         await Task.Delay(1000);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await impostor.GetAsync($"{Base}/summary")).StatusCode);
         phase = "outage";
         await postgres.Server.StopAsync();
         try
@@ -236,6 +247,13 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         Assert.All(byPhase["outage"].Concat(byPhase["recovering"]), a =>
             Assert.True(a.Status is 200 or 201 || (a.Status, a.Code) == (503, "database_unavailable"), $"{a.Status} {a.Code} during the outage"));
         Assert.All(answers, a => Assert.True(a.Seconds < 10, $"an answer took {a.Seconds:F1} s"));
+
+        // Everything the service logged through the outage, at Information level: no secret among it.
+        Assert.Contains("database", service.Output, StringComparison.OrdinalIgnoreCase);
+        foreach (var secret in (string[])[password, "key-secret-b7d3e2a4", TestKeys.Writer, TestKeys.Admin])
+        {
+            Assert.DoesNotContain(secret, service.Output);
+        }
     }
 
     private static async Task<bool> RestoreHoldsTheStateAsync(string connectionString)

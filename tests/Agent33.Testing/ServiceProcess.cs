@@ -86,8 +86,8 @@ public sealed class ServiceProcess : IDisposable
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
     }
 
-    /// <summary>The last lines the service wrote, for failure messages.</summary>
-    public string RecentOutput => string.Join('\n', _output);
+    /// <summary>What the service wrote to stdout and stderr (the last 10,000 lines), for failure messages and leak checks.</summary>
+    public string Output => string.Join('\n', _output);
 
     public void Dispose()
     {
@@ -118,7 +118,7 @@ public sealed class ServiceProcess : IDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"{Path.GetFileName(_dll)} exited with {_process.ExitCode}:\n{RecentOutput}");
+                throw new InvalidOperationException($"{Path.GetFileName(_dll)} exited with {_process.ExitCode}:\n{Output}");
             }
             try
             {
@@ -133,7 +133,7 @@ public sealed class ServiceProcess : IDisposable
             }
             if (DateTime.UtcNow >= deadline)
             {
-                throw new TimeoutException($"{Path.GetFileName(_dll)} did not answer /alive within 90 s:\n{RecentOutput}");
+                throw new TimeoutException($"{Path.GetFileName(_dll)} did not answer /alive within 90 s:\n{Output}");
             }
             await Task.Delay(100);
         }
@@ -146,7 +146,7 @@ public sealed class ServiceProcess : IDisposable
             return;
         }
         _output.Enqueue(line);
-        while (_output.Count > 200 && _output.TryDequeue(out _))
+        while (_output.Count > 10_000 && _output.TryDequeue(out _))
         {
         }
     }

@@ -32,7 +32,8 @@ public static class ConnectorsApi
             .RequireAuthorization(Scopes.Read).WithSummary("One connector.");
 
         group.MapGet("/{connectorId}/events", Results<Ok<IReadOnlyList<CircuitEvent>>, ProblemHttpResult> (string connectorId, int? limit, ConnectorRegistry registry) =>
-                registry.Find(connectorId) is { } connector ? TypedResults.Ok(connector.Breaker.Events(Math.Clamp(limit ?? 20, 1, 100))) : NotFound(connectorId))
+                limit is < 1 or > 100 ? ApiProblem.BadRequest("invalid_limit", "limit must be between 1 and 100.")
+                : registry.Find(connectorId) is { } connector ? TypedResults.Ok(connector.Breaker.Events(limit ?? 20)) : NotFound(connectorId))
             .RequireAuthorization(Scopes.Read).WithSummary("Circuit transitions, newest first.");
 
         group.MapPost("/{connectorId}/circuit/reset", Results<Ok<ConnectorView>, ProblemHttpResult> (string connectorId, ConnectorRegistry registry) =>

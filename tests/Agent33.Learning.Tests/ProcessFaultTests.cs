@@ -256,6 +256,44 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         }
     }
 
+    [Fact]
+    public async Task A_stop_signal_under_write_load_shuts_the_service_down_in_seconds_and_keeps_what_it_acknowledged()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync();
+        using var service = await StartServiceAsync(connectionString);
+        using var client = service.CreateClient(TestKeys.Writer);
+        var acknowledged = new ConcurrentBag<string>();
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    using var response = await client.PostAsJsonAsync($"{Base}/signals", Signal($"Shutdown test signal {worker}-{i} under load"));
+                    if (response.StatusCode == HttpStatusCode.Created)
+                    {
+                        acknowledged.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("signal_id").GetString()!);
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(20); // stopped: nothing more is acknowledged
+                }
+            }
+        })).ToArray();
+        await WaitUntilAsync(() => acknowledged.Count >= 100, "100 acknowledged writes");
+
+        // Kubernetes allows 30 s before it kills; the AppHost less. In-flight requests finish, the pruner stops at once.
+        var took = await service.StopAsync(TimeSpan.FromSeconds(15));
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+        output.WriteLine($"stopped {took.TotalSeconds:F1} s after SIGTERM with {acknowledged.Count} writes acknowledged");
+        Assert.True(took < TimeSpan.FromSeconds(5), $"the service took {took.TotalSeconds:F1} s to stop");
+        var stored = (await SignalIdsAsync(connectionString)).ToHashSet();
+        Assert.All(acknowledged, id => Assert.Contains(id, stored));
+    }
+
     private static async Task<bool> RestoreHoldsTheStateAsync(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);

@@ -68,6 +68,26 @@ public sealed class ServiceProcess : IDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGTERM, as Kubernetes and the AppHost stop a service; returns how long it took to exit.</summary>
+    public async Task<TimeSpan> StopAsync(TimeSpan patience)
+    {
+        var clock = Stopwatch.StartNew();
+        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await signal.WaitForExitAsync();
+        }
+        using var timeout = new CancellationTokenSource(patience);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{Path.GetFileName(_dll)} did not stop within {patience.TotalSeconds:F0} s of SIGTERM:\n{Output}");
+        }
+        return clock.Elapsed;
+    }
+
     /// <summary>Starts the service again on the same port with the same settings.</summary>
     public async Task RestartAsync()
     {

@@ -89,6 +89,8 @@ public sealed class FaultTests : IAsyncLifetime
                 Assert.Equal("circuit_open", (await CallAsync(client, "/connectors/mcp:flapping/ok")).Code); // open: no new incident
             }
             Assert.Equal(HttpStatusCode.OK, (await CallAsync(client, "/connectors/tool:healthy/ok")).Status);
+            // Before the clock moves: the signal's own timeouts run on the gateway's clock too.
+            await Eventually.WaitUntilAsync(() => _upstream.Signals.Count >= round, $"incident signal {round}", seconds: 20);
 
             // Half-open, one failure: open again, still the same incident.
             gateway.Clock.Advance(TimeSpan.FromMinutes(10));
@@ -96,11 +98,10 @@ public sealed class FaultTests : IAsyncLifetime
             gateway.Clock.Advance(TimeSpan.FromMinutes(10));
             Assert.Equal(HttpStatusCode.OK, (await CallAsync(client, "/connectors/mcp:flapping/ok")).Status);
             Assert.Equal(HttpStatusCode.OK, (await CallAsync(client, "/connectors/mcp:flapping/ok")).Status); // closed again
-            await WaitUntilAsync(() => _upstream.Signals.Count >= round);
+            await Task.Delay(300); // nothing more arrives late
+            Assert.Equal(round, _upstream.Signals.Count);
         }
 
-        await Task.Delay(300); // nothing more arrives late
-        Assert.Equal(2, _upstream.Signals.Count);
         Assert.All(_upstream.Signals, signal =>
         {
             Assert.Equal("incident", signal.GetProperty("signal_type").GetString());
@@ -125,22 +126,10 @@ public sealed class FaultTests : IAsyncLifetime
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), "calls waited on the learning service");
 
         // The retry delays of the signal post run on the gateway's clock, which this test moves.
-        await WaitUntilAsync(async () =>
+        await Eventually.WaitUntilAsync(async () =>
         {
             gateway.Clock.Advance(TimeSpan.FromSeconds(1));
             return (await gateway.CreateClient().GetStringAsync("/metrics")).Contains("connector_incident_signal_failures_total{otel_scope_name=\"Agent33.Gateway\"} 1");
-        });
-    }
-
-    private static Task WaitUntilAsync(Func<bool> condition) => WaitUntilAsync(() => Task.FromResult(condition()));
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "gave up waiting");
-            await Task.Delay(50);
-        }
+        }, "the lost incident signal to be counted", seconds: 20);
     }
 }

@@ -75,45 +75,14 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         var connectionString = await postgres.CreateDatabaseAsync();
         using var service = await StartServiceAsync(connectionString);
         using var client = service.CreateClient(TestKeys.Writer);
-        var acknowledged = new ConcurrentDictionary<string, string>(); // summary → signal_id
-        var cutOff = 0;
-        using var stop = new CancellationTokenSource();
+        using var writers = new Writers(client, workers: 12);
 
-        var writers = Enumerable.Range(0, 12).Select(worker => Task.Run(async () =>
-        {
-            for (var i = 0; !stop.IsCancellationRequested; i++)
-            {
-                var summary = $"Fault test signal {worker}-{i} written under load";
-                try
-                {
-                    using var response = await client.PostAsJsonAsync($"{Base}/signals", Signal(summary));
-                    // Anything but an acknowledgement or the service's own outage answer is a failure of the test.
-                    if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
-                    {
-                        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
-                        acknowledged[summary] = body.GetProperty("signal_id").GetString()!;
-                    }
-                    else
-                    {
-                        throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    // Killed mid-request or not listening yet: not acknowledged, so nothing is promised.
-                    Interlocked.Increment(ref cutOff);
-                    await Task.Delay(20);
-                }
-            }
-        })).ToArray();
-
-        await WaitUntilAsync(() => acknowledged.Count >= 400, "400 acknowledged writes before the kill");
+        await Eventually.WaitUntilAsync(() => writers.Acknowledged.Count >= 400, "400 acknowledged writes before the kill");
         service.Kill();
-        var beforeKill = acknowledged.Count;
+        var beforeKill = writers.Acknowledged.Count;
         await service.RestartAsync();
-        await WaitUntilAsync(() => acknowledged.Count >= beforeKill + 200, "200 acknowledged writes after the restart");
-        await stop.CancelAsync();
-        await Task.WhenAll(writers);
+        await Eventually.WaitUntilAsync(() => writers.Acknowledged.Count >= beforeKill + 200, "200 acknowledged writes after the restart");
+        var acknowledged = await writers.StopAsync();
 
         var stored = new Dictionary<string, (string Id, int Count)>();
         await using (var connection = new NpgsqlConnection(connectionString))
@@ -126,10 +95,10 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
                 Assert.True(stored.TryAdd(reader.GetString(0), (reader.GetString(1), reader.GetInt32(2))), $"'{reader.GetString(0)}' is stored twice");
             }
         }
-        output.WriteLine($"{beforeKill} acknowledged before the kill, {acknowledged.Count} in all; {cutOff} requests cut off; {stored.Count} stored " +
+        output.WriteLine($"{beforeKill} acknowledged before the kill, {acknowledged.Count} in all; {writers.CutOff} requests cut off; {stored.Count} stored " +
                          $"({stored.Count - acknowledged.Count} committed whose answer the kill cut off)");
 
-        Assert.True(cutOff > 0, "the kill cut no request off, so it did not happen under load");
+        Assert.True(writers.CutOff > 0, "the kill cut no request off, so it did not happen under load");
         foreach (var (summary, id) in acknowledged)
         {
             Assert.True(stored.TryGetValue(summary, out var row), $"acknowledged signal {id} ('{summary}') was lost");
@@ -159,7 +128,7 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
 
         var restore = admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
         // Kill it once its transaction holds the state tables (old rows deleted, new rows streaming in).
-        await WaitUntilAsync(() => RestoreHoldsTheStateAsync(connectionString), "the restore to lock the state tables");
+        await Eventually.WaitUntilAsync(() => RestoreHoldsTheStateAsync(connectionString), "the restore to lock the state tables");
         await Task.Delay(300);
         service.Kill();
         var interrupted = await Record.ExceptionAsync(() => restore);
@@ -226,8 +195,8 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         }
         phase = "recovering";
         var recovered = Stopwatch.StartNew();
-        await WaitUntilAsync(async () => (await anonymous.GetAsync("/health")).IsSuccessStatusCode, "/health to be healthy again");
-        await WaitUntilAsync(() => answers.Count(a => a.Phase == "recovering" && a.Status == 201) >= 20, "writes to succeed again");
+        await Eventually.WaitUntilAsync(async () => (await anonymous.GetAsync("/health")).IsSuccessStatusCode, "/health to be healthy again");
+        await Eventually.WaitUntilAsync(() => answers.Count(a => a.Phase == "recovering" && a.Status == 201) >= 20, "writes to succeed again");
         var recoverySeconds = recovered.Elapsed.TotalSeconds;
         phase = "after";
         await Task.Delay(1000);
@@ -262,36 +231,16 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         var connectionString = await postgres.CreateDatabaseAsync();
         using var service = await StartServiceAsync(connectionString);
         using var client = service.CreateClient(TestKeys.Writer);
-        var acknowledged = new ConcurrentBag<string>();
-        using var stop = new CancellationTokenSource();
-        var writers = Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
-        {
-            for (var i = 0; !stop.IsCancellationRequested; i++)
-            {
-                try
-                {
-                    using var response = await client.PostAsJsonAsync($"{Base}/signals", Signal($"Shutdown test signal {worker}-{i} under load"));
-                    if (response.StatusCode == HttpStatusCode.Created)
-                    {
-                        acknowledged.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("signal_id").GetString()!);
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    await Task.Delay(20); // stopped: nothing more is acknowledged
-                }
-            }
-        })).ToArray();
-        await WaitUntilAsync(() => acknowledged.Count >= 100, "100 acknowledged writes");
+        using var writers = new Writers(client, workers: 8);
+        await Eventually.WaitUntilAsync(() => writers.Acknowledged.Count >= 100, "100 acknowledged writes");
 
         // Kubernetes allows 30 s before it kills; the AppHost less. In-flight requests finish, the pruner stops at once.
         var took = await service.StopAsync(TimeSpan.FromSeconds(15));
-        await stop.CancelAsync();
-        await Task.WhenAll(writers);
+        var acknowledged = await writers.StopAsync();
         output.WriteLine($"stopped {took.TotalSeconds:F1} s after SIGTERM with {acknowledged.Count} writes acknowledged");
         Assert.True(took < TimeSpan.FromSeconds(5), $"the service took {took.TotalSeconds:F1} s to stop");
         var stored = (await SignalIdsAsync(connectionString)).ToHashSet();
-        Assert.All(acknowledged, id => Assert.Contains(id, stored));
+        Assert.All(acknowledged.Values, id => Assert.Contains(id, stored));
     }
 
     private static async Task<bool> RestoreHoldsTheStateAsync(string connectionString)
@@ -325,18 +274,51 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         await new NpgsqlCommand(sql, connection).ExecuteNonQueryAsync();
     }
 
-    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    /// <summary>
+    /// Concurrent writers of distinct signals until stopped, keeping what was acknowledged. A request cut off by a
+    /// dying service (or refused while it is down) is not acknowledged, so nothing is promised for it; any other
+    /// answer than an acknowledgement fails the test.
+    /// </summary>
+    private sealed class Writers : IDisposable
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task[] _workers;
+        private int _cutOff;
+
+        public Writers(HttpClient client, int workers) => _workers = Enumerable.Range(0, workers).Select(worker => Task.Run(async () =>
         {
-            if (DateTime.UtcNow > deadline)
+            for (var i = 0; !_stop.IsCancellationRequested; i++)
             {
-                throw new TimeoutException($"gave up waiting for {what}");
+                var summary = $"Fault test signal {worker}-{i} written under load";
+                try
+                {
+                    using var response = await client.PostAsJsonAsync($"{Base}/signals", Signal(summary));
+                    if (response.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.OK))
+                    {
+                        throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                    }
+                    Acknowledged[summary] = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("signal_id").GetString()!;
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref _cutOff);
+                    await Task.Delay(20);
+                }
             }
-            await Task.Delay(20);
+        })).ToArray();
+
+        /// <summary>Summary → signal id of every acknowledged write.</summary>
+        public ConcurrentDictionary<string, string> Acknowledged { get; } = new();
+
+        public int CutOff => Volatile.Read(ref _cutOff);
+
+        public async Task<IReadOnlyDictionary<string, string>> StopAsync()
+        {
+            await _stop.CancelAsync();
+            await Task.WhenAll(_workers);
+            return Acknowledged;
         }
+
+        public void Dispose() => _stop.Cancel(); // a failed test must not leave writers running
     }
 }

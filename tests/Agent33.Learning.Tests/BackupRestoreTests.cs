@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Agent33.Learning.Backup;
 using Agent33.Learning.Tests.Backup;
 using Agent33.Testing;
@@ -158,6 +159,28 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
 
         var metrics = await factory.CreateClient().GetStringAsync("/metrics");
         Assert.Contains("learning_corruption_events_total", metrics);
+    }
+
+    [Fact]
+    public async Task A_record_holding_a_NUL_character_fails_a_restore_with_a_code_and_is_quarantined_by_an_import()
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+        var state = JsonNode.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
+        state["signals"]![3]!["details"] = "Python stores \u0000 happily; Postgres cannot.";
+        var body = state.ToJsonString();
+        var before = await CountAsync(admin);
+
+        var restore = await admin.PostAsync($"{Base}/restore", new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, restore.StatusCode);
+        Assert.Equal("backup_invalid", (await restore.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(before, await CountAsync(admin));
+
+        var import = await admin.PostAsync($"{Base}/migrations/import?on_corruption=quarantine&force=true", new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.True(import.IsSuccessStatusCode, await import.Content.ReadAsStringAsync());
+        Assert.Equal(("imported_with_quarantine", 99), ((await import.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString(), await CountAsync(admin)));
+        var quarantine = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/quarantine")).EnumerateArray();
+        Assert.Contains(quarantine, q => q.GetProperty("reason").GetString()!.Contains("U+0000"));
     }
 
     [Fact]

@@ -81,6 +81,11 @@ public static class LearningSignalsApi
         {
             return ApiProblem.BadRequest("invalid_signal", "context holds at most 50 string entries (keys up to 100, values up to 2,000 characters).");
         }
+        string?[] texts = [body.Summary, body.Details, body.Source, .. body.Context?.SelectMany(kv => new[] { kv.Key, kv.Value }) ?? []];
+        if (texts.Any(text => text?.Contains('\0') == true))
+        {
+            return ApiProblem.BadRequest("invalid_signal", "Text may not hold the NUL character (U+0000).");
+        }
         return null;
     }
 

@@ -22,12 +22,14 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
     public int Snapshots { get; private set; }
     public int Quarantined { get; private set; }
 
+    private const string NulReason = "it holds the NUL character (U+0000), which the database cannot store";
+
     public async ValueTask AddSignalAsync(JsonElement json, CancellationToken ct)
     {
         LearningSignal signal;
         try
         {
-            signal = StateRecords.ToSignal(json);
+            signal = StateRecords.HoldsNul(json) ? throw new InvalidRecordException(NulReason) : StateRecords.ToSignal(json);
         }
         catch (InvalidRecordException ex)
         {
@@ -75,6 +77,10 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
         DateTimeOffset submittedAt;
         try
         {
+            if (StateRecords.HoldsNul(json))
+            {
+                throw new InvalidRecordException(NulReason);
+            }
             intakeId = StateRecords.RequiredString(json, "intake_id");
             submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? throw new InvalidRecordException("submitted_at is missing");
             _ = StateRecords.OptionalString(json, "tenant_id");
@@ -105,6 +111,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
 
     public async ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken ct)
     {
+        if (signalId.Contains('\0') || intakeId.Contains('\0'))
+        {
+            await RejectAsync("map entry", JsonSerializer.SerializeToElement(new { signal_id = signalId, intake_id = intakeId }), NulReason);
+            return;
+        }
         var copy = await SectionAsync("map", "COPY signal_intake_map (signal_id, intake_id) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(signalId, NpgsqlDbType.Varchar, ct);
@@ -114,6 +125,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
 
     public async ValueTask AddSnapshotAsync(JsonElement json, CancellationToken ct)
     {
+        if (StateRecords.HoldsNul(json))
+        {
+            await RejectAsync("snapshot", json, NulReason);
+            return;
+        }
         var id = json.TryGetProperty("snapshot_id", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : $"MSN-restored-{_snapshotPosition}";
         var copy = await SectionAsync("snapshots", "COPY metrics_snapshots (snapshot_id, position, document) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);

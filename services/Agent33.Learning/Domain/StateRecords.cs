@@ -52,6 +52,21 @@ public static class StateRecords
         };
     }
 
+    /// <summary>
+    /// Whether any string or name in <paramref name="json"/> holds U+0000, which Postgres text and jsonb cannot
+    /// store. The escape is looked for in the raw bytes first, so ordinary records cost one scan.
+    /// </summary>
+    public static bool HoldsNul(JsonElement json) =>
+        System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).IndexOf("\\u0000"u8) >= 0 && HoldsNulIn(json);
+
+    private static bool HoldsNulIn(JsonElement json) => json.ValueKind switch
+    {
+        JsonValueKind.String => json.GetString()!.Contains('\0'),
+        JsonValueKind.Object => json.EnumerateObject().Any(p => p.Name.Contains('\0') || HoldsNulIn(p.Value)),
+        JsonValueKind.Array => json.EnumerateArray().Any(HoldsNulIn),
+        _ => false,
+    };
+
     public static string RequiredString(JsonElement json, string name) =>
         OptionalString(json, name) ?? throw new InvalidRecordException($"{name} is missing");
 

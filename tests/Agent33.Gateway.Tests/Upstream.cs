@@ -72,6 +72,13 @@ public sealed class UpstreamTools
     [McpServerTool(Name = "search_docs", ReadOnly = true), Description("Searches documents.")]
     public static string SearchDocs(string query) => $"found {query}";
 
+    /// <summary>How often the destructive tool really ran: governance tests require it never to move.</summary>
+    public static int DeleteRecordsCalls;
+
     [McpServerTool(Name = "delete_records", Destructive = true), Description("Deletes records.")]
-    public static string DeleteRecords(string table) => $"deleted {table}";
+    public static string DeleteRecords(string table)
+    {
+        Interlocked.Increment(ref DeleteRecordsCalls);
+        return $"deleted {table}";
+    }
 }

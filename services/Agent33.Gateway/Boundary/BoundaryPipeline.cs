@@ -62,10 +62,19 @@ public sealed partial class BoundaryPipeline(
         var isMcpPost = settings.Kind == "mcp" && HttpMethods.IsPost(method);
         var bodyBuffered = hasBody && (isMcpPost || (idempotent && settings.RetryAttempts > 0)) && await BufferBodyAsync(http);
         var mcp = isMcpPost && bodyBuffered ? McpRequest.Parse(await ReadBufferedAsync(http)) : null;
+        if (isMcpPost && hasBody && mcp is null)
+        {
+            // Governance cannot judge what it cannot read (too large to hold, not strict JSON), and the server
+            // might read it differently: refused, never forwarded unjudged.
+            metrics.Denied(settings.Id, method);
+            await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked",
+                $"An MCP request must be a JSON-RPC message or batch in UTF-8 JSON without duplicate names, at most {options.Value.MaxBufferedBodyBytes} bytes.");
+            return;
+        }
 
         // The operation: JSON-RPC methods for MCP, else the caller's label, else the HTTP method.
-        IReadOnlyList<string> operations = mcp?.Methods
-            ?? [http.Request.Headers["X-Connector-Operation"].FirstOrDefault() is { Length: > 0 } label ? label : http.Request.Method.ToUpperInvariant()];
+        IReadOnlyList<string> operations = mcp is { Methods.Count: > 0 } ? mcp.Methods
+            : [http.Request.Headers["X-Connector-Operation"].FirstOrDefault() is { Length: > 0 } label ? label : http.Request.Method.ToUpperInvariant()];
         var operation = string.Join(',', operations.Distinct());
 
         if (governance.Deny(settings, operations, mcp) is { } reason)

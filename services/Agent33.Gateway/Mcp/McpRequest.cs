@@ -19,19 +19,33 @@ public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<str
 
     public bool ListsTools => Methods.Contains("tools/list");
 
-    /// <summary>Parses a JSON-RPC message or batch; null when the body is not JSON-RPC.</summary>
+    // Duplicate names are refused: the gateway and the MCP server must never read different methods or tools.
+    private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false };
+
+    /// <summary>
+    /// Parses a JSON-RPC message or batch. Null when the body is not a JSON object or array in UTF-8 read the
+    /// strict way: such a body cannot be governed. A body with only responses has no methods.
+    /// </summary>
     public static McpRequest? Parse(ReadOnlySpan<byte> body)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return null;
+        }
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body);
+            root = JsonNode.Parse(body, documentOptions: Strict);
         }
         catch (JsonException)
         {
             return null;
         }
-        var messages = root is JsonArray batch ? [.. batch.OfType<JsonObject>()] : root is JsonObject single ? new List<JsonObject> { single } : [];
+        if (root is not (JsonObject or JsonArray))
+        {
+            return null;
+        }
+        var messages = root is JsonArray batch ? [.. batch.OfType<JsonObject>()] : new List<JsonObject> { (JsonObject)root };
         var methods = new List<string>();
         var tools = new List<string>();
         JsonNode? firstId = null;
@@ -47,7 +61,7 @@ public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<str
             }
             firstId ??= message["id"]?.DeepClone();
         }
-        return methods.Count == 0 ? null : new McpRequest(methods, tools, firstId, root is JsonArray);
+        return new McpRequest(methods, tools, firstId, root is JsonArray);
     }
 
     /// <summary>A JSON-RPC error for an MCP caller, next to the problem document's fields.</summary>

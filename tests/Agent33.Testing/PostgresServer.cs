@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Testcontainers.PostgreSql;
 
 namespace Agent33.Testing;
@@ -135,7 +133,7 @@ public static class PostgresServer
                 File.Delete(pwFile);
             }
 
-            var port = FreePort();
+            var port = Loopback.FreePort();
             // A watchdog shell owns the server: it stops Postgres and deletes the data folder when the
             // test process ends, however it ends (a killed test host leaves nothing behind).
             // Tests trade crash safety for speed; benchmarks keep the server's durable defaults.
@@ -206,13 +204,6 @@ public static class PostgresServer
                 }
             }
             return null;
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
         private static async Task RunAsync(string file, string[] args)

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 
 namespace Agent33.Testing;
 
@@ -30,7 +28,7 @@ public sealed class ServiceProcess : IDisposable
     /// <summary>Starts <paramref name="service"/> (e.g. <c>Agent33.Learning</c>) and waits until it answers <c>/alive</c>.</summary>
     public static async Task<ServiceProcess> StartAsync(string service, IReadOnlyDictionary<string, string> settings)
     {
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var environment = new Dictionary<string, string>
         {
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
@@ -180,12 +178,5 @@ public sealed class ServiceProcess : IDisposable
         return File.Exists(dll)
             ? dll
             : throw new FileNotFoundException($"{service} is not built at {dll}; reference its project from the test or benchmark project.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -127,9 +127,8 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         var newState = (await SignalIdsAsync(connectionString, "SELECT 'LS-seed' || lpad(g::text, 8, '0') FROM generate_series(0, 79999) g"));
 
         var restore = admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
-        // Kill it once its transaction holds the state tables (old rows deleted, new rows streaming in).
-        await Eventually.WaitUntilAsync(() => RestoreHoldsTheStateAsync(connectionString), "the restore to lock the state tables");
-        await Task.Delay(300);
+        // Kill it midway: old rows deleted inside its transaction, 10,000 of the new ones copied in.
+        await Eventually.WaitUntilAsync(() => RestoreCopiedAsync(connectionString, 10_000), "the restore to copy 10,000 signals");
         service.Kill();
         var interrupted = await Record.ExceptionAsync(() => restore);
         Assert.True(interrupted is HttpRequestException, $"the restore finished before the kill ({interrupted?.Message ?? "answered"}); it needs a larger state");
@@ -178,13 +177,13 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
             }
         })).ToArray();
 
-        await Task.Delay(1000);
+        await Eventually.WaitUntilAsync(() => answers.Count(a => a.Phase == "before") >= 30, "30 answers before the outage");
         Assert.Equal(HttpStatusCode.Unauthorized, (await impostor.GetAsync($"{Base}/summary")).StatusCode);
         phase = "outage";
         await postgres.Server.StopAsync();
         try
         {
-            await Task.Delay(4000);
+            await Eventually.WaitUntilAsync(() => answers.Count(a => a.Phase == "outage" && a.Status == 503) >= 20, "20 answers of 503 during the outage");
             using var health = await anonymous.GetAsync("/health");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
             Assert.Equal("unhealthy", (await health.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
@@ -199,7 +198,7 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         await Eventually.WaitUntilAsync(() => answers.Count(a => a.Phase == "recovering" && a.Status == 201) >= 20, "writes to succeed again");
         var recoverySeconds = recovered.Elapsed.TotalSeconds;
         phase = "after";
-        await Task.Delay(1000);
+        await Eventually.WaitUntilAsync(() => answers.Count(a => a.Phase == "after") >= 30, "30 answers after the recovery");
         await stop.CancelAsync();
         await Task.WhenAll(load);
 
@@ -243,14 +242,14 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         Assert.All(acknowledged.Values, id => Assert.Contains(id, stored));
     }
 
-    private static async Task<bool> RestoreHoldsTheStateAsync(string connectionString)
+    /// <summary>Whether a COPY into learning_signals has passed <paramref name="rows"/> rows (Postgres's own progress view).</summary>
+    private static async Task<bool> RestoreCopiedAsync(string connectionString, long rows)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var query = new NpgsqlCommand(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'learning_signals' AND l.mode = 'ShareRowExclusiveLock' AND l.granted",
-            connection);
-        return (long)(await query.ExecuteScalarAsync())! > 0;
+            "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy WHERE relid = 'learning_signals'::regclass", connection);
+        return (long)(await query.ExecuteScalarAsync())! >= rows;
     }
 
     private static async Task<List<string>> SignalIdsAsync(string connectionString, string sql = "SELECT signal_id FROM learning_signals")

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
@@ -12,6 +15,7 @@ namespace Agent33.ServiceDefaults.Signals;
 public static class LearningServiceClient
 {
     public const string Name = "learning-service";
+    public const string SignalsPath = "/v1/improvements/learning/signals";
 
     public static void AddLearningServiceClient(this IServiceCollection services)
     {
@@ -23,5 +27,17 @@ public static class LearningServiceClient
                 .AddRetry(new HttpRetryStrategyOptions { MaxRetryAttempts = 2, Delay = TimeSpan.FromMilliseconds(200) })
                 .AddTimeout(TimeSpan.FromSeconds(3)));
 #pragma warning restore EXTEXP0001
+    }
+
+    /// <summary>
+    /// Posts one learning signal with the service's own key and returns the learning service's answer; throws
+    /// when the service cannot be reached.
+    /// </summary>
+    public static async Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, object signal, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = JsonContent.Create(signal) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", serviceApiKey ?? "");
+        using var response = await clients.CreateClient(Name).SendAsync(request, cancellationToken);
+        return response.StatusCode;
     }
 }

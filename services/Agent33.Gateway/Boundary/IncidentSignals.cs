@@ -1,6 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Threading.Channels;
 using Agent33.ServiceDefaults.Signals;
 
@@ -24,24 +22,19 @@ public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfigu
         {
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/improvements/learning/signals")
+                var status = await clients.PostSignalAsync(configuration["ServiceApiKey"], new
                 {
-                    Content = JsonContent.Create(new
-                    {
-                        signal_type = "incident",
-                        severity = "high",
-                        summary = $"Connector {change.ConnectorId} circuit opened",
-                        details = $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
-                        source = "connector-gateway",
-                        context = new Dictionary<string, string> { ["connector"] = change.ConnectorId },
-                    }),
-                };
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", configuration["ServiceApiKey"] ?? "");
-                using var response = await clients.CreateClient(LearningServiceClient.Name).SendAsync(request, stoppingToken);
-                if (!response.IsSuccessStatusCode)
+                    signal_type = "incident",
+                    severity = "high",
+                    summary = $"Connector {change.ConnectorId} circuit opened",
+                    details = $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
+                    source = "connector-gateway",
+                    context = new Dictionary<string, string> { ["connector"] = change.ConnectorId },
+                }, stoppingToken);
+                if ((int)status is < 200 or >= 300)
                 {
                     _failures.Add(1);
-                    LogFailed(logger, change.ConnectorId, $"HTTP {(int)response.StatusCode}");
+                    LogFailed(logger, change.ConnectorId, $"HTTP {(int)status}");
                 }
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested) // whatever the failure, the background loop must live on

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using Agent33.ServiceDefaults.Signals;
 
 namespace Agent33.Routing.Telemetry;
@@ -8,8 +6,6 @@ namespace Agent33.Routing.Telemetry;
 /// <summary>Posts a learning signal to the learning service (found through service discovery) when an alert starts firing.</summary>
 public sealed partial class LearningSignals(IHttpClientFactory clients, IConfiguration configuration, ILogger<LearningSignals> logger)
 {
-    public const string SignalsPath = "/v1/improvements/learning/signals";
-
     public async Task<bool> PostAlertAsync(FiringAlert alert, CancellationToken cancellationToken)
     {
         var value = alert.CurrentValue.ToString(CultureInfo.InvariantCulture);
@@ -32,16 +28,13 @@ public sealed partial class LearningSignals(IHttpClientFactory clients, IConfigu
         };
         try
         {
-            var client = clients.CreateClient(LearningServiceClient.Name);
-            using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = JsonContent.Create(signal) };
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", configuration["ServiceApiKey"] ?? "");
-            using var response = await client.SendAsync(request, cancellationToken);
-            if (response.IsSuccessStatusCode)
+            var status = await clients.PostSignalAsync(configuration["ServiceApiKey"], signal, cancellationToken);
+            if ((int)status is >= 200 and < 300)
             {
                 LogPosted(logger, alert.RuleName);
                 return true;
             }
-            LogRejected(logger, alert.RuleName, (int)response.StatusCode);
+            LogRejected(logger, alert.RuleName, (int)status);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested) // whatever the failure, the background loop must live on
         {

@@ -111,6 +111,8 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
     {
         await using var factory = Service();
         var admin = factory.CreateClient(TestKeys.Admin);
+        // The class shares one database: start from an empty state, as a first import would.
+        Assert.Equal(HttpStatusCode.OK, (await admin.PostAsync($"{Base}/restore", new StringContent("""{"signals": []}""", Encoding.UTF8, "application/json"))).StatusCode);
 
         var first = await (await admin.PostAsync($"{Base}/migrations/import", Fixture("legacy-state.json"))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(("imported", 100, 15, 15), (first.GetProperty("status").GetString(), first.GetProperty("signal_count").GetInt32(),
@@ -161,26 +163,65 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
         Assert.Contains("learning_corruption_events_total", metrics);
     }
 
-    [Fact]
-    public async Task A_record_holding_a_NUL_character_fails_a_restore_with_a_code_and_is_quarantined_by_an_import()
+    /// <summary>
+    /// Values the reference's Python would hold but the learning tables cannot (found by the fuzz test: each was
+    /// a 500 from deep inside the COPY): a restore refuses them with a code, an import quarantines the record.
+    /// </summary>
+    [Theory]
+    [InlineData("details", "\"Python stores \\u0000 happily; Postgres cannot.\"", "U+0000")]
+    [InlineData("quality_label", "\"excellent\"", "quality_label 'excellent' is not one of low, medium, high")]
+    [InlineData("signal_id", "\"LS-0123456789012345678901234567890123456789012345678901234567890123\"", "signal_id is longer than 64 characters")]
+    [InlineData("tenant_id", "\"tenant-0123456789012345678901234567890123456789012345678901234567890\"", "tenant_id is longer than 64 characters")]
+    [InlineData("occurrence_count", "1e300", "occurrence_count")]
+    [InlineData("occurrence_count", "0", "occurrence_count")]
+    [InlineData("quality_score", "1e400", "quality_score must be a finite number")]
+    public async Task A_record_the_tables_cannot_hold_fails_a_restore_with_a_code_and_is_quarantined_by_an_import(string field, string rawValue, string reason)
     {
         await using var factory = Service();
         var admin = factory.CreateClient(TestKeys.Admin);
         var state = JsonNode.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
-        state["signals"]![3]!["details"] = "Python stores \u0000 happily; Postgres cannot.";
-        var body = state.ToJsonString();
+        state["signals"]![3]![field] = "DAMAGE-HERE";
+        // Spliced in as raw JSON: the escapes must reach the service as written.
+        var body = state.ToJsonString().Replace("\"DAMAGE-HERE\"", rawValue, StringComparison.Ordinal);
         var before = await CountAsync(admin);
 
         var restore = await admin.PostAsync($"{Base}/restore", new StringContent(body, Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.BadRequest, restore.StatusCode);
-        Assert.Equal("backup_invalid", (await restore.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        var problem = await restore.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Contains(reason, problem.GetProperty("detail").GetString());
         Assert.Equal(before, await CountAsync(admin));
 
         var import = await admin.PostAsync($"{Base}/migrations/import?on_corruption=quarantine&force=true", new StringContent(body, Encoding.UTF8, "application/json"));
         Assert.True(import.IsSuccessStatusCode, await import.Content.ReadAsStringAsync());
         Assert.Equal(("imported_with_quarantine", 99), ((await import.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString(), await CountAsync(admin)));
         var quarantine = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/quarantine")).EnumerateArray();
-        Assert.Contains(quarantine, q => q.GetProperty("reason").GetString()!.Contains("U+0000"));
+        Assert.Contains(quarantine, q => q.GetProperty("reason").GetString()!.Contains(reason));
+    }
+
+    /// <summary>
+    /// Half a surrogate pair (Python's json reads and writes one; it is not Unicode text) makes the document
+    /// unreadable, like broken UTF-8: a restore refuses it, an import quarantines the payload whole.
+    /// </summary>
+    [Fact]
+    public async Task Text_that_is_not_unicode_fails_a_restore_and_an_import_quarantines_the_payload()
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+        var state = JsonNode.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
+        state["signals"]![3]!["summary"] = "DAMAGE-HERE";
+        var body = state.ToJsonString().Replace("\"DAMAGE-HERE\"", "\"half an emoji \\ud83d only\"", StringComparison.Ordinal);
+        var before = await CountAsync(admin);
+
+        foreach (var route in new[] { "restore", "migrations/import?on_corruption=quarantine&force=true" })
+        {
+            var response = await admin.PostAsync($"{Base}/{route}", new StringContent(body, Encoding.UTF8, "application/json"));
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (response.StatusCode, problem.GetProperty("code").GetString()));
+            Assert.Contains("unpaired surrogate", problem.GetProperty("detail").GetString());
+            Assert.Equal(before, await CountAsync(admin));
+        }
+        var quarantine = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/quarantine")).EnumerateArray();
+        Assert.Contains(quarantine, q => q.GetProperty("kind").GetString() == "payload" && q.GetProperty("payload").GetString() == body);
     }
 
     [Fact]

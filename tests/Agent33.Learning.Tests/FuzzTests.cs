@@ -102,7 +102,8 @@ public sealed class FuzzTests(PostgresFixture postgres, ITestOutputHelper output
 
         var envelope = JsonNode.Parse(original)!.AsObject();
         var topLevel = envelope.Select(p => p.Key).ToArray();
-        // JSON-level damage: a top-level field removed or given any value, or one field of one signal changed.
+        // JSON-level damage: a top-level field removed or given any value, one field of one signal or intake
+        // changed, or one map entry pointed elsewhere.
         var reshaped = Gen.Frequency(
             (1, Gen.Select(Gen.OneOf(topLevel), FuzzInputs.Value(1), Gen.Bool).Select((name, value, remove) =>
             {
@@ -117,12 +118,19 @@ public sealed class FuzzTests(PostgresFixture postgres, ITestOutputHelper output
                 }
                 return Encoding.UTF8.GetBytes(copy.ToJsonString());
             })),
-            (1, Gen.Select(Gen.Int[0, 1000], Gen.Int[0, 30], FuzzInputs.Value(1)).Select((index, field, value) =>
+            (2, Gen.Select(Gen.OneOf("signals", "generated_intakes"), Gen.Int[0, 1000], Gen.Int[0, 30], FuzzInputs.Value(1)).Select((section, index, field, value) =>
             {
                 var copy = envelope.DeepClone().AsObject();
-                var signals = copy["state"]!["signals"]!.AsArray();
-                var signal = signals[index % signals.Count]!.AsObject();
-                signal[signal.ElementAt(field % signal.Count).Key] = value;
+                var records = copy["state"]![section]!.AsArray();
+                var record = records[index % records.Count]!.AsObject();
+                record[record.ElementAt(field % record.Count).Key] = value;
+                return Encoding.UTF8.GetBytes(copy.ToJsonString());
+            })),
+            (1, Gen.Select(Gen.Int[0, 1000], FuzzInputs.Value(0)).Select((index, value) =>
+            {
+                var copy = envelope.DeepClone().AsObject();
+                var map = copy["state"]!["signal_intake_map"]!.AsObject();
+                map[map.ElementAt(index % map.Count).Key] = value;
                 return Encoding.UTF8.GetBytes(copy.ToJsonString());
             })));
 

@@ -275,6 +275,8 @@ public sealed class LearningSignalsTests(PostgresFixture postgres) : IClassFixtu
     [InlineData("""{"summary": 5}""", "invalid_json")]
     [InlineData("""{"summary": "null byte \u0000 in it"}""", "invalid_signal")] // Postgres text cannot hold U+0000
     [InlineData("""{"summary": "fine", "context": {"k": "\u0000"}}""", "invalid_signal")]
+    [InlineData("""{"summary": "half an emoji \ud83d here"}""", "invalid_json")] // an unpaired surrogate has no UTF-8 form
+    [InlineData("""{"summary": "fine", "context": {"\udc00": "v"}}""", "invalid_json")]
     public async Task Bad_signals_get_400_and_store_nothing(string body, string code)
     {
         await using var factory = new LearningServiceFactory(postgres);

@@ -71,7 +71,7 @@ public static class FuzzInputs
             }
             return copy;
         })),
-        (1, Gen.Select(Gen.Int[0, original.Length], Gen.OneOf<byte[]>([0xC3, 0x28], [0xFF, 0xFE], [0xED, 0xA0, 0x80], "\"\",{}[]:"u8.ToArray(), "\\u00"u8.ToArray()))
+        (1, Gen.Select(Gen.Int[0, original.Length], Gen.OneOf<byte[]>([0xC3, 0x28], [0xFF, 0xFE], [0xED, 0xA0, 0x80], "\"\",{}[]:"u8.ToArray(), "\\u00"u8.ToArray(), "\\ud83d"u8.ToArray()))
             .Select(insert => (byte[])[.. original[..insert.Item1], .. insert.Item2, .. original[insert.Item1..]])));
 
     private static JsonObject ObjectOf(IEnumerable<(string Name, JsonNode? Value)> pairs)

@@ -92,9 +92,9 @@ internal sealed class JsonStream(Stream input)
         {
             throw Invalid(ex.Message);
         }
-        catch (InvalidOperationException ex) when (ex.InnerException is DecoderFallbackException)
+        catch (InvalidOperationException) // GetString of a string token fails only on text that is not Unicode
         {
-            throw Invalid("The backup is not valid UTF-8 text.");
+            throw Invalid(NotUnicode);
         }
         Consume(ref reader);
         return true;
@@ -123,13 +123,18 @@ internal sealed class JsonStream(Stream input)
                 return false; // the value continues past the buffer: read more and start it again
             }
             var slice = _buffer.AsMemory(_start + valueStart, (int)reader.BytesConsumed - valueStart);
-            // The parser checks structure, not the UTF-8 inside strings; a broken byte would only fail later, as a bug.
+            // The parser checks structure, not the text inside strings: broken UTF-8, or a \u escape of half a
+            // surrogate pair, would only fail later, deep in a reader that expected text, as a bug.
             if (!System.Text.Unicode.Utf8.IsValid(slice.Span))
             {
-                throw Invalid("The backup is not valid UTF-8 text.");
+                throw Invalid(NotUnicode);
             }
             using (var document = JsonDocument.Parse(slice))
             {
+                if ((slice.Span.IndexOf("\\ud"u8) >= 0 || slice.Span.IndexOf("\\uD"u8) >= 0) && !IsUnicode(document.RootElement))
+                {
+                    throw Invalid(NotUnicode);
+                }
                 value = document.RootElement.Clone();
             }
         }
@@ -139,6 +144,29 @@ internal sealed class JsonStream(Stream input)
         }
         Consume(ref reader);
         return true;
+    }
+
+    private const string NotUnicode = "The backup holds text that is not Unicode: broken UTF-8, or an unpaired surrogate escape (\\ud800-\\udfff).";
+
+    /// <summary>Whether every string and name reads as text (reading one with an unpaired surrogate throws).</summary>
+    private static bool IsUnicode(JsonElement json)
+    {
+        try
+        {
+            return Walk(json);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+
+        static bool Walk(JsonElement json) => json.ValueKind switch
+        {
+            JsonValueKind.String => json.GetString() is not null,
+            JsonValueKind.Object => json.EnumerateObject().All(p => p.Name is not null && Walk(p.Value)),
+            JsonValueKind.Array => json.EnumerateArray().All(Walk),
+            _ => true,
+        };
     }
 
     private void Consume(ref Utf8JsonReader reader)

@@ -158,6 +158,11 @@ public sealed partial class LearningOperations(
         {
             throw new BackupFormatException(BackupEnvelope.Invalid, $"The state holds the same id twice: {ex.Detail ?? ex.MessageText}");
         }
+        catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal))
+        {
+            // Class 22, data exception: a value the records' checks let through still does not fit its column.
+            throw new BackupFormatException(BackupEnvelope.Invalid, $"A record does not fit the learning tables: {ex.MessageText} ({ex.Where}).");
+        }
         finally
         {
             await db.Database.CloseConnectionAsync();

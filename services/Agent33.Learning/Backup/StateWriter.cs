@@ -22,14 +22,12 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
     public int Snapshots { get; private set; }
     public int Quarantined { get; private set; }
 
-    private const string NulReason = "it holds the NUL character (U+0000), which the database cannot store";
-
     public async ValueTask AddSignalAsync(JsonElement json, CancellationToken ct)
     {
         LearningSignal signal;
         try
         {
-            signal = StateRecords.HoldsNul(json) ? throw new InvalidRecordException(NulReason) : StateRecords.ToSignal(json);
+            signal = StateRecords.ToSignal(json);
         }
         catch (InvalidRecordException ex)
         {
@@ -73,18 +71,19 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
 
     public async ValueTask AddIntakeAsync(JsonElement json, CancellationToken ct)
     {
-        string intakeId;
+        string intakeId, tenant;
+        string? fromSignal;
         DateTimeOffset submittedAt;
         try
         {
             if (StateRecords.HoldsNul(json))
             {
-                throw new InvalidRecordException(NulReason);
+                throw new InvalidRecordException(StateRecords.NulReason);
             }
-            intakeId = StateRecords.RequiredString(json, "intake_id");
+            intakeId = StateRecords.RequiredString(json, "intake_id", StateRecords.IdLength);
             submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? throw new InvalidRecordException("submitted_at is missing");
-            _ = StateRecords.OptionalString(json, "tenant_id");
-            _ = StateRecords.OptionalString(json, "generated_from_signal_id");
+            tenant = StateRecords.OptionalString(json, "tenant_id", StateRecords.IdLength) ?? "default";
+            fromSignal = StateRecords.OptionalString(json, "generated_from_signal_id", StateRecords.IdLength);
         }
         catch (InvalidRecordException ex)
         {
@@ -95,8 +94,8 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             "COPY generated_intakes (intake_id, tenant_id, generated_from_signal_id, submitted_at, document) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(intakeId, NpgsqlDbType.Varchar, ct);
-        await copy.WriteAsync(StateRecords.OptionalString(json, "tenant_id") ?? "default", NpgsqlDbType.Varchar, ct);
-        if (StateRecords.OptionalString(json, "generated_from_signal_id") is { } from)
+        await copy.WriteAsync(tenant, NpgsqlDbType.Varchar, ct);
+        if (fromSignal is { } from)
         {
             await copy.WriteAsync(from, NpgsqlDbType.Varchar, ct);
         }
@@ -111,9 +110,12 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
 
     public async ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken ct)
     {
-        if (signalId.Contains('\0') || intakeId.Contains('\0'))
+        var unstorable = signalId.Contains('\0') || intakeId.Contains('\0') ? StateRecords.NulReason
+            : signalId.Length > StateRecords.IdLength || intakeId.Length > StateRecords.IdLength ? $"an id is longer than {StateRecords.IdLength} characters"
+            : null;
+        if (unstorable is not null)
         {
-            await RejectAsync("map entry", JsonSerializer.SerializeToElement(new { signal_id = signalId, intake_id = intakeId }), NulReason);
+            await RejectAsync("map entry", JsonSerializer.SerializeToElement(new { signal_id = signalId, intake_id = intakeId }), unstorable);
             return;
         }
         var copy = await SectionAsync("map", "COPY signal_intake_map (signal_id, intake_id) FROM STDIN (FORMAT BINARY)", ct);
@@ -127,10 +129,15 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
     {
         if (StateRecords.HoldsNul(json))
         {
-            await RejectAsync("snapshot", json, NulReason);
+            await RejectAsync("snapshot", json, StateRecords.NulReason);
             return;
         }
         var id = json.TryGetProperty("snapshot_id", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : $"MSN-restored-{_snapshotPosition}";
+        if (id.Length > StateRecords.IdLength)
+        {
+            await RejectAsync("snapshot", json, $"snapshot_id is longer than {StateRecords.IdLength} characters");
+            return;
+        }
         var copy = await SectionAsync("snapshots", "COPY metrics_snapshots (snapshot_id, position, document) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(id, NpgsqlDbType.Varchar, ct);

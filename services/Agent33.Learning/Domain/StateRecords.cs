@@ -10,8 +10,17 @@ namespace Agent33.Learning.Domain;
 /// </summary>
 public static class StateRecords
 {
+    /// <summary>The width of the id and tenant columns (<c>LearningDbContext</c>): a longer value cannot be stored.</summary>
+    public const int IdLength = 64;
+
+    public static readonly string[] QualityLabels = ["low", "medium", "high"];
+
     public static LearningSignal ToSignal(JsonElement json)
     {
+        if (HoldsNul(json))
+        {
+            throw new InvalidRecordException(NulReason);
+        }
         var summary = RequiredString(json, "summary");
         var type = OptionalString(json, "signal_type") ?? "feedback";
         var severity = OptionalString(json, "severity") ?? "medium";
@@ -24,11 +33,21 @@ public static class StateRecords
             throw new InvalidRecordException($"severity '{severity}' is not one of {string.Join(", ", Severities.Names)}");
         }
         var recordedAt = Timestamp(json, "recorded_at") ?? throw new InvalidRecordException("recorded_at is missing");
-        var tenant = OptionalString(json, "tenant_id") ?? "default";
+        var tenant = OptionalString(json, "tenant_id", IdLength) ?? "default";
+        var qualityLabel = OptionalString(json, "quality_label") ?? "low";
+        if (!QualityLabels.Contains(qualityLabel))
+        {
+            throw new InvalidRecordException($"quality_label '{qualityLabel}' is not one of {string.Join(", ", QualityLabels)}");
+        }
+        var occurrences = Number(json, "occurrence_count") ?? 1;
+        if (occurrences is < 1 or > int.MaxValue || occurrences != Math.Floor(occurrences))
+        {
+            throw new InvalidRecordException($"occurrence_count {occurrences} is not a whole number of at least 1");
+        }
         var source = OptionalString(json, "source") ?? "";
         return new LearningSignal
         {
-            SignalId = OptionalString(json, "signal_id") ?? throw new InvalidRecordException("signal_id is missing"),
+            SignalId = OptionalString(json, "signal_id", IdLength) ?? throw new InvalidRecordException("signal_id is missing"),
             RecordedAt = recordedAt,
             SignalType = type,
             Severity = severity,
@@ -39,22 +58,24 @@ public static class StateRecords
             Source = source,
             Context = StringMap(json, "context"),
             QualityScore = Number(json, "quality_score") ?? 0.0,
-            QualityLabel = OptionalString(json, "quality_label") ?? "low",
+            QualityLabel = qualityLabel,
             QualityReasons = StringList(json, "quality_reasons"),
             Enrichment = StringMap(json, "enrichment"),
-            OccurrenceCount = (int)(Number(json, "occurrence_count") ?? 1),
+            OccurrenceCount = (int)occurrences,
             // The reference fills these from recorded_at when it loads a state that lacks them.
             FirstSeenAt = Timestamp(json, "first_seen_at") ?? recordedAt,
             LastSeenAt = Timestamp(json, "last_seen_at") ?? recordedAt,
             IntakeGenerated = json.TryGetProperty("intake_generated", out var generated) && generated.ValueKind == JsonValueKind.True,
-            RelatedIntakeId = OptionalString(json, "related_intake_id"),
+            RelatedIntakeId = OptionalString(json, "related_intake_id", IdLength),
             Fingerprint = LearningSignal.FingerprintOf(tenant, type, summary, source),
         };
     }
 
+    public const string NulReason = "it holds the NUL character (U+0000), which the database cannot store";
+
     /// <summary>
     /// Whether any string or name in <paramref name="json"/> holds U+0000, which Postgres text and jsonb cannot
-    /// store. The escape is looked for in the raw bytes first, so ordinary records cost one scan.
+    /// store. It can only be written as an escape, looked for in the raw bytes first: an ordinary record costs one scan.
     /// </summary>
     public static bool HoldsNul(JsonElement json) =>
         System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).IndexOf("\\u0000"u8) >= 0 && HoldsNulIn(json);
@@ -67,16 +88,17 @@ public static class StateRecords
         _ => false,
     };
 
-    public static string RequiredString(JsonElement json, string name) =>
-        OptionalString(json, name) ?? throw new InvalidRecordException($"{name} is missing");
+    public static string RequiredString(JsonElement json, string name, int maxLength = int.MaxValue) =>
+        OptionalString(json, name, maxLength) ?? throw new InvalidRecordException($"{name} is missing");
 
-    public static string? OptionalString(JsonElement json, string name)
+    public static string? OptionalString(JsonElement json, string name, int maxLength = int.MaxValue)
     {
         if (!json.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
-        return value.ValueKind == JsonValueKind.String ? value.GetString() : throw new InvalidRecordException($"{name} must be a string");
+        var text = value.ValueKind == JsonValueKind.String ? value.GetString()! : throw new InvalidRecordException($"{name} must be a string");
+        return text.Length <= maxLength ? text : throw new InvalidRecordException($"{name} is longer than {maxLength} characters");
     }
 
     public static DateTimeOffset? Timestamp(JsonElement json, string name)
@@ -97,7 +119,9 @@ public static class StateRecords
         {
             return null;
         }
-        return value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw new InvalidRecordException($"{name} must be a number");
+        // A literal beyond double's range (1e400) reads as infinity, which no report could render.
+        return value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number) ? number
+            : throw new InvalidRecordException($"{name} must be a finite number");
     }
 
     private static Dictionary<string, string> StringMap(JsonElement json, string name)

@@ -86,6 +86,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
     [InlineData("duplicate method")]
     [InlineData("trailing comma")]
     [InlineData("broken UTF-8")]
+    [InlineData("half a surrogate pair")]
     public async Task A_body_governance_cannot_read_is_refused_and_never_reaches_the_server(string disguise)
     {
         await using var gateway = DenyingDeletes(_upstream);
@@ -97,6 +98,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
             "duplicate tool name" => Encoding.UTF8.GetBytes(DeleteCall.Replace("\"name\":\"delete_records\"", "\"name\":\"search_docs\",\"name\":\"delete_records\"")),
             "duplicate method" => Encoding.UTF8.GetBytes(DeleteCall.Replace("\"method\":\"tools/call\"", "\"method\":\"tools/list\",\"method\":\"tools/call\"")),
             "trailing comma" => Encoding.UTF8.GetBytes(DeleteCall[..^1] + ",}"),
+            "half a surrogate pair" => Encoding.UTF8.GetBytes(DeleteCall.Replace("delete_records", "delete_records\\ud83d")),
             _ => Encoding.UTF8.GetBytes(DeleteCall.Replace("users", "us\uFFFDers")).Select(b => b == 0xEF ? (byte)0xC3 : b).ToArray(),
         };
         var hits = _upstream.Hits;

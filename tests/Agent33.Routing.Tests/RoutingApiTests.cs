@@ -168,6 +168,9 @@ public sealed class RoutingApiTests : IAsyncLifetime
     [InlineData("""{"default_model": "m", "max_tokens": 10, "max_iterations": -1}""", "invalid_request")]
     [InlineData("""{"default_model": "m", "max_tokens": "ten"}""", "invalid_json")]
     [InlineData("""{"default_model": "m", "max_tokens": 10""", "invalid_json")]
+    [InlineData("""{"default_model": "m", "max_tokens": 10, "inputs": {"prompt": "half an emoji \ud83d"}}""", "invalid_json")] // read later: checked at the edge
+    [InlineData("""{"default_model": "m", "max_tokens": 10, "inputs": {"\udc00": "x"}}""", "invalid_json")]
+    [InlineData("""{"default_model": "m\ud83d", "max_tokens": 10}""", "invalid_json")]
     public async Task Bad_requests_get_400_with_a_code(string body, string code)
     {
         await using var factory = Service();

@@ -32,19 +32,22 @@ public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<str
         {
             return null;
         }
-        JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body, documentOptions: Strict);
+            return JsonNode.Parse(body, documentOptions: Strict) is { } root and (JsonObject or JsonArray) ? Read(root) : null;
         }
         catch (JsonException)
         {
             return null;
         }
-        if (root is not (JsonObject or JsonArray))
+        catch (InvalidOperationException) // a string that is not Unicode text (half a surrogate pair) cannot be read
         {
             return null;
         }
+    }
+
+    private static McpRequest Read(JsonNode root)
+    {
         var messages = root is JsonArray batch ? [.. batch.OfType<JsonObject>()] : new List<JsonObject> { (JsonObject)root };
         var methods = new List<string>();
         var tools = new List<string>();

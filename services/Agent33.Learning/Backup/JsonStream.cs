@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Agent33.ServiceDefaults.Json;
 
 namespace Agent33.Learning.Backup;
 
@@ -131,7 +132,7 @@ internal sealed class JsonStream(Stream input)
             }
             using (var document = JsonDocument.Parse(slice))
             {
-                if ((slice.Span.IndexOf("\\ud"u8) >= 0 || slice.Span.IndexOf("\\uD"u8) >= 0) && !IsUnicode(document.RootElement))
+                if (!UnicodeText.IsUnicode(document.RootElement))
                 {
                     throw Invalid(NotUnicode);
                 }
@@ -147,27 +148,6 @@ internal sealed class JsonStream(Stream input)
     }
 
     private const string NotUnicode = "The backup holds text that is not Unicode: broken UTF-8, or an unpaired surrogate escape (\\ud800-\\udfff).";
-
-    /// <summary>Whether every string and name reads as text (reading one with an unpaired surrogate throws).</summary>
-    private static bool IsUnicode(JsonElement json)
-    {
-        try
-        {
-            return Walk(json);
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-
-        static bool Walk(JsonElement json) => json.ValueKind switch
-        {
-            JsonValueKind.String => json.GetString() is not null,
-            JsonValueKind.Object => json.EnumerateObject().All(p => p.Name is not null && Walk(p.Value)),
-            JsonValueKind.Array => json.EnumerateArray().All(Walk),
-            _ => true,
-        };
-    }
 
     private void Consume(ref Utf8JsonReader reader)
     {

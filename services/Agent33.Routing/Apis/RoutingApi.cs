@@ -2,6 +2,7 @@ using System.Text.Json;
 using Agent33.Routing.Effort;
 using Agent33.Routing.Telemetry;
 using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.Json;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -83,8 +84,13 @@ public static class RoutingApi
         return ValidateInputs(request.Inputs) ?? ValidateIterations(request.MaxIterations);
     }
 
-    private static ProblemHttpResult? ValidateInputs(JsonElement? inputs) =>
-        inputs is null or { ValueKind: JsonValueKind.Object or JsonValueKind.Null } ? null : Invalid("inputs must be a JSON object (or null).");
+    private static ProblemHttpResult? ValidateInputs(JsonElement? inputs) => inputs switch
+    {
+        { ValueKind: not (JsonValueKind.Object or JsonValueKind.Null) } => Invalid("inputs must be a JSON object (or null)."),
+        // Typed fields refuse such text while binding; inputs are kept as JSON and read later, so they are checked here.
+        { } json when !UnicodeText.IsUnicode(json) => ApiProblem.BadRequest("invalid_json", "inputs hold text that is not Unicode (half a surrogate pair)."),
+        _ => null,
+    };
 
     private static ProblemHttpResult? ValidateIterations(int? maxIterations) =>
         maxIterations is < 0 ? Invalid("max_iterations must not be negative.") : null;

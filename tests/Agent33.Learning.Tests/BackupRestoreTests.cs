@@ -21,6 +21,14 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
     private static async Task<int> CountAsync(HttpClient admin) =>
         (await admin.GetFromJsonAsync<JsonElement>($"{Base}/summary?tenant_id=*&limit=10000")).GetProperty("summary").GetProperty("total_signals").GetInt32();
 
+    /// <summary>The reference's legacy state with one field of one signal replaced by raw JSON, escapes as written.</summary>
+    private static string LegacyStateWithSignalField(string field, string rawValue)
+    {
+        var state = JsonNode.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
+        state["signals"]![3]![field] = "DAMAGE-HERE";
+        return state.ToJsonString().Replace("\"DAMAGE-HERE\"", rawValue, StringComparison.Ordinal);
+    }
+
     private LearningServiceFactory Service(params (string, string)[] settings) =>
         new(postgres, [("Learning:MaxSignals", "100000"), ("Learning:PruneIntervalSeconds", "86400"), .. settings]);
 
@@ -179,10 +187,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
     {
         await using var factory = Service();
         var admin = factory.CreateClient(TestKeys.Admin);
-        var state = JsonNode.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
-        state["signals"]![3]![field] = "DAMAGE-HERE";
-        // Spliced in as raw JSON: the escapes must reach the service as written.
-        var body = state.ToJsonString().Replace("\"DAMAGE-HERE\"", rawValue, StringComparison.Ordinal);
+        var body = LegacyStateWithSignalField(field, rawValue);
         var before = await CountAsync(admin);
 
         var restore = await admin.PostAsync($"{Base}/restore", new StringContent(body, Encoding.UTF8, "application/json"));
@@ -207,9 +212,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
     {
         await using var factory = Service();
         var admin = factory.CreateClient(TestKeys.Admin);
-        var state = JsonNode.Parse(File.ReadAllText(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
-        state["signals"]![3]!["summary"] = "DAMAGE-HERE";
-        var body = state.ToJsonString().Replace("\"DAMAGE-HERE\"", "\"half an emoji \\ud83d only\"", StringComparison.Ordinal);
+        var body = LegacyStateWithSignalField("summary", "\"half an emoji \\ud83d only\"");
         var before = await CountAsync(admin);
 
         foreach (var route in new[] { "restore", "migrations/import?on_corruption=quarantine&force=true" })

@@ -104,10 +104,15 @@ public sealed class FuzzTests(PostgresFixture postgres, ITestOutputHelper output
         var topLevel = envelope.Select(p => p.Key).ToArray();
         // JSON-level damage: a top-level field removed or given any value, one field of one signal or intake
         // changed, or one map entry pointed elsewhere.
+        byte[] Damaged(Action<JsonObject> damage)
+        {
+            var copy = envelope.DeepClone().AsObject();
+            damage(copy);
+            return Encoding.UTF8.GetBytes(copy.ToJsonString());
+        }
         var reshaped = Gen.Frequency(
-            (1, Gen.Select(Gen.OneOf(topLevel), FuzzInputs.Value(1), Gen.Bool).Select((name, value, remove) =>
+            (1, Gen.Select(Gen.OneOf(topLevel), FuzzInputs.Value(1), Gen.Bool).Select((name, value, remove) => Damaged(copy =>
             {
-                var copy = envelope.DeepClone().AsObject();
                 if (remove)
                 {
                     copy.Remove(name);
@@ -116,23 +121,18 @@ public sealed class FuzzTests(PostgresFixture postgres, ITestOutputHelper output
                 {
                     copy[name] = value;
                 }
-                return Encoding.UTF8.GetBytes(copy.ToJsonString());
-            })),
-            (2, Gen.Select(Gen.OneOf("signals", "generated_intakes"), Gen.Int[0, 1000], Gen.Int[0, 30], FuzzInputs.Value(1)).Select((section, index, field, value) =>
+            }))),
+            (2, Gen.Select(Gen.OneOf("signals", "generated_intakes"), Gen.Int[0, 1000], Gen.Int[0, 30], FuzzInputs.Value(1)).Select((section, index, field, value) => Damaged(copy =>
             {
-                var copy = envelope.DeepClone().AsObject();
                 var records = copy["state"]![section]!.AsArray();
                 var record = records[index % records.Count]!.AsObject();
                 record[record.ElementAt(field % record.Count).Key] = value;
-                return Encoding.UTF8.GetBytes(copy.ToJsonString());
-            })),
-            (1, Gen.Select(Gen.Int[0, 1000], FuzzInputs.Value(0)).Select((index, value) =>
+            }))),
+            (1, Gen.Select(Gen.Int[0, 1000], FuzzInputs.Value(0)).Select((index, value) => Damaged(copy =>
             {
-                var copy = envelope.DeepClone().AsObject();
                 var map = copy["state"]!["signal_intake_map"]!.AsObject();
                 map[map.ElementAt(index % map.Count).Key] = value;
-                return Encoding.UTF8.GetBytes(copy.ToJsonString());
-            })));
+            }))));
 
         await Gen.Frequency((2, FuzzInputs.Broken(original)), (1, reshaped)).SampleAsync(async body =>
         {

@@ -132,7 +132,7 @@ internal sealed class JsonStream(Stream input)
             }
             using (var document = JsonDocument.Parse(slice))
             {
-                if (!UnicodeText.IsUnicode(document.RootElement))
+                if (!JsonText.IsUnicode(document.RootElement))
                 {
                     throw Invalid(NotUnicode);
                 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Agent33.ServiceDefaults.Json;
 
 namespace Agent33.Learning.Domain;
 
@@ -78,15 +79,7 @@ public static class StateRecords
     /// store. It can only be written as an escape, looked for in the raw bytes first: an ordinary record costs one scan.
     /// </summary>
     public static bool HoldsNul(JsonElement json) =>
-        System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).IndexOf("\\u0000"u8) >= 0 && HoldsNulIn(json);
-
-    private static bool HoldsNulIn(JsonElement json) => json.ValueKind switch
-    {
-        JsonValueKind.String => json.GetString()!.Contains('\0'),
-        JsonValueKind.Object => json.EnumerateObject().Any(p => p.Name.Contains('\0') || HoldsNulIn(p.Value)),
-        JsonValueKind.Array => json.EnumerateArray().Any(HoldsNulIn),
-        _ => false,
-    };
+        System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).IndexOf("\\u0000"u8) >= 0 && JsonText.Strings(json).Any(text => text.Contains('\0'));
 
     public static string RequiredString(JsonElement json, string name, int maxLength = int.MaxValue) =>
         OptionalString(json, name, maxLength) ?? throw new InvalidRecordException($"{name} is missing");

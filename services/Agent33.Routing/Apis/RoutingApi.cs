@@ -88,7 +88,7 @@ public static class RoutingApi
     {
         { ValueKind: not (JsonValueKind.Object or JsonValueKind.Null) } => Invalid("inputs must be a JSON object (or null)."),
         // Typed fields refuse such text while binding; inputs are kept as JSON and read later, so they are checked here.
-        { } json when !UnicodeText.IsUnicode(json) => ApiProblem.BadRequest("invalid_json", "inputs hold text that is not Unicode (half a surrogate pair)."),
+        { } json when !JsonText.IsUnicode(json) => ApiProblem.BadRequest("invalid_json", "inputs hold text that is not Unicode (half a surrogate pair)."),
         _ => null,
     };
 

@@ -3,7 +3,7 @@ using Agent33.ServiceDefaults.Json;
 
 namespace Agent33.ServiceDefaults.Tests;
 
-public sealed class UnicodeTextTests
+public sealed class JsonTextTests
 {
     [Theory]
     [InlineData("""{"prompt": "plain"}""", true)]
@@ -17,6 +17,6 @@ public sealed class UnicodeTextTests
     public void Half_a_surrogate_pair_anywhere_is_not_unicode_text(string json, bool expected)
     {
         using var document = JsonDocument.Parse(json);
-        Assert.Equal(expected, UnicodeText.IsUnicode(document.RootElement));
+        Assert.Equal(expected, JsonText.IsUnicode(document.RootElement));
     }
 }

@@ -2,6 +2,8 @@ using Agent33.Gateway.Boundary;
 using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Monitoring;
 using Agent33.ServiceDefaults.Signals;
+using Microsoft.AspNetCore.Http.Features;
+using OpenTelemetry.Metrics;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Agent33.Gateway;
@@ -15,10 +17,21 @@ public static class GatewayServices
         builder.Services.AddSingleton<ConnectorRegistry>();
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<Governance>();
+        builder.Services.AddSingleton<ConnectorResilience>();
+        builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
         builder.Services.AddSingleton<IncidentSignals>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IncidentSignals>());
         builder.Services.AddLearningServiceClient();
+
+        // Anonymous /metrics must not reveal which hosts callers reach (caller-target connectors): the outgoing HTTP
+        // and DNS instruments keep their bounded labels and lose server.address, server.port and the looked-up name.
+        builder.Services.ConfigureOpenTelemetryMeterProvider(metrics => metrics
+            .AddView("http.client.*", new MetricStreamConfiguration
+            {
+                TagKeys = ["http.request.method", "http.response.status_code", "error.type", "network.protocol.version", "url.scheme", "http.connection.state"],
+            })
+            .AddView("dns.lookup.duration", new MetricStreamConfiguration { TagKeys = ["error.type"] }));
 
         // The catalogue becomes YARP's routes; building it here validates it at start (a bad setting stops the gateway).
         var catalog = new ConnectorCatalog(builder.Configuration, Microsoft.Extensions.Options.Options.Create(
@@ -28,6 +41,16 @@ public static class GatewayServices
         builder.Services.AddReverseProxy().LoadFromMemory(routes, clusters)
             .AddTransforms(transforms =>
             {
+                transforms.AddRequestTransform(RemoveHopByHopHeaders);
+                transforms.AddResponseTransform(context =>
+                {
+                    // The upstream's headers are in: the boundary decides what to do with the body (stream, hold or drop).
+                    if (context.ProxyResponse is { } response && context.HttpContext.Features.Get<IHttpResponseBodyFeature>() is AttemptResponseBody body)
+                    {
+                        body.OnHeaders(response);
+                    }
+                    return ValueTask.CompletedTask;
+                });
                 if (catalog.Connectors.TryGetValue(transforms.Route.RouteId, out var connector) && connector.TakesCallerTargets)
                 {
                     // The validated caller-supplied URL replaces destination + path.
@@ -40,6 +63,30 @@ public static class GatewayServices
             });
         builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, CallerTargets.GuardedClientFactory>();
         return builder;
+    }
+
+    /// <summary>
+    /// Headers the caller names in <c>Connection</c> are hop-by-hop (RFC 9110 §7.6.1) and end at the gateway; a
+    /// <c>tools/list</c> call asks for an uncompressed answer, which governance can read and filter.
+    /// </summary>
+    private static ValueTask RemoveHopByHopHeaders(RequestTransformContext context)
+    {
+        foreach (var value in context.HttpContext.Request.Headers.Connection)
+        {
+            foreach (var name in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && !name.Equals("te", StringComparison.OrdinalIgnoreCase))
+                {
+                    context.ProxyRequest.Headers.Remove(name);
+                    context.ProxyRequest.Content?.Headers.Remove(name);
+                }
+            }
+        }
+        if (context.HttpContext.Features.Get<IHttpResponseBodyFeature>() is AttemptResponseBody { HoldAll: true })
+        {
+            context.ProxyRequest.Headers.AcceptEncoding.Clear();
+        }
+        return ValueTask.CompletedTask;
     }
 
     public static WebApplication MapConnectorProxy(this WebApplication app)

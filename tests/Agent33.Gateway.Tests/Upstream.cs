@@ -24,6 +24,12 @@ public sealed class Upstream : IAsyncDisposable
     public int Hits;
     public int FailuresBeforeSuccess { get; set; }
     public string? LastAuthorization { get; private set; }
+
+    /// <summary>The request headers of the last call to <c>/headers</c>.</summary>
+    public IHeaderDictionary? LastHeaders { get; private set; }
+
+    /// <summary>Bytes of <c>/big</c> answers that went out before the reader stopped reading.</summary>
+    public long BigBytesSent;
     public System.Collections.Concurrent.ConcurrentQueue<System.Text.Json.JsonElement> Signals { get; } = new();
 
     public static async Task<Upstream> StartAsync()
@@ -56,6 +62,89 @@ public sealed class Upstream : IAsyncDisposable
         });
         app.MapGet("/crash", () => Results.Problem("System.InvalidOperationException: secret connection string Password=hunter2 at Upstream.Crash()", statusCode: 500));
         app.MapGet("/redirect", () => Results.Redirect("http://169.254.169.254/latest/meta-data/"));
+        app.MapGet("/headers", (HttpContext context) =>
+        {
+            upstream.LastHeaders = new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value));
+            return Results.Ok();
+        });
+        // An answer of `mb` megabytes with any status, written in 64 KiB pieces; what got out is counted.
+        app.MapGet("/big/{code:int}", async (int code, int mb, HttpContext context) =>
+        {
+            context.Response.StatusCode = code;
+            context.Response.ContentLength = mb * 1024L * 1024;
+            var piece = new byte[64 * 1024];
+            try
+            {
+                for (var i = 0; i < mb * 16; i++)
+                {
+                    await context.Response.Body.WriteAsync(piece, context.RequestAborted);
+                    Interlocked.Add(ref upstream.BigBytesSent, piece.Length);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                // the reader went away
+            }
+        });
+        // An event stream that sends an event every `ms` milliseconds, `count` times, without a Content-Length.
+        app.MapGet("/events", async (int count, int ms, HttpContext context) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.Body.FlushAsync();
+            for (var i = 0; i < count; i++)
+            {
+                await context.Response.WriteAsync($"data: {i}\n\n", context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(ms, context.RequestAborted);
+            }
+        });
+        app.MapMethods("/echo", ["POST", "PUT", "PATCH"], async (HttpContext context) =>
+        {
+            var length = 0L;
+            var buffer = new byte[64 * 1024];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                length += read;
+            }
+            return Results.Ok(new { length });
+        });
+        // Hand-written MCP tools/list answers in the shapes that once slipped past the filter.
+        app.MapPost("/fake-mcp/{shape}", (string shape, HttpContext context) =>
+        {
+            const string list = """{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search_docs"},{"name":"delete_records"}]}}""";
+            var gzipAsked = context.Request.Headers.AcceptEncoding.ToString().Contains("gzip", StringComparison.OrdinalIgnoreCase);
+            byte[] body;
+            switch (shape)
+            {
+                case "multiline-sse":
+                    context.Response.ContentType = "text/event-stream";
+                    body = System.Text.Encoding.UTF8.GetBytes("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{\"tools\":[{\"name\":\"search_docs\"},{\"name\":\"delete_records\"}]}}\n\n");
+                    break;
+                case "bom":
+                    context.Response.ContentType = "application/json";
+                    body = [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.UTF8.GetBytes(list)];
+                    break;
+                case "gzip-when-asked" when gzipAsked:
+                case "gzip-always":
+                    context.Response.ContentType = "application/json";
+                    context.Response.Headers.ContentEncoding = "gzip";
+                    using (var packed = new MemoryStream())
+                    {
+                        using (var gzip = new System.IO.Compression.GZipStream(packed, System.IO.Compression.CompressionLevel.Fastest))
+                        {
+                            gzip.Write(System.Text.Encoding.UTF8.GetBytes(list));
+                        }
+                        body = packed.ToArray();
+                    }
+                    break;
+                default:
+                    context.Response.ContentType = "application/json";
+                    body = System.Text.Encoding.UTF8.GetBytes(list);
+                    break;
+            }
+            return Results.Bytes(body, context.Response.ContentType);
+        });
         app.MapMcp("/mcp");
         await app.StartAsync();
         upstream._app = app;
@@ -74,6 +163,19 @@ public sealed class UpstreamTools
 
     /// <summary>How often the destructive tool really ran: governance tests require it never to move.</summary>
     public static int DeleteRecordsCalls;
+
+    /// <summary>Reports progress every 200 ms for <paramref name="seconds"/>, then answers: a long tool call.</summary>
+    [McpServerTool(Name = "slow_report", ReadOnly = true), Description("Builds a report slowly, reporting progress.")]
+    public static async Task<string> SlowReport(double seconds, IProgress<ModelContextProtocol.ProgressNotificationValue> progress, CancellationToken cancellationToken)
+    {
+        var steps = (int)(seconds * 5);
+        for (var i = 1; i <= steps; i++)
+        {
+            await Task.Delay(200, cancellationToken);
+            progress.Report(new ModelContextProtocol.ProgressNotificationValue { Progress = i, Total = steps });
+        }
+        return $"report ready after {seconds} s";
+    }
 
     [McpServerTool(Name = "delete_records", Destructive = true), Description("Deletes records.")]
     public static string DeleteRecords(string table)

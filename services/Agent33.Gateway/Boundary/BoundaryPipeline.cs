@@ -1,5 +1,4 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
+using System.Globalization;
 using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Mcp;
 using Agent33.Gateway.Monitoring;
@@ -7,283 +6,273 @@ using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Polly;
-using Polly.Retry;
 using Polly.Timeout;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace Agent33.Gateway.Boundary;
 
-/// <summary>What one attempt at the upstream produced.</summary>
-public sealed record AttemptOutcome(int StatusCode, ForwarderError? TransportError)
-{
-    public bool IsFailure => TransportError is not null || StatusCode >= 500;
-
-    /// <summary>Worth another attempt: a transport error, or 408, 429, 502, 503, 504.</summary>
-    public bool IsTransient => TransportError is not null || StatusCode is 408 or 429 or 502 or 503 or 504;
-}
-
-/// <summary>The breaker refused the call.</summary>
-public sealed class CircuitOpenException(TimeSpan retryAfter) : Exception("The connector's circuit is open.")
-{
-    public TimeSpan RetryAfter { get; } = retryAfter;
-}
-
 /// <summary>
-/// The boundary pipeline, inside YARP's proxy pipeline: governance → total timeout → retry → circuit
-/// breaker → per-attempt metrics → forward (YARP's forwarder, the next step of its pipeline). Timeout and
-/// retry are Polly's strategies; the breaker is a custom Polly strategy (see <see cref="CircuitBreaker"/>).
-/// Each attempt's response is buffered, so a failed attempt can be retried and only the final answer
-/// reaches the caller, mapped to the contract's error codes.
+/// The boundary pipeline, inside YARP's proxy pipeline, one named step after another: read and judge the body
+/// (<see cref="RequestBody"/>) → governance (<see cref="Governance"/>) → caller targets (<see cref="CallerTargets"/>) →
+/// total timeout → retry → circuit breaker → per-attempt metrics → forward (<see cref="ConnectorResilience"/>, whose
+/// last step is YARP's forwarder) → the answer, mapped to the contract's error codes (<see cref="AnswerAsync"/>).
+/// Every call ends in exactly one outcome (<see cref="CallOutcome"/>).
 /// </summary>
 public sealed partial class BoundaryPipeline(
-    ConnectorRegistry registry, Governance governance, GatewayMetrics metrics, IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
+    ConnectorRegistry registry, Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets,
+    IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
     public const string ConnectorHeader = "X-Connector-Id";
-    private static readonly ResiliencePropertyKey<AttemptState> StateKey = new("agent33.attempt");
-    private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptOutcome>> _pipelines = new(StringComparer.Ordinal);
+    public const string TimeoutHeader = "X-Connector-Timeout";
+    public const string OperationHeader = "X-Connector-Operation";
 
-    /// <summary>The state one call's attempts share.</summary>
-    private sealed record AttemptState(
-        HttpContext Http, Func<Task> Forward, ConnectorRuntime Connector, string Operation, bool CanRetry, bool BodyBuffered, TimeSpan Timeout, AttemptResponseBody Body);
+    /// <summary>The shortest <c>X-Connector-Timeout</c> taken; shorter ones would round to "no timeout".</summary>
+    public const double MinTimeoutSeconds = 0.001;
 
     public async Task InvokeAsync(HttpContext http, Func<Task> forward)
     {
-        var routeId = http.GetReverseProxyFeature().Route.Config.RouteId;
-        var connector = registry.Find(routeId)!;
+        var connector = registry.Find(http.GetReverseProxyFeature().Route.Config.RouteId)!;
         var settings = connector.Options;
+        var request = http.Request;
+        var method = request.Method;
+        var label = request.Headers[OperationHeader] is { Count: > 0 } labels && labels[0] is { Length: > 0 } first ? first : null;
 
-        // Idempotent calls may be repeated; their body is kept for a retry only when one can happen.
-        // MCP posts are always read: their JSON-RPC methods are what governance judges.
-        var method = http.Request.Method;
-        var idempotent = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
-                         || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || http.Request.Headers.ContainsKey("Idempotency-Key");
-        var hasBody = HasBody(http);
-        var isMcpPost = settings.Kind == "mcp" && HttpMethods.IsPost(method);
-        var bodyBuffered = hasBody && (isMcpPost || (idempotent && settings.RetryAttempts > 0)) && await BufferBodyAsync(http);
-        var mcp = isMcpPost && bodyBuffered ? McpRequest.Parse(await ReadBufferedAsync(http)) : null;
-        if (isMcpPost && hasBody && mcp is null)
+        if (!TryReadTimeout(request, settings, out var timeout))
         {
-            // Governance cannot judge what it cannot read (too large to hold, not strict JSON), and the server
-            // might read it differently: refused, never forwarded unjudged.
-            metrics.Denied(settings.Id, method);
-            await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked",
-                $"An MCP request must be a JSON-RPC message or batch in UTF-8 JSON without duplicate names, at most {options.Value.MaxBufferedBodyBytes} bytes.");
+            metrics.Call(settings.Id, OperationLabels.For(label ?? method, settings), CallOutcome.ClientError);
+            await ProblemAsync(http, settings.Id, StatusCodes.Status400BadRequest, "invalid_timeout",
+                $"{TimeoutHeader} must be one number of seconds, at least {MinTimeoutSeconds} (values above {settings.MaxTimeoutSeconds} are capped).");
             return;
         }
 
-        // The operation: JSON-RPC methods for MCP, else the caller's label, else the HTTP method.
-        IReadOnlyList<string> operations = mcp is { Methods.Count: > 0 } ? mcp.Methods
-            : [http.Request.Headers["X-Connector-Operation"].FirstOrDefault() is { Length: > 0 } label ? label : http.Request.Method.ToUpperInvariant()];
-        var operation = string.Join(',', operations.Distinct());
-
-        if (governance.Deny(settings, operations, mcp) is { } reason)
+        // Read and judge the body: every MCP body is judged; a body a retry may resend is kept.
+        var idempotent = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
+                         || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || request.Headers.ContainsKey("Idempotency-Key");
+        var hasBody = RequestBody.IsPresent(request);
+        var mustJudge = hasBody && settings.Kind == "mcp";
+        // A body too large to keep is sent once, as it streams, and the call is not retried.
+        var mayResend = hasBody && idempotent && settings.RetryAttempts > 0 && request.ContentLength <= options.Value.MaxBufferedBodyBytes;
+        McpRequest? mcp = null;
+        if (mustJudge || mayResend)
         {
-            foreach (var denied in operations.Distinct())
+            var read = await RequestBody.BufferAsync(http, options.Value.MaxBufferedBodyBytes);
+            if (read != BodyRead.Buffered)
             {
-                metrics.Denied(settings.Id, denied);
+                await RefuseBodyAsync(http, settings, OperationLabels.For(label ?? method, settings), read, options.Value.MaxBufferedBodyBytes);
+                return;
             }
-            var extensions = new Dictionary<string, object?>();
-            if (mcp is not null)
+            if (mustJudge && (mcp = McpRequest.Parse(await RequestBody.ReadBufferedAsync(http))) is null)
             {
-                foreach (var (key, value) in mcp.Error(reason))
-                {
-                    extensions[key] = value;
-                }
+                // Governance cannot judge what it cannot read, and the server might read it differently: refused.
+                var operation = OperationLabels.For(label ?? method, settings);
+                metrics.Denied(settings.Id, operation);
+                metrics.Call(settings.Id, operation, CallOutcome.GovernanceBlocked);
+                await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked",
+                    "An MCP request body must be one JSON-RPC message or a flat batch of them, in strict UTF-8 JSON without duplicate names, "
+                    + "with string methods and a string params.name for tools/call.");
+                return;
             }
-            await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", reason, extensions);
+        }
+        var operationLabel = OperationLabel(settings, method, label, mcp);
+
+        if (governance.Judge(settings, method, label, mcp) is { } denial)
+        {
+            foreach (var denied in denial.Operations)
+            {
+                metrics.Denied(settings.Id, OperationLabels.For(denied, settings));
+            }
+            metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
+            await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", denial.Reason, mcp?.Error(denial.Reason));
             return;
         }
 
         if (settings.TakesCallerTargets)
         {
-            var (target, refusal) = await CallerTargets.ResolveAsync(http, settings);
+            var (target, refusal) = await CallerTargets.ResolveAsync(http, settings, sockets);
             if (refusal is not null)
             {
-                metrics.Denied(settings.Id, operation);
+                metrics.Denied(settings.Id, operationLabel);
+                metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
                 await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", refusal);
                 return;
             }
             http.Items[CallerTargets.ItemKey] = target;
         }
 
-        var canRetry = (mcp?.IsReadOnly ?? idempotent) && (!hasBody || bodyBuffered);
-        var timeout = TimeSpan.FromSeconds(settings.TimeoutSeconds);
-        if (http.Request.Headers["X-Connector-Timeout"].FirstOrDefault() is { } requested
-            && double.TryParse(requested, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
-        {
-            timeout = TimeSpan.FromSeconds(Math.Min(seconds, settings.MaxTimeoutSeconds));
-        }
-
-        // Failed attempts are held back so they can be retried or replaced; the caller sees only the final answer.
+        // The resilience pipeline. Answers it may replace are held back; the caller sees only the final one.
+        var canRetry = (mcp?.IsReadOnly ?? idempotent) && (!hasBody || http.Request.Body.CanSeek);
         var realBody = http.Features.Get<IHttpResponseBodyFeature>()!;
-        var aborted = http.RequestAborted;
-        await using var body = new AttemptResponseBody(http, realBody, holdAll: mcp?.ListsTools == true);
+        var callerAborted = http.RequestAborted;
+        var body = new AttemptResponseBody(realBody, options.Value.MaxHeldResponseBytes, holdAll: mcp?.ListsTools == true);
         http.Features.Set<IHttpResponseBodyFeature>(body);
-        var context = ResilienceContextPool.Shared.Get(aborted);
-        context.Properties.Set(StateKey, new AttemptState(http, forward, connector, operation, canRetry, bodyBuffered, timeout, body));
         Outcome<AttemptOutcome> outcome;
+        var call = new BoundaryCall(http, forward, connector, operationLabel, canRetry, http.Request.Body.CanSeek, timeout, body, callerAborted);
         try
         {
-            outcome = await PipelineFor(connector).ExecuteOutcomeAsync(static async (ctx, _) => await AttemptAsync(ctx), context, 0);
+            outcome = await resilience.ExecuteAsync(call);
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(context);
             http.Features.Set(realBody);
-            http.RequestAborted = aborted;
+            http.RequestAborted = callerAborted;
         }
+        await AnswerAsync(http, call, outcome);
+    }
 
-        if (body.Committed && outcome.Exception is not null)
+    /// <summary>The final step: the contract's answer for how the call ended.</summary>
+    private async Task AnswerAsync(HttpContext http, BoundaryCall call, Outcome<AttemptOutcome> outcome)
+    {
+        var settings = call.Connector.Options;
+        var id = settings.Id;
+        if (http.Response.HasStarted)
         {
-            http.Abort(); // the answer was already streaming when the call failed: cut it, do not splice an error in
+            if (outcome.Exception is not null || outcome.Result.Kind is not (CallOutcome.Success or CallOutcome.ClientError))
+            {
+                http.Abort(); // the answer was already streaming when the call failed: cut it, never splice an error in
+            }
             return;
         }
-        switch (outcome.Exception)
+        if (call.CallerAborted.IsCancellationRequested)
         {
-            case null when outcome.Result!.IsFailure:
-                LogUpstreamFailed(logger, settings.Id, outcome.Result.StatusCode, outcome.Result.TransportError?.ToString() ?? "status");
+            return; // the caller went away
+        }
+        if (outcome.Exception is { } exception)
+        {
+            // Only Polly's own endings get here: the total timeout while waiting between retries, or a fault of ours.
+            http.Response.Clear();
+            if (exception is TimeoutRejectedException)
+            {
+                await ProblemAsync(http, id, StatusCodes.Status504GatewayTimeout, "timeout", $"Connector '{id}' did not answer within {call.Timeout.TotalSeconds} s.");
+                return;
+            }
+            LogUnexpected(logger, id, exception.GetType().Name, exception.Message);
+            await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "general_failure", $"Connector '{id}' failed.");
+            return;
+        }
+
+        var result = outcome.Result;
+        if (result.Kind is CallOutcome.Success or CallOutcome.ClientError && !result.CallerFault)
+        {
+            if (call.Body.IsHeld)
+            {
+                await WriteHeldAsync(http, call);
+            }
+            return; // streamed to the caller already
+        }
+        http.Response.Clear();
+        switch (result)
+        {
+            case { CallerFault: true }:
+                await RefuseBodyAsync(http, settings, null, result.StatusCode == StatusCodes.Status413PayloadTooLarge ? BodyRead.TooLarge : BodyRead.Unreadable, null);
+                return;
+            case { Kind: CallOutcome.CircuitOpen }:
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(result.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await ProblemAsync(http, id, StatusCodes.Status503ServiceUnavailable, "circuit_open",
+                    $"The circuit for connector '{id}' is open; retry after {Math.Ceiling(result.RetryAfter.TotalSeconds)} s.");
+                return;
+            case { Kind: CallOutcome.Timeout }:
+                await ProblemAsync(http, id, StatusCodes.Status504GatewayTimeout, "timeout", $"Connector '{id}' did not answer within {call.Timeout.TotalSeconds} s.");
+                return;
+            case { Overflowed: true }:
+                LogUpstreamFailed(logger, id, result.StatusCode, "answer over the hold limit");
+                await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "http_error",
+                    $"Connector '{id}' answered {result.StatusCode} with more than {options.Value.MaxHeldResponseBytes} bytes, more than the gateway holds.");
+                return;
+            case { Unexpected: { } unexpected }:
+                LogUnexpected(logger, id, unexpected.GetType().Name, unexpected.Message);
+                await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "general_failure", $"Connector '{id}' failed.");
+                return;
+            default:
+                LogUpstreamFailed(logger, id, result.StatusCode, result.Error?.ToString() ?? "status");
+                await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "http_error", result.Error is null
+                    ? $"Connector '{id}' answered {result.StatusCode}."
+                    : $"Connector '{id}' is unreachable ({result.Error}).");
+                return;
+        }
+    }
+
+    /// <summary>A held answer: a 408/429 relayed as it came, or a <c>tools/list</c> answer with the denied tools dropped.</summary>
+    private async Task WriteHeldAsync(HttpContext http, BoundaryCall call)
+    {
+        var settings = call.Connector.Options;
+        var bytes = call.Body.Held.ToArray();
+        if (call.Body.HoldAll && http.Response.StatusCode is >= 200 and < 300)
+        {
+            var encoding = http.Response.Headers.ContentEncoding;
+            var filtered = encoding.Count == 0 || encoding == "identity" ? ToolListFilter.Filter(bytes, http.Response.ContentType, settings.Tools) : null;
+            if (filtered is null)
+            {
                 http.Response.Clear();
                 await ProblemAsync(http, settings.Id, StatusCodes.Status502BadGateway, "http_error",
-                    outcome.Result.TransportError is null
-                        ? $"Connector '{settings.Id}' answered {outcome.Result.StatusCode}."
-                        : $"Connector '{settings.Id}' is unreachable ({outcome.Result.TransportError}).");
+                    $"The tools/list answer of connector '{settings.Id}' cannot be read whole, so its tool rules cannot be applied; it is not passed on.");
                 return;
-            case null when body.Committed:
-                return; // already streamed to the caller
-            case null:
-                await WriteFinalAsync(http, body.Held, settings, mcp);
-                return;
-            case CircuitOpenException open:
-                http.Response.Clear();
-                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(open.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await ProblemAsync(http, settings.Id, StatusCodes.Status503ServiceUnavailable, "circuit_open",
-                    $"The circuit for connector '{settings.Id}' is open; retry after {Math.Ceiling(open.RetryAfter.TotalSeconds)} s.");
-                return;
-            case TimeoutRejectedException:
-                http.Response.Clear();
-                await ProblemAsync(http, settings.Id, StatusCodes.Status504GatewayTimeout, "timeout",
-                    $"Connector '{settings.Id}' did not answer within {timeout.TotalSeconds} s.");
-                return;
-            case OperationCanceledException when aborted.IsCancellationRequested:
-                return; // the caller went away
-            default:
-                LogUnexpected(logger, settings.Id, outcome.Exception.GetType().Name, outcome.Exception.Message);
-                http.Response.Clear();
-                await ProblemAsync(http, settings.Id, StatusCodes.Status502BadGateway, "general_failure", $"Connector '{settings.Id}' failed.");
-                return;
-        }
-    }
-
-    private static async ValueTask<Outcome<AttemptOutcome>> AttemptAsync(ResilienceContext context)
-    {
-        var state = context.Properties.GetValue(StateKey, null!);
-        var http = state.Http;
-        http.Response.Clear();
-        state.Body.ResetAttempt();
-        http.Features.Set<IForwarderErrorFeature>(null);
-        if (state.BodyBuffered)
-        {
-            http.Request.Body.Position = 0;
-        }
-        http.RequestAborted = context.CancellationToken;
-
-        var started = Stopwatch.GetTimestamp();
-        await state.Forward();
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        context.CancellationToken.ThrowIfCancellationRequested(); // the total timeout fired mid-attempt
-
-        var error = http.Features.Get<IForwarderErrorFeature>()?.Error;
-        var outcome = new AttemptOutcome(http.Response.StatusCode, error);
-        var metrics = http.RequestServices.GetRequiredService<GatewayMetrics>();
-        metrics.Attempt(state.Connector.Options.Id, state.Operation, !outcome.IsFailure, elapsed);
-        state.Connector.Stats.Record(!outcome.IsFailure, elapsed);
-        return Outcome.FromResult(outcome);
-    }
-
-    private ResiliencePipeline<AttemptOutcome> PipelineFor(ConnectorRuntime connector) => _pipelines.GetOrAdd(connector.Options.Id, _ =>
-    {
-        var settings = connector.Options;
-        var builder = new ResiliencePipelineBuilder<AttemptOutcome>
-        {
-            // Timeouts and retry delays bound real I/O, so they run on the real clock; the breaker's
-            // cooldowns use the injectable one.
-            TimeProvider = TimeProvider.System,
-        };
-        builder.AddTimeout(new TimeoutStrategyOptions
-        {
-            TimeoutGenerator = args => ValueTask.FromResult(args.Context.Properties.GetValue(StateKey, null!).Timeout),
-        });
-        if (settings.RetryAttempts > 0)
-        {
-            builder.AddRetry(new RetryStrategyOptions<AttemptOutcome>
-            {
-                MaxRetryAttempts = settings.RetryAttempts,
-                Delay = TimeSpan.FromMilliseconds(settings.RetryBaseDelayMilliseconds),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = settings.RetryBaseDelayMilliseconds > 0,
-                // Only transient failures of calls that may be repeated; never an open circuit or a timeout.
-                ShouldHandle = args => ValueTask.FromResult(
-                    args.Context.Properties.GetValue(StateKey, null!).CanRetry && args.Outcome.Result is { IsTransient: true }),
-                OnRetry = args =>
-                {
-                    metrics.Retry(settings.Id);
-                    return ValueTask.CompletedTask;
-                },
-            });
-        }
-        builder.AddStrategy(_ => new BreakerStrategy(connector.Breaker), new BreakerStrategyOptions());
-        return builder.Build();
-    });
-
-    private async Task WriteFinalAsync(HttpContext http, MemoryStream buffer, ConnectorOptions settings, McpRequest? mcp)
-    {
-        var bytes = buffer.ToArray();
-        if (mcp?.ListsTools == true && McpRequest.FilterToolList(bytes, http.Response.ContentType, settings.Tools) is { } filtered)
-        {
+            }
             bytes = filtered;
         }
-        if (http.Response.Headers.ContentLength is not null || bytes.Length > 0)
-        {
-            http.Response.Headers.ContentLength = bytes.Length;
-        }
+        http.Response.ContentLength = bytes.Length;
         await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
     }
 
-    private async Task<bool> BufferBodyAsync(HttpContext http)
+    private async Task RefuseBodyAsync(HttpContext http, ConnectorOptions settings, string? operation, BodyRead read, long? limit)
     {
-        var limit = options.Value.MaxBufferedBodyBytes;
-        if (http.Request.ContentLength > limit)
+        if (operation is not null)
         {
-            return false; // too large to keep for a retry: sent once, as it streams
+            metrics.Call(settings.Id, operation, CallOutcome.ClientError);
         }
-        http.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: limit);
-        try
+        switch (read)
         {
-            await http.Request.Body.CopyToAsync(Stream.Null, http.RequestAborted); // reads it into the buffer
+            case BodyRead.TooLarge:
+                await ProblemAsync(http, settings.Id, StatusCodes.Status413PayloadTooLarge, "payload_too_large", limit is null
+                    ? "The request body is larger than the gateway accepts."
+                    : $"The request body is larger than the {limit} bytes the gateway reads to judge or resend it.");
+                return;
+            case BodyRead.Unreadable:
+                await ProblemAsync(http, settings.Id, StatusCodes.Status400BadRequest, "invalid_request_body", "The request body could not be read whole (cut short or badly framed).");
+                return;
         }
-        catch (IOException)
+    }
+
+    private static bool TryReadTimeout(HttpRequest request, ConnectorOptions settings, out TimeSpan timeout)
+    {
+        timeout = TimeSpan.FromSeconds(settings.TimeoutSeconds);
+        if (!request.Headers.TryGetValue(TimeoutHeader, out var values))
+        {
+            return true;
+        }
+        if (values.Count != 1 || !double.TryParse(values[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
+            || !double.IsFinite(seconds) || seconds < MinTimeoutSeconds)
         {
             return false;
         }
-        http.Request.Body.Position = 0;
+        timeout = TimeSpan.FromSeconds(Math.Min(seconds, settings.MaxTimeoutSeconds));
         return true;
     }
 
-    private static async Task<byte[]> ReadBufferedAsync(HttpContext http)
+    /// <summary>The bounded metrics label: an MCP message's method (a batch of mixed methods is <c>other</c>), else the caller's label or the HTTP method.</summary>
+    private static string OperationLabel(ConnectorOptions settings, string method, string? label, McpRequest? mcp)
     {
-        using var copy = new MemoryStream();
-        await http.Request.Body.CopyToAsync(copy, http.RequestAborted);
-        http.Request.Body.Position = 0;
-        return copy.ToArray();
+        if (mcp is not { Messages.Count: > 0 })
+        {
+            return OperationLabels.For(label ?? method, settings);
+        }
+        var first = mcp.Messages[0].Method;
+        for (var i = 1; i < mcp.Messages.Count; i++)
+        {
+            if (!string.Equals(mcp.Messages[i].Method, first, StringComparison.Ordinal))
+            {
+                return OperationLabels.Other;
+            }
+        }
+        return OperationLabels.For(first, settings);
     }
 
-    private static bool HasBody(HttpContext http) => http.Request.ContentLength > 0 || http.Request.Headers.TransferEncoding.Count > 0;
-
-    public static Task ProblemAsync(HttpContext http, string connectorId, int status, string code, string detail, IDictionary<string, object?>? extensions = null)
+    public static Task ProblemAsync(HttpContext http, string connectorId, int status, string code, string detail, IEnumerable<KeyValuePair<string, System.Text.Json.Nodes.JsonNode?>>? extensions = null)
     {
-        http.Response.Headers[ConnectorHeader] = connectorId;
-        return ApiProblem.WriteAsync(http, status, code, detail, extensions);
+        if (ConnectorCatalog.IsValidId(connectorId))
+        {
+            http.Response.Headers[ConnectorHeader] = connectorId;
+        }
+        return ApiProblem.WriteAsync(http, status, code, detail, extensions?.ToDictionary(e => e.Key, e => (object?)e.Value));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connector {Connector} failed after retries: status {Status}, {Error}")]
@@ -291,32 +280,4 @@ public sealed partial class BoundaryPipeline(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Connector {Connector} call failed unexpectedly: {Type}: {Message}")]
     private static partial void LogUnexpected(ILogger logger, string connector, string type, string message);
-
-    private sealed class BreakerStrategyOptions : ResilienceStrategyOptions
-    {
-        public BreakerStrategyOptions() => Name = "connector-circuit-breaker";
-    }
-
-    /// <summary>The connector's shared breaker as a Polly strategy: refuse while open, record every attempt.</summary>
-    private sealed class BreakerStrategy(CircuitBreaker breaker) : ResilienceStrategy<AttemptOutcome>
-    {
-        protected override async ValueTask<Outcome<AttemptOutcome>> ExecuteCore<TState>(
-            Func<ResilienceContext, TState, ValueTask<Outcome<AttemptOutcome>>> callback, ResilienceContext context, TState state)
-        {
-            if (!breaker.TryEnter(out var retryAfter))
-            {
-                return Outcome.FromException<AttemptOutcome>(new CircuitOpenException(retryAfter));
-            }
-            var outcome = await callback(context, state);
-            if (outcome.Exception is not null || outcome.Result!.IsFailure)
-            {
-                breaker.RecordFailure(); // transport errors, timeouts and 5xx; a 4xx is the caller's problem
-            }
-            else
-            {
-                breaker.RecordSuccess();
-            }
-            return outcome;
-        }
-    }
 }

@@ -137,6 +137,7 @@ public sealed class CircuitBreaker(string connectorId, CircuitOptions options, T
         _trips++;
         _openedAt = _lastTripAt = time.GetUtcNow();
         _halfOpenSuccesses = 0;
+        _consecutiveFailures = 0; // as the reference: the count starts again from the trip
         Move(CircuitState.Open);
     }
 

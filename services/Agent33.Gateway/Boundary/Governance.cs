@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Mcp;
@@ -5,47 +6,81 @@ using Microsoft.Extensions.Options;
 
 namespace Agent33.Gateway.Boundary;
 
-/// <summary>Decides, before anything else, whether a call may pass: policy packs, block lists, MCP tool rules.</summary>
+/// <summary>Why a call is refused, and the operations that were denied (a batch counts only its denied elements).</summary>
+public sealed record Denial(string Reason, IReadOnlyList<string> Operations);
+
+/// <summary>
+/// Decides, before anything else, whether a call may pass: policy packs, block lists, MCP tool rules. Every name a
+/// call goes by is judged — the HTTP method, the caller's <c>X-Connector-Operation</c> label and each JSON-RPC
+/// method — case-insensitively, so neither a label nor a change of case can stand in for a blocked operation.
+/// </summary>
 public sealed class Governance(IOptions<GovernanceOptions> options)
 {
-    /// <summary>Why the call is refused, or null when it may pass.</summary>
-    public string? Deny(ConnectorOptions connector, IReadOnlyList<string> operations, McpRequest? mcp)
+    public Denial? Judge(ConnectorOptions connector, string httpMethod, string? label, McpRequest? mcp)
     {
         var global = options.Value;
         var pack = connector.PolicyPack ?? global.PolicyPack;
         var (packConnectors, packOperations) = PolicyPacks.BlocksOf(pack);
+        var primary = label ?? httpMethod;
         if (packConnectors.Contains(connector.Id))
         {
-            return $"The '{pack}' policy pack blocks connector '{connector.Id}'.";
+            return new Denial($"The '{pack}' policy pack blocks connector '{connector.Id}'.", [primary]);
         }
         if (global.BlockedConnectors.Contains(connector.Id))
         {
-            return $"Connector '{connector.Id}' is blocked (Governance:BlockedConnectors).";
+            return new Denial($"Connector '{connector.Id}' is blocked (Governance:BlockedConnectors).", [primary]);
         }
-        foreach (var operation in operations)
+
+        string? reason = null;
+        var denied = new List<string>();
+        void Deny(string operation, string why)
         {
-            if (packOperations.Contains(operation))
-            {
-                return $"The '{pack}' policy pack blocks operation '{operation}'.";
-            }
-            if (global.BlockedOperations.Contains(operation))
-            {
-                return $"Operation '{operation}' is blocked (Governance:BlockedOperations).";
-            }
+            reason ??= why;
+            denied.Add(operation);
         }
-        foreach (var tool in mcp?.CalledTools ?? [])
+        string? Blocked(string operation) =>
+            packOperations.Contains(operation, StringComparer.OrdinalIgnoreCase) ? $"The '{pack}' policy pack blocks operation '{operation}'."
+            : global.BlockedOperations.Contains(operation, StringComparer.OrdinalIgnoreCase) ? $"Operation '{operation}' is blocked (Governance:BlockedOperations)."
+            : null;
+
+        foreach (var name in label is null ? [httpMethod] : new[] { httpMethod, label })
         {
-            if (!ToolAllowed(connector.Tools, tool))
+            if (Blocked(name) is { } why)
             {
-                return $"Tool '{tool}' is not allowed on connector '{connector.Id}'.";
+                Deny(name, why);
             }
         }
-        return null;
+        foreach (var message in mcp?.Messages ?? [])
+        {
+            if (Blocked(message.Method) is { } why)
+            {
+                Deny(message.Method, why);
+            }
+            else if (message.Tool is { } tool && !ToolAllowed(connector.Tools, tool))
+            {
+                Deny(message.Method, $"Tool '{tool}' is not allowed on connector '{connector.Id}'.");
+            }
+        }
+        return reason is null ? null : new Denial(reason, denied);
     }
 
+    /// <summary>
+    /// A tool may run when no deny glob matches it in any case (so <c>Delete_Records</c> cannot slip past
+    /// <c>delete_*</c> on a server that ignores case) and, when allow globs are set, one matches it exactly as written.
+    /// </summary>
     public static bool ToolAllowed(ToolRules rules, string tool) =>
-        !rules.Deny.Any(glob => Matches(glob, tool)) && (rules.Allow.Count == 0 || rules.Allow.Any(glob => Matches(glob, tool)));
+        !rules.Deny.Any(glob => Glob.Matches(glob, tool, ignoreCase: true))
+        && (rules.Allow.Count == 0 || rules.Allow.Any(glob => Glob.Matches(glob, tool, ignoreCase: false)));
+}
 
-    private static bool Matches(string glob, string value) =>
-        Regex.IsMatch(value, "^" + Regex.Escape(glob).Replace("\\*", ".*").Replace("\\?", ".") + "$", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(50));
+/// <summary><c>*</c> and <c>?</c> globs, compiled once per pattern.</summary>
+public static class Glob
+{
+    private static readonly ConcurrentDictionary<(string, bool), Regex> Compiled = new();
+
+    public static bool Matches(string glob, string value, bool ignoreCase) =>
+        Compiled.GetOrAdd((glob, ignoreCase), static key => new Regex(
+            "^" + Regex.Escape(key.Item1).Replace("\\*", ".*").Replace("\\?", ".") + "$",
+            RegexOptions.CultureInvariant | RegexOptions.Singleline | (key.Item2 ? RegexOptions.IgnoreCase : RegexOptions.None),
+            TimeSpan.FromMilliseconds(50))).IsMatch(value);
 }

@@ -13,7 +13,15 @@ public sealed class ConnectorOptions
     public string Destination { get; set; } = "";
     public string? Name { get; set; }
     public string? PolicyPack { get; set; }
+
+    /// <summary>Time until the upstream's response headers (and the whole body of an answer with a Content-Length).</summary>
     public double TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// After its headers, a streaming answer (<c>text/event-stream</c>, or a body without a Content-Length) is cut only
+    /// when no byte arrives for this long (or the caller goes away); the total timeout no longer applies to it.
+    /// </summary>
+    public double StreamIdleTimeoutSeconds { get; set; } = 300;
 
     /// <summary>The most a caller's <c>X-Connector-Timeout</c> may ask for.</summary>
     public double MaxTimeoutSeconds { get; set; } = 120;
@@ -22,6 +30,12 @@ public sealed class ConnectorOptions
     public int RetryBaseDelayMilliseconds { get; set; } = 200;
     public CircuitOptions Circuit { get; set; } = new();
     public ToolRules Tools { get; set; } = new();
+
+    /// <summary>
+    /// <c>X-Connector-Operation</c> labels this connector's callers use (e.g. <c>search</c>, <c>export</c>). Metrics keep
+    /// them as they are; any other label is counted as <c>other</c>, so callers cannot grow the label set.
+    /// </summary>
+    public List<string> Operations { get; set; } = [];
 
     /// <summary>
     /// Host globs a caller may target with <c>X-Connector-Target</c> (connectors such as <c>tool:web_fetch</c>
@@ -60,6 +74,12 @@ public sealed class GovernanceOptions
 
     /// <summary>Largest request body buffered so a retry can resend it; larger bodies are sent once, unretried.</summary>
     public long MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Largest upstream answer held back in memory: a failed attempt's answer (5xx, 408, 429) that may be retried or
+    /// replaced, and an MCP <c>tools/list</c> answer that governance filters. Beyond it the upstream read is cut.
+    /// </summary>
+    public long MaxHeldResponseBytes { get; set; } = 1024 * 1024;
 }
 
 /// <summary>The catalogue, validated at start: a bad setting stops the gateway with a message naming it.</summary>
@@ -78,9 +98,9 @@ public sealed class ConnectorCatalog
         {
             var c = connectors[i];
             var at = $"Connectors:{i}";
-            if (string.IsNullOrWhiteSpace(c.Id) || c.Id.Any(ch => ch is '/' or '?' or '#' or '{' or '}' or ' '))
+            if (!IsValidId(c.Id))
             {
-                errors.Add($"{at}:Id must be set and must not contain '/', '?', '#', braces or spaces (got '{c.Id}').");
+                errors.Add($"{at}:Id must be printable ASCII without '/', '?', '#', braces or spaces (got '{c.Id}').");
             }
             else if (!seen.Add(c.Id))
             {
@@ -102,6 +122,10 @@ public sealed class ConnectorCatalog
             {
                 errors.Add($"{at}:TimeoutSeconds must be positive and at most {at}:MaxTimeoutSeconds.");
             }
+            if (c.StreamIdleTimeoutSeconds <= 0)
+            {
+                errors.Add($"{at}:StreamIdleTimeoutSeconds must be positive.");
+            }
             if (c.RetryAttempts is < 0 or > 10 || c.RetryBaseDelayMilliseconds < 0)
             {
                 errors.Add($"{at}:RetryAttempts must be 0 to 10 and {at}:RetryBaseDelayMilliseconds not negative.");
@@ -112,6 +136,10 @@ public sealed class ConnectorCatalog
                 errors.Add($"{at}:Circuit needs FailureThreshold and HalfOpenSuccessThreshold of at least 1 and 0 < RecoveryTimeoutSeconds <= MaxRecoveryTimeoutSeconds.");
             }
         }
+        if (governance.Value.MaxBufferedBodyBytes < 1 || governance.Value.MaxHeldResponseBytes < 1)
+        {
+            errors.Add("Governance:MaxBufferedBodyBytes and Governance:MaxHeldResponseBytes must be positive.");
+        }
         if (errors.Count > 0)
         {
             throw new OptionsValidationException("Connectors", typeof(ConnectorOptions), errors);
@@ -120,4 +148,8 @@ public sealed class ConnectorCatalog
     }
 
     public IReadOnlyDictionary<string, ConnectorOptions> Connectors { get; }
+
+    /// <summary>An id fits a URL path segment and a header value: printable ASCII without separators.</summary>
+    public static bool IsValidId(string? id) =>
+        !string.IsNullOrEmpty(id) && id.All(ch => ch is > ' ' and < (char)0x7F and not ('/' or '?' or '#' or '{' or '}'));
 }

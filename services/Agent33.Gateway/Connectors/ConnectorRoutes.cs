@@ -33,6 +33,8 @@ public static class ConnectorRoutes
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Timeout" },
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Operation" },
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Target" },
+                    // The caller's cookies are for the gateway's origin, never for an upstream.
+                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "Cookie" },
                 ],
             });
             clusters.Add(new ClusterConfig
@@ -41,6 +43,8 @@ public static class ConnectorRoutes
                 Destinations = new Dictionary<string, DestinationConfig> { ["upstream"] = new() { Address = connector.Destination } },
                 // Upstream redirects reach the caller as they are; the gateway never follows them itself.
                 HttpClient = new HttpClientConfig { DangerousAcceptAnyServerCertificate = false },
+                // YARP's activity timeout is the stream idle timeout: no byte for that long cuts the call.
+                HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(connector.StreamIdleTimeoutSeconds) },
             });
         }
         return (routes, clusters);

@@ -1,30 +1,39 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Boundary;
 
 namespace Agent33.Gateway.Mcp;
 
-/// <summary>What the gateway needs from an MCP (JSON-RPC) request: the methods, the called tools, the ids.</summary>
-public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<string> CalledTools, JsonNode? FirstId, bool IsList)
+/// <summary>One JSON-RPC message of a request: its method and, for <c>tools/call</c>, the tool it calls.</summary>
+public sealed record McpMessage(string Method, string? Tool);
+
+/// <summary>What the gateway needs from an MCP (JSON-RPC) request: the messages, and the first id for an error.</summary>
+public sealed record McpRequest(IReadOnlyList<McpMessage> Messages, JsonNode? FirstId, bool IsBatch)
 {
-    private static readonly HashSet<string> ReadOnlyMethods = new(StringComparer.Ordinal)
+    public const string ToolsCall = "tools/call";
+    public const string ToolsList = "tools/list";
+
+    private static readonly HashSet<string> ReadOnlyMethods = new(StringComparer.OrdinalIgnoreCase)
     {
-        "initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list", "prompts/get",
+        "initialize", "ping", ToolsList, "resources/list", "resources/templates/list", "resources/read", "prompts/list", "prompts/get",
     };
 
-    /// <summary>Every method is read-only, so the call may be retried.</summary>
-    public bool IsReadOnly => Methods.Count > 0 && Methods.All(ReadOnlyMethods.Contains);
+    public IEnumerable<string> Methods => Messages.Select(m => m.Method);
 
-    public bool ListsTools => Methods.Contains("tools/list");
+    /// <summary>Every method is read-only, so the call may be retried.</summary>
+    public bool IsReadOnly => Messages.Count > 0 && Messages.All(m => ReadOnlyMethods.Contains(m.Method));
+
+    /// <summary>The answer lists tools and must be filtered (any case: a server that ignores case answers it too).</summary>
+    public bool ListsTools => Messages.Any(m => m.Method.Equals(ToolsList, StringComparison.OrdinalIgnoreCase));
 
     // Duplicate names are refused: the gateway and the MCP server must never read different methods or tools.
     private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false };
 
     /// <summary>
-    /// Parses a JSON-RPC message or batch. Null when the body is not a JSON object or array in UTF-8 read the
-    /// strict way: such a body cannot be governed. A body with only responses has no methods.
+    /// Parses a JSON-RPC message or a flat batch of them. Null when the body cannot be governed: not strict UTF-8
+    /// JSON, not an object or a non-empty array of objects, a <c>method</c> that is not a string, or a
+    /// <c>tools/call</c> whose <c>params.name</c> is not a string. A body with only responses has no messages.
     /// </summary>
     public static McpRequest? Parse(ReadOnlySpan<byte> body)
     {
@@ -34,7 +43,12 @@ public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<str
         }
         try
         {
-            return JsonNode.Parse(body, documentOptions: Strict) is { } root and (JsonObject or JsonArray) ? Read(root) : null;
+            return JsonNode.Parse(body, documentOptions: Strict) switch
+            {
+                JsonObject message => Read([message], isBatch: false),
+                JsonArray { Count: > 0 } batch when batch.All(e => e is JsonObject) => Read([.. batch.Cast<JsonObject>()], isBatch: true),
+                _ => null,
+            };
         }
         catch (JsonException)
         {
@@ -46,25 +60,32 @@ public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<str
         }
     }
 
-    private static McpRequest Read(JsonNode root)
+    private static McpRequest? Read(IReadOnlyList<JsonObject> batch, bool isBatch)
     {
-        var messages = root is JsonArray batch ? [.. batch.OfType<JsonObject>()] : new List<JsonObject> { (JsonObject)root };
-        var methods = new List<string>();
-        var tools = new List<string>();
+        var messages = new List<McpMessage>(batch.Count);
         JsonNode? firstId = null;
-        foreach (var message in messages)
+        foreach (var message in batch)
         {
-            if (message["method"] is JsonValue method && method.TryGetValue<string>(out var name))
+            firstId ??= message["id"]?.DeepClone();
+            if (!message.TryGetPropertyValue("method", out var methodNode))
             {
-                methods.Add(name);
-                if (name == "tools/call" && message["params"]?["name"] is JsonValue tool && tool.TryGetValue<string>(out var toolName))
+                continue; // a response to the server (sampling, elicitation): nothing to judge
+            }
+            if (methodNode is not JsonValue method || !method.TryGetValue<string>(out var name))
+            {
+                return null;
+            }
+            string? tool = null;
+            if (name.Equals(ToolsCall, StringComparison.OrdinalIgnoreCase))
+            {
+                if (message["params"] is not JsonObject parameters || parameters["name"] is not JsonValue toolName || !toolName.TryGetValue(out tool))
                 {
-                    tools.Add(toolName);
+                    return null;
                 }
             }
-            firstId ??= message["id"]?.DeepClone();
+            messages.Add(new McpMessage(name, tool));
         }
-        return new McpRequest(methods, tools, firstId, root is JsonArray);
+        return new McpRequest(messages, firstId, isBatch);
     }
 
     /// <summary>A JSON-RPC error for an MCP caller, next to the problem document's fields.</summary>
@@ -74,61 +95,4 @@ public sealed record McpRequest(IReadOnlyList<string> Methods, IReadOnlyList<str
         ["id"] = FirstId?.DeepClone(),
         ["error"] = new JsonObject { ["code"] = -32001, ["message"] = message },
     };
-
-    /// <summary>
-    /// Drops denied tools from a <c>tools/list</c> result, in a JSON body or in the <c>data:</c> lines of an
-    /// event stream (the Streamable HTTP transport answers either way). Returns null when nothing changed.
-    /// </summary>
-    public static byte[]? FilterToolList(byte[] body, string? contentType, ToolRules rules)
-    {
-        if (rules.Allow.Count == 0 && rules.Deny.Count == 0)
-        {
-            return null;
-        }
-        var text = Encoding.UTF8.GetString(body);
-        var changed = false;
-        if (contentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true)
-        {
-            var lines = text.Split('\n');
-            for (var i = 0; i < lines.Length; i++)
-            {
-                if (lines[i].StartsWith("data:", StringComparison.Ordinal) && FilterMessage(lines[i][5..].Trim(), rules) is { } filtered)
-                {
-                    lines[i] = "data: " + filtered;
-                    changed = true;
-                }
-            }
-            return changed ? Encoding.UTF8.GetBytes(string.Join('\n', lines)) : null;
-        }
-        return FilterMessage(text, rules) is { } json ? Encoding.UTF8.GetBytes(json) : null;
-    }
-
-    private static string? FilterMessage(string json, ToolRules rules)
-    {
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(json);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-        var changed = false;
-        foreach (var message in node is JsonArray batch ? batch.OfType<JsonObject>() : node is JsonObject one ? [one] : [])
-        {
-            if (message["result"]?["tools"] is JsonArray tools)
-            {
-                foreach (var tool in tools.OfType<JsonObject>().ToList())
-                {
-                    if (tool["name"] is JsonValue name && name.TryGetValue<string>(out var toolName) && !Governance.ToolAllowed(rules, toolName))
-                    {
-                        tools.Remove(tool);
-                        changed = true;
-                    }
-                }
-            }
-        }
-        return changed ? node!.ToJsonString() : null;
-    }
 }

@@ -53,7 +53,8 @@ public static class ConnectorsApi
     public static IEndpointRouteBuilder MapUnknownConnectorFallback(this IEndpointRouteBuilder app)
     {
         app.Map("/connectors/{connectorId}/{**rest}", (string connectorId, HttpContext http) =>
-                BoundaryPipeline.ProblemAsync(http, connectorId, StatusCodes.Status404NotFound, "connector_not_found", $"There is no connector '{connectorId}'."))
+                BoundaryPipeline.ProblemAsync(http, connectorId, StatusCodes.Status404NotFound, "connector_not_found",
+                    Connectors.ConnectorCatalog.IsValidId(connectorId) ? $"There is no connector '{connectorId}'." : "There is no connector with that id."))
             .RequireAuthorization(Scopes.Write)
             .ExcludeFromDescription();
         return app;

@@ -4,10 +4,33 @@ using Agent33.Gateway.Boundary;
 
 namespace Agent33.Gateway.Monitoring;
 
+/// <summary>How one call (or one attempt of it) ended; each is counted once in <c>connector_calls_total</c>.</summary>
+public enum CallOutcome
+{
+    Success,
+
+    /// <summary>A 4xx from the upstream, or the caller's own fault (body too large or cut short, caller gone).</summary>
+    ClientError,
+
+    /// <summary>A 5xx or a transport error.</summary>
+    Failure,
+    Timeout,
+    CircuitOpen,
+    GovernanceBlocked,
+}
+
 /// <summary>The gateway's OpenTelemetry instruments, named as the contract fixes them.</summary>
 public sealed class GatewayMetrics
 {
     public const string MeterName = "Agent33.Gateway";
+
+    /// <summary>From 1 ms to 60 s: connector calls range from a cached lookup to a slow model.</summary>
+    public static readonly double[] DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+    private static readonly string[] OutcomeLabels = ["success", "client_error", "failure", "timeout", "circuit_open", "governance_blocked"];
+
+    private static readonly (string From, string To)[] Transitions =
+        [("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open"), ("open", "closed")];
 
     private readonly Counter<long> _calls;
     private readonly Histogram<double> _duration;
@@ -18,25 +41,49 @@ public sealed class GatewayMetrics
     public GatewayMetrics(IMeterFactory meters, ConnectorRegistry registry)
     {
         var meter = meters.Create(MeterName);
-        _calls = meter.CreateCounter<long>("connector_calls_total", description: "Connector call attempts by connector, operation and outcome.");
-        _duration = meter.CreateHistogram<double>("connector_call_duration_seconds", unit: "s", description: "Duration of each connector call attempt.");
+        _calls = meter.CreateCounter<long>("connector_calls_total", description: "Connector calls by connector, operation and outcome (each attempt counts once).");
+        _duration = meter.CreateHistogram("connector_call_duration_seconds", unit: "s",
+            description: "Duration of each connector call attempt (of a streaming answer: until its headers).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _retries = meter.CreateCounter<long>("connector_retries_total", description: "Retried connector call attempts.");
-        _denials = meter.CreateCounter<long>("connector_governance_denials_total", description: "Calls refused by governance.");
+        _denials = meter.CreateCounter<long>("connector_governance_denials_total", description: "Operations refused by governance.");
         _transitions = meter.CreateCounter<long>("connector_circuit_transitions_total", description: "Circuit breaker transitions.");
         meter.CreateObservableGauge("connector_circuit_state", () => registry.All.Select(c =>
                 new Measurement<int>((int)c.Breaker.State, new KeyValuePair<string, object?>("connector", c.Options.Id))),
             description: "Circuit state per connector: 0 closed, 1 open, 2 half-open.");
+
+        // Every configured connector's series exist from start-up, at zero: rate() and alerts work from the first scrape.
+        foreach (var connector in registry.All.Select(c => c.Options))
+        {
+            foreach (var operation in OperationLabels.Initial(connector))
+            {
+                foreach (var outcome in OutcomeLabels)
+                {
+                    _calls.Add(0, new TagList { { "connector", connector.Id }, { "operation", operation }, { "outcome", outcome } });
+                }
+                _denials.Add(0, new TagList { { "connector", connector.Id }, { "operation", operation } });
+            }
+            _retries.Add(0, new KeyValuePair<string, object?>("connector", connector.Id));
+            foreach (var (from, to) in Transitions)
+            {
+                _transitions.Add(0, new TagList { { "connector", connector.Id }, { "from", from }, { "to", to } });
+            }
+        }
     }
 
-    public void Attempt(string connector, string operation, bool success, TimeSpan duration)
+    /// <summary>One call or attempt; <paramref name="operation"/> must already be a bounded label.</summary>
+    public void Call(string connector, string operation, CallOutcome outcome, TimeSpan? duration = null)
     {
-        var tags = new TagList { { "connector", connector }, { "operation", operation }, { "outcome", success ? "success" : "failure" } };
-        _calls.Add(1, tags);
-        _duration.Record(duration.TotalSeconds, new TagList { { "connector", connector }, { "operation", operation } });
+        _calls.Add(1, new TagList { { "connector", connector }, { "operation", operation }, { "outcome", OutcomeLabels[(int)outcome] } });
+        if (duration is { } elapsed)
+        {
+            _duration.Record(elapsed.TotalSeconds, new TagList { { "connector", connector }, { "operation", operation } });
+        }
     }
 
     public void Retry(string connector) => _retries.Add(1, new KeyValuePair<string, object?>("connector", connector));
 
+    /// <summary>A governance denial of one operation; <paramref name="operation"/> must already be a bounded label.</summary>
     public void Denied(string connector, string operation) =>
         _denials.Add(1, new TagList { { "connector", connector }, { "operation", operation } });
 
@@ -82,7 +129,7 @@ public sealed class CallStats
             Array.Sort(sample);
             var p95 = sample.Length == 0 ? 0 : sample[Math.Min(sample.Length - 1, (int)Math.Ceiling(0.95 * sample.Length) - 1)];
             return new CallMetrics(total, _successes, _failures,
-                total == 0 ? 1.0 : Math.Round(_successes / (double)total, 4),
+                total == 0 ? 0.0 : Math.Round(_successes / (double)total, 4),
                 sample.Length == 0 ? 0 : Math.Round(sample.Average(), 3),
                 Math.Round(p95, 3),
                 total == 0 ? 0.0 : Math.Round(_failures / (double)total, 4));

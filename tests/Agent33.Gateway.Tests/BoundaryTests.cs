@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using Agent33.Testing;
 
+using static Agent33.Gateway.Tests.GatewayCalls;
+
 namespace Agent33.Gateway.Tests;
 
 /// <summary>The boundary pipeline against a real upstream on loopback.</summary>
@@ -14,22 +16,6 @@ public sealed class BoundaryTests : IAsyncLifetime
     public async Task InitializeAsync() => _upstream = await Upstream.StartAsync();
 
     public async Task DisposeAsync() => await _upstream.DisposeAsync();
-
-    private static async Task<(HttpStatusCode Status, string? Code, HttpResponseMessage Response)> CallAsync(HttpClient client, string path, HttpMethod? method = null, HttpContent? content = null, params (string, string)[] headers)
-    {
-        using var request = new HttpRequestMessage(method ?? HttpMethod.Get, path) { Content = content };
-        foreach (var (name, value) in headers)
-        {
-            request.Headers.TryAddWithoutValidation(name, value);
-        }
-        var response = await client.SendAsync(request);
-        string? code = null;
-        if (response.Content.Headers.ContentType?.MediaType == "application/problem+json")
-        {
-            code = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString();
-        }
-        return (response.StatusCode, code, response);
-    }
 
     [Fact]
     public async Task Calls_reach_the_destination_path_without_the_callers_key()

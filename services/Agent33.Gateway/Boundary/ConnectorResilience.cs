@@ -90,27 +90,26 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
         {
             return new AttemptOutcome(CallOutcome.Failure, status, failed?.Error, Overflowed: true);
         }
-        if (callerAborted.IsCancellationRequested)
-        {
-            return new AttemptOutcome(CallOutcome.ClientError, status, failed?.Error, CallerFault: true);
-        }
         if (body.TimedOut)
         {
             return new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout);
         }
+        // An upstream-side error is judged before the caller's state: YARP aborts the caller's connection when a
+        // stream it already relays fails, and that abort must not make the upstream's fault look like the caller's.
         return failed?.Error switch
         {
-            null => new AttemptOutcome(status >= 500 ? CallOutcome.Failure : status >= 400 ? CallOutcome.ClientError : CallOutcome.Success, status),
+            ForwarderError.RequestTimedOut => new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout, failed.Error),
+            // A stream that went silent for longer than its idle timeout.
+            ForwarderError.ResponseBodyDestination when failed.Exception is OperationCanceledException
+                => new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout, failed.Error),
             // The caller's own fault (body too large or cut short, caller gone) never counts against the upstream.
+            _ when callerAborted.IsCancellationRequested => new AttemptOutcome(CallOutcome.ClientError, status, failed?.Error, CallerFault: true),
             ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
                 or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
                 or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
                 or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient
                 => new AttemptOutcome(CallOutcome.ClientError, status, failed.Error, CallerFault: true),
-            ForwarderError.RequestTimedOut => new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout, failed.Error),
-            // A stream that went silent for longer than its idle timeout.
-            ForwarderError.ResponseBodyDestination when failed.Exception is OperationCanceledException
-                => new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout, failed.Error),
+            null => new AttemptOutcome(status >= 500 ? CallOutcome.Failure : status >= 400 ? CallOutcome.ClientError : CallOutcome.Success, status),
             var error => new AttemptOutcome(CallOutcome.Failure, StatusCodes.Status502BadGateway, error),
         };
     }

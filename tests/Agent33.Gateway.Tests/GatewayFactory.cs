@@ -10,6 +10,9 @@ internal sealed class GatewayFactory(params (string Key, string Value)[] setting
 {
     public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 25, 0, 0, 0, TimeSpan.Zero));
 
+    /// <summary>Replaces services before the gateway starts (set it before the first client is made).</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; set; }
+
     protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
     {
         builder.UseTestKeys();
@@ -18,7 +21,11 @@ internal sealed class GatewayFactory(params (string Key, string Value)[] setting
         {
             builder.UseSetting(key, value);
         }
-        builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Clock));
+        builder.ConfigureServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Clock);
+            ConfigureServices?.Invoke(services);
+        });
     }
 
     /// <summary>Settings for connector <paramref name="index"/>.</summary>

@@ -37,7 +37,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
         await using var client = await ConnectAsync(gateway);
 
         var tools = await client.ListToolsAsync();
-        Assert.Equal(["delete_records", "search_docs"], tools.Select(t => t.Name).Order());
+        Assert.Equal(["delete_records", "search_docs", "slow_report"], tools.Select(t => t.Name).Order());
 
         var hits = _upstream.Hits;
         await Assert.ThrowsAnyAsync<Exception>(() => client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "x" }).AsTask());
@@ -51,7 +51,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
         await using var client = await ConnectAsync(gateway);
 
         var tools = await client.ListToolsAsync();
-        Assert.Equal(["search_docs"], tools.Select(t => t.Name));
+        Assert.Equal(["search_docs", "slow_report"], tools.Select(t => t.Name).Order());
         var allowed = await client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "breakers" });
         Assert.NotEqual(true, allowed.IsError);
 

@@ -19,6 +19,11 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
 {
     private Upstream _upstream = null!;
 
+    // Every gateway in this process feeds every meter listener of the same meter name, so each test's connectors
+    // have ids of their own: tests running beside it cannot change its counts.
+    private readonly string _id = $"llm:{Guid.NewGuid():N}";
+    private readonly string _mcpId = $"mcp:{Guid.NewGuid():N}";
+
     public async Task InitializeAsync() => _upstream = await Upstream.StartAsync();
 
     public async Task DisposeAsync() => await _upstream.DisposeAsync();
@@ -26,53 +31,53 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
     [Fact]
     public async Task A_timeout_is_a_failure_for_the_breaker_the_monitoring_api_and_the_metrics()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address));
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address));
         var client = gateway.CreateClient(TestKeys.Writer);
         for (var i = 0; i < 3; i++)
         {
-            var (status, code, _) = await CallAsync(client, "/connectors/llm:test/slow", headers: ("X-Connector-Timeout", "0.2"));
+            var (status, code, _) = await CallAsync(client, $"/connectors/{_id}/slow", headers: ("X-Connector-Timeout", "0.2"));
             Assert.Equal((HttpStatusCode.GatewayTimeout, "timeout"), (status, code));
         }
 
-        var view = await client.GetFromJsonAsync<JsonElement>("/v1/connectors/llm:test");
+        var view = await client.GetFromJsonAsync<JsonElement>($"/v1/connectors/{_id}");
         Assert.Equal("open", view.GetProperty("circuit").GetProperty("state").GetString());
         Assert.Equal(1, view.GetProperty("circuit").GetProperty("total_trips").GetInt32());
         Assert.Equal(0, view.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32()); // zeroed on trip, as the reference
         Assert.Equal(3, view.GetProperty("metrics").GetProperty("failures").GetInt64());
         Assert.Equal(0.0, view.GetProperty("metrics").GetProperty("success_rate").GetDouble());
 
-        Assert.Equal("circuit_open", (await CallAsync(client, "/connectors/llm:test/ok")).Code);
+        Assert.Equal("circuit_open", (await CallAsync(client, $"/connectors/{_id}/ok")).Code);
         var metrics = await ScrapeAsync(gateway); // (the exporter caches a scrape for 300 ms: one scrape per test)
-        Assert.Equal(3, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("operation", "GET"), ("outcome", "timeout")));
-        Assert.Equal(1, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("outcome", "circuit_open")));
+        Assert.Equal(3, Sample(metrics, "connector_calls_total", ("connector", _id), ("operation", "GET"), ("outcome", "timeout")));
+        Assert.Equal(1, Sample(metrics, "connector_calls_total", ("connector", _id), ("outcome", "circuit_open")));
     }
 
     [Fact]
     public async Task Each_outcome_is_counted_once_under_its_own_name()
     {
         await using var gateway = new GatewayFactory([
-            .. GatewayFactory.Connector(0, "llm:test", _upstream.Address),
+            .. GatewayFactory.Connector(0, _id, _upstream.Address),
             ("Governance:BlockedOperations:0", "DELETE"),
         ]);
         var client = gateway.CreateClient(TestKeys.Writer);
-        await CallAsync(client, "/connectors/llm:test/ok");
-        await CallAsync(client, "/connectors/llm:test/status/404");
-        await CallAsync(client, "/connectors/llm:test/status/500");
-        await CallAsync(client, "/connectors/llm:test/ok", HttpMethod.Delete);
+        await CallAsync(client, $"/connectors/{_id}/ok");
+        await CallAsync(client, $"/connectors/{_id}/status/404");
+        await CallAsync(client, $"/connectors/{_id}/status/500");
+        await CallAsync(client, $"/connectors/{_id}/ok", HttpMethod.Delete);
 
         var metrics = await ScrapeAsync(gateway);
         foreach (var outcome in new[] { "success", "client_error", "failure", "governance_blocked" })
         {
-            Assert.Equal(1, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("outcome", outcome)));
+            Assert.Equal(1, Sample(metrics, "connector_calls_total", ("connector", _id), ("outcome", outcome)));
         }
-        Assert.Equal(0, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("outcome", "timeout")));
+        Assert.Equal(0, Sample(metrics, "connector_calls_total", ("connector", _id), ("outcome", "timeout")));
     }
 
     [Fact]
     public async Task Latency_buckets_are_in_seconds_from_a_millisecond_to_a_minute()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address));
-        await CallAsync(gateway.CreateClient(TestKeys.Writer), "/connectors/llm:test/ok");
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address));
+        await CallAsync(gateway.CreateClient(TestKeys.Writer), $"/connectors/{_id}/ok");
         var metrics = await ScrapeAsync(gateway);
         var bounds = LabelValues(metrics, "connector_call_duration_seconds_bucket", "le");
         Assert.Contains("0.001", bounds);
@@ -80,16 +85,16 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
         Assert.Contains("60", bounds);
         Assert.DoesNotContain("10000", bounds);
         // A fast loopback call lands in a bucket well below a second, not in le="5".
-        Assert.Equal(1, Sample(metrics, "connector_call_duration_seconds_bucket", ("connector", "llm:test"), ("le", "0.5")));
+        Assert.Equal(1, Sample(metrics, "connector_call_duration_seconds_bucket", ("connector", _id), ("le", "0.5")));
     }
 
     [Fact]
     public async Task An_event_stream_outlives_the_total_timeout_and_arrives_as_it_is_sent()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address, more: [("TimeoutSeconds", "1")]));
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address, more: [("TimeoutSeconds", "1")]));
         var client = gateway.CreateClient(TestKeys.Writer);
         var clock = Stopwatch.StartNew();
-        using var response = await client.GetAsync("/connectors/llm:test/events?count=12&ms=200", HttpCompletionOption.ResponseHeadersRead);
+        using var response = await client.GetAsync($"/connectors/{_id}/events?count=12&ms=200", HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         var events = new List<(string Data, TimeSpan At)>();
@@ -103,31 +108,31 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(0, 12).Select(i => i.ToString()), events.Select(e => e.Data));
         Assert.True(events[^1].At > TimeSpan.FromSeconds(2), "the stream ran past the 1 s timeout");
         Assert.True(events[0].At < events[^1].At - TimeSpan.FromSeconds(1.5), "the first event came as it was sent, not with the last");
-        Assert.Equal(1, Sample(await ScrapeAsync(gateway), "connector_calls_total", ("connector", "llm:test"), ("outcome", "success")));
+        Assert.Equal(1, Sample(await ScrapeAsync(gateway), "connector_calls_total", ("connector", _id), ("outcome", "success")));
     }
 
     [Fact]
     public async Task A_stream_silent_for_longer_than_its_idle_timeout_is_cut_and_counted_as_a_timeout()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address,
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address,
             more: [("TimeoutSeconds", "1"), ("StreamIdleTimeoutSeconds", "0.5")]));
         var client = gateway.CreateClient(TestKeys.Writer);
-        using var response = await client.GetAsync("/connectors/llm:test/events?count=3&ms=1500", HttpCompletionOption.ResponseHeadersRead);
+        using var response = await client.GetAsync($"/connectors/{_id}/events?count=3&ms=1500", HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await Assert.ThrowsAnyAsync<Exception>(async () => await (await response.Content.ReadAsStreamAsync()).CopyToAsync(Stream.Null));
         await Eventually.WaitUntilAsync(async () =>
-            Sample(await ScrapeAsync(gateway), "connector_calls_total", ("connector", "llm:test"), ("outcome", "timeout")) == 1, "the idle stream counted as a timeout", seconds: 10);
+            Sample(await ScrapeAsync(gateway), "connector_calls_total", ("connector", _id), ("outcome", "timeout")) == 1, "the idle stream counted as a timeout", seconds: 10);
     }
 
     [Fact]
     public async Task The_official_mcp_client_gets_a_tool_result_that_streams_progress_for_longer_than_the_timeout()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "mcp:tools", $"{_upstream.Address}/mcp", kind: "mcp", more: [("TimeoutSeconds", "1")]));
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _mcpId, $"{_upstream.Address}/mcp", kind: "mcp", more: [("TimeoutSeconds", "1")]));
         var http = gateway.CreateClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
         await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
         {
-            Endpoint = new Uri(http.BaseAddress!, "/connectors/mcp:tools"),
+            Endpoint = new Uri(http.BaseAddress!, $"/connectors/{_mcpId}"),
             TransportMode = HttpTransportMode.StreamableHttp,
         }, http, ownsHttpClient: true));
 
@@ -155,57 +160,57 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
     public async Task Operation_labels_stay_bounded_whatever_callers_send()
     {
         await using var gateway = new GatewayFactory([
-            .. GatewayFactory.Connector(0, "llm:test", _upstream.Address, more: [("Operations:0", "search")]),
-            .. GatewayFactory.Connector(1, "mcp:tools", $"{_upstream.Address}/mcp", kind: "mcp"),
+            .. GatewayFactory.Connector(0, _id, _upstream.Address, more: [("Operations:0", "search")]),
+            .. GatewayFactory.Connector(1, _mcpId, $"{_upstream.Address}/mcp", kind: "mcp"),
         ]);
         var client = gateway.CreateClient(TestKeys.Writer);
         for (var i = 0; i < 30; i++)
         {
-            await CallAsync(client, "/connectors/llm:test/ok", headers: ("X-Connector-Operation", $"random-{Guid.NewGuid():N}"));
+            await CallAsync(client, $"/connectors/{_id}/ok", headers: ("X-Connector-Operation", $"random-{Guid.NewGuid():N}"));
             using var body = new StringContent($$"""{"jsonrpc":"2.0","id":{{i}},"method":"x/{{Guid.NewGuid():N}}"}""", Encoding.UTF8, "application/json");
-            await CallAsync(client, "/connectors/mcp:tools", HttpMethod.Post, body, ("Accept", "application/json, text/event-stream"));
+            await CallAsync(client, $"/connectors/{_mcpId}", HttpMethod.Post, body, ("Accept", "application/json, text/event-stream"));
         }
-        await CallAsync(client, "/connectors/llm:test/ok", headers: ("X-Connector-Operation", "SEARCH"));
+        await CallAsync(client, $"/connectors/{_id}/ok", headers: ("X-Connector-Operation", "SEARCH"));
 
         var metrics = await ScrapeAsync(gateway);
         var operations = LabelValues(metrics, "connector_calls_total", "operation");
         Assert.DoesNotContain(operations, o => o.StartsWith("random-", StringComparison.Ordinal) || o.StartsWith("x/", StringComparison.Ordinal));
-        Assert.Equal(30, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("operation", "other")));
-        Assert.Equal(30, Sample(metrics, "connector_calls_total", ("connector", "mcp:tools"), ("operation", "other")));
-        Assert.Equal(1, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("operation", "search"), ("outcome", "success")));
+        Assert.Equal(30, Sample(metrics, "connector_calls_total", ("connector", _id), ("operation", "other")));
+        Assert.Equal(30, Sample(metrics, "connector_calls_total", ("connector", _mcpId), ("operation", "other")));
+        Assert.Equal(1, Sample(metrics, "connector_calls_total", ("connector", _id), ("operation", "search"), ("outcome", "success")));
     }
 
     [Fact]
     public async Task A_refused_batch_counts_a_denial_only_for_its_denied_elements()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "mcp:tools", $"{_upstream.Address}/mcp", kind: "mcp", more: [("Tools:Deny:0", "delete_*")]));
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _mcpId, $"{_upstream.Address}/mcp", kind: "mcp", more: [("Tools:Deny:0", "delete_*")]));
         using var body = new StringContent("""
             [{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_records","arguments":{}}}]
             """, Encoding.UTF8, "application/json");
-        Assert.Equal(HttpStatusCode.Forbidden, (await CallAsync(gateway.CreateClient(TestKeys.Writer), "/connectors/mcp:tools", HttpMethod.Post, body)).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await CallAsync(gateway.CreateClient(TestKeys.Writer), $"/connectors/{_mcpId}", HttpMethod.Post, body)).Status);
 
         var metrics = await ScrapeAsync(gateway);
-        Assert.Equal(1, Sample(metrics, "connector_governance_denials_total", ("connector", "mcp:tools"), ("operation", "tools/call")));
-        Assert.Null(Sample(metrics, "connector_governance_denials_total", ("connector", "mcp:tools"), ("operation", "ping")));
+        Assert.Equal(1, Sample(metrics, "connector_governance_denials_total", ("connector", _mcpId), ("operation", "tools/call")));
+        Assert.Null(Sample(metrics, "connector_governance_denials_total", ("connector", _mcpId), ("operation", "ping")));
     }
 
     [Fact]
     public async Task Every_connectors_series_exist_at_zero_from_start_up()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address));
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address));
         var metrics = await ScrapeAsync(gateway);
-        Assert.Equal(0, Sample(metrics, "connector_retries_total", ("connector", "llm:test")));
-        Assert.Equal(0, Sample(metrics, "connector_circuit_transitions_total", ("connector", "llm:test"), ("from", "closed"), ("to", "open")));
-        Assert.Equal(0, Sample(metrics, "connector_calls_total", ("connector", "llm:test"), ("outcome", "timeout")));
-        Assert.Equal(0, Sample(metrics, "connector_governance_denials_total", ("connector", "llm:test")));
-        Assert.Equal(0, Sample(metrics, "connector_circuit_state", ("connector", "llm:test")));
+        Assert.Equal(0, Sample(metrics, "connector_retries_total", ("connector", _id)));
+        Assert.Equal(0, Sample(metrics, "connector_circuit_transitions_total", ("connector", _id), ("from", "closed"), ("to", "open")));
+        Assert.Equal(0, Sample(metrics, "connector_calls_total", ("connector", _id), ("outcome", "timeout")));
+        Assert.Equal(0, Sample(metrics, "connector_governance_denials_total", ("connector", _id)));
+        Assert.Equal(0, Sample(metrics, "connector_circuit_state", ("connector", _id)));
     }
 
     [Fact]
     public async Task An_unused_connector_reports_a_success_rate_of_zero()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address));
-        var view = await gateway.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/connectors/llm:test");
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address));
+        var view = await gateway.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>($"/v1/connectors/{_id}");
         Assert.Equal(0.0, view.GetProperty("metrics").GetProperty("success_rate").GetDouble());
     }
 }

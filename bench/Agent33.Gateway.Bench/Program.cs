@@ -13,6 +13,7 @@ using Yarp.ReverseProxy.Configuration;
 //   [seconds] [--rounds N]   load: warm-up, then N (≥ 3) alternating rounds of each target; medians and ratios
 //   --hold SECONDS           the gateway alone under wrk load for that long, its PID printed (dotnet-trace, dotnet-counters)
 //   sse [requests]           time to first event and total time of an event stream: direct, bare YARP, gateway
+//   trace-report FILE [N]    the top N frames of a dotnet-trace collect-linux CPU trace (see README.md)
 //
 // The same executable is also the backend and the bare YARP proxy (the "backend" and "bare-yarp" arguments).
 switch (args.FirstOrDefault())
@@ -23,6 +24,8 @@ switch (args.FirstOrDefault())
     case "bare-yarp":
         await RunBareYarpAsync(int.Parse(args[1], CultureInfo.InvariantCulture), args[2]);
         return 0;
+    case "trace-report" when args.Length > 1:
+        return TraceReport.Print(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 25);
 }
 
 var sseMode = args.FirstOrDefault() == "sse";
@@ -48,7 +51,7 @@ for (var i = 0; i < rest.Length; i++)
             seconds = duration;
             break;
         default:
-            Console.Error.WriteLine("usage: [seconds, default 8] [--rounds N ≥ 3, default 3] | --hold SECONDS | sse [requests, default 50]");
+            Console.Error.WriteLine("usage: [seconds, default 8] [--rounds N ≥ 3, default 3] | --hold SECONDS | sse [requests, default 50] | trace-report FILE [N]");
             return 2;
     }
 }
@@ -76,9 +79,12 @@ try
     if (hold is { } holdSeconds)
     {
         var target = new Target("gateway", $"{gatewayUrl}/connectors/llm:bench/v1/models");
-        Console.WriteLine($"warm-up {Describe(target, await WrkAsync(wrk, target.Url, Math.Min(holdSeconds, 5)))}");
-        Console.WriteLine($"gateway PID {gateway.Id}: under wrk load for {holdSeconds} s from now; attach e.g.");
-        Console.WriteLine($"  dotnet-trace collect -p {gateway.Id} --profile cpu-sampling --duration {TimeSpan.FromSeconds(Math.Min(holdSeconds, 10)):hh\\:mm\\:ss}");
+        // 10 s: a profile should show the steady state, not the JIT still compiling tier-1 code.
+        Console.WriteLine($"warm-up   {Describe(target, await WrkAsync(wrk, target.Url, 10))}");
+        var duration = $"{TimeSpan.FromSeconds(Math.Min(holdSeconds, 10)):hh\\:mm\\:ss}";
+        Console.WriteLine($"gateway PID {gateway.Id}: under wrk load for {holdSeconds} s from now; attach e.g. (see README.md)");
+        Console.WriteLine($"  dotnet-trace collect-linux -p {gateway.Id} --profile cpu-sampling --duration {duration}      # CPU samples (root, dotnet-trace 10)");
+        Console.WriteLine($"  dotnet-trace collect -p {gateway.Id} --profile dotnet-sampled-thread-time --duration {duration}  # thread time; 'cpu-sampling' before 10");
         Console.WriteLine($"  dotnet-counters monitor -p {gateway.Id} --counters System.Runtime,Microsoft.AspNetCore.Hosting,Microsoft-AspNetCore-Server-Kestrel");
         Console.WriteLine($"held      {Describe(target, await WrkAsync(wrk, target.Url, holdSeconds))}");
         return 0;

@@ -70,7 +70,7 @@ try
 
     var self = Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.Bench.dll");
     var backendUrl = Url(FreePort());
-    Children.Start("backend", "dotnet", [self, "backend", Port(backendUrl)], work.FullName);
+    Children.Start("backend", "dotnet", [self, "backend", Port(backendUrl)], work.FullName, new() { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
     var gatewayUrl = Url(FreePort());
     var gateway = StartGateway(gatewayUrl, backendUrl);
     await WaitUpAsync($"{backendUrl}/v1/models");
@@ -332,6 +332,9 @@ static async Task RunBareYarpAsync(int port, string destination)
 {
     var builder = WebApplication.CreateSlimBuilder();
     builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+    // The log levels of the gateway's appsettings.json (and of the ASP.NET Core templates): with none, the slim
+    // builder's console logger would write six lines per proxied request and measure the console instead.
+    builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning);
     builder.Services.AddReverseProxy().LoadFromMemory(
         [new RouteConfig { RouteId = "all", ClusterId = "backend", Match = new RouteMatch { Path = "/{**rest}" } }],
         [new ClusterConfig { ClusterId = "backend", Destinations = new Dictionary<string, DestinationConfig> { ["d"] = new() { Address = destination } } }]);

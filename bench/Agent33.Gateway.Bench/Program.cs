@@ -429,7 +429,7 @@ static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', F
 
 static double Median(IEnumerable<double> values) => Percentile(values, 0.5);
 
-// Nearest rank: with 50 samples the p99 is the second largest.
+// Nearest rank (the median of an even count averages the middle two): with 50 samples the p99 is the largest.
 static double Percentile(IEnumerable<double> values, double p)
 {
     var sorted = values.Order().ToArray();

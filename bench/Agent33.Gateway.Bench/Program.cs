@@ -1,109 +1,320 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
 using Yarp.ReverseProxy.Configuration;
 
-// One run loads the same small loopback backend three ways — directly, through a plain YARP route without the
-// boundary, and through the gateway's full boundary pipeline — at full load (64 connections) and at half of the
-// plain route's peak, printing requests/s and p50/p99. Usage: [seconds per measurement, default 10]
-// (The same executable also serves as the backend and as the plain proxy, each in its own process.)
+// The gateway measured the way proxies are usually compared: an external load generator (wrk, one thread,
+// 32 connections) against the gateway as deployed, bare YARP, nginx and the backend itself, each its own
+// process on 127.0.0.1 in front of the same tiny Kestrel backend. See README.md beside this file.
+//
+//   [seconds] [--rounds N]   load: warm-up, then N (≥ 3) alternating rounds of each target; medians and ratios
+//   --hold SECONDS           the gateway alone under wrk load for that long, its PID printed (dotnet-trace, dotnet-counters)
+//   sse [requests]           time to first event and total time of an event stream: direct, bare YARP, gateway
+//   trace-report FILE [N]    the top N frames of a dotnet-trace collect-linux CPU trace (see README.md)
+//
+// The same executable is also the backend and the bare YARP proxy (the "backend" and "bare-yarp" arguments).
 switch (args.FirstOrDefault())
 {
     case "backend":
-        await RunBackendAsync(int.Parse(args[1]));
-        return;
-    case "plain-proxy":
-        await RunPlainProxyAsync(int.Parse(args[1]), args[2]);
-        return;
+        await RunBackendAsync(int.Parse(args[1], CultureInfo.InvariantCulture));
+        return 0;
+    case "bare-yarp":
+        await RunBareYarpAsync(int.Parse(args[1], CultureInfo.InvariantCulture), args[2]);
+        return 0;
+    case "trace-report" when args.Length > 1:
+        return TraceReport.Print(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 25);
 }
 
-var seconds = args.Length > 0 ? int.Parse(args[0]) : 10;
-var self = Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.Bench.dll");
-int backendPort = FreePort(), plainPort = FreePort(), gatewayPort = FreePort();
-var backendUrl = $"http://127.0.0.1:{backendPort}";
-using var backend = Start(self, ["backend", backendPort.ToString()]);
-using var plain = Start(self, ["plain-proxy", plainPort.ToString(), backendUrl]);
-using var gateway = Start(Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.dll"), [], new()
+var sseMode = args.FirstOrDefault() == "sse";
+int seconds = 8, rounds = 3, requests = 50;
+int? hold = null;
+var rest = sseMode ? args[1..] : args;
+for (var i = 0; i < rest.Length; i++)
 {
-    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{gatewayPort}",
-    ["ASPNETCORE_ENVIRONMENT"] = "Production",
-    ["Logging__LogLevel__Default"] = "Warning",
-    ["Auth__ApiKeys__0__Key"] = "bench-key",
-    ["Auth__ApiKeys__0__Tenant"] = "bench",
-    ["Auth__ApiKeys__0__Scopes__0"] = "write",
-    ["RateLimiting__WritesPerSecond"] = "0",
-    ["Connectors__0__Id"] = "llm:bench",
-    ["Connectors__0__Kind"] = "http",
-    ["Connectors__0__Destination"] = backendUrl,
-});
+    switch (rest[i])
+    {
+        case "--rounds" when i + 1 < rest.Length && int.TryParse(rest[i + 1], out var r) && r >= 3:
+            rounds = r;
+            i++;
+            break;
+        case "--hold" when !sseMode && i + 1 < rest.Length && int.TryParse(rest[i + 1], out var h) && h > 0:
+            hold = h;
+            i++;
+            break;
+        case var n when sseMode && int.TryParse(n, out var count) && count > 0:
+            requests = count;
+            break;
+        case var n when !sseMode && int.TryParse(n, out var duration) && duration > 0:
+            seconds = duration;
+            break;
+        default:
+            Console.Error.WriteLine("usage: [seconds, default 8] [--rounds N ≥ 3, default 3] | --hold SECONDS | sse [requests, default 50] | trace-report FILE [N]");
+            return 2;
+    }
+}
+
+// Ctrl+C or a failure must not leave a backend, proxy or nginx behind.
+Console.CancelKeyPress += (_, _) => Children.StopAll();
+var work = Directory.CreateTempSubdirectory("agent33-gateway-bench-");
 try
 {
-    var targets = new (string Name, string Url)[]
+    var wrk = sseMode ? "" : EnsureTool("wrk", ["wrk"]);
+    var nginx = sseMode || hold is not null ? "" : EnsureTool("nginx", ["nginx-light", "nginx"]);
+    if (wrk is null || nginx is null)
     {
-        ("direct", $"{backendUrl}/v1/models"),
-        ("plain YARP", $"http://127.0.0.1:{plainPort}/v1/models"),
-        ("full pipeline", $"http://127.0.0.1:{gatewayPort}/connectors/llm:bench/v1/models"),
-    };
-    foreach (var (_, url) in targets)
-    {
-        await WaitUpAsync(url);
-        await MeasureAsync(url, TimeSpan.FromSeconds(3), ratePerSecond: null); // warm-up
+        return 2;
     }
-    var peak = new Dictionary<string, Result>();
-    foreach (var (name, url) in targets)
+
+    var self = Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.Bench.dll");
+    var backendUrl = Url(FreePort());
+    Children.Start("backend", "dotnet", [self, "backend", Port(backendUrl)], work.FullName, new() { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
+    var gatewayUrl = Url(FreePort());
+    var gateway = StartGateway(gatewayUrl, backendUrl);
+    await WaitUpAsync($"{backendUrl}/v1/models");
+    await WaitUpAsync($"{gatewayUrl}/connectors/llm:bench/v1/models");
+
+    if (hold is { } holdSeconds)
     {
-        peak[name] = await MeasureAsync(url, TimeSpan.FromSeconds(seconds), ratePerSecond: null);
-        Console.WriteLine($"{name,-14} peak: {peak[name].Rate,8:F0} req/s  p50 {peak[name].P50:F2} ms  p99 {peak[name].P99:F2} ms");
+        var target = new Target("gateway", $"{gatewayUrl}/connectors/llm:bench/v1/models");
+        // 10 s: a profile should show the steady state, not the JIT still compiling tier-1 code.
+        Console.WriteLine($"warm-up   {Describe(target, await WrkAsync(wrk, target.Url, 10))}");
+        var duration = $"{TimeSpan.FromSeconds(Math.Min(holdSeconds, 10)):hh\\:mm\\:ss}";
+        Console.WriteLine($"gateway PID {gateway.Id}: under wrk load for {holdSeconds} s from now; attach e.g. (see README.md)");
+        Console.WriteLine($"  dotnet-trace collect-linux -p {gateway.Id} --profile cpu-sampling --duration {duration}      # CPU samples (root, dotnet-trace 10)");
+        Console.WriteLine($"  dotnet-trace collect -p {gateway.Id} --profile dotnet-sampled-thread-time --duration {duration}  # thread time; 'cpu-sampling' before 10");
+        Console.WriteLine($"  dotnet-counters monitor -p {gateway.Id} --counters System.Runtime,Microsoft.AspNetCore.Hosting,Microsoft-AspNetCore-Server-Kestrel");
+        Console.WriteLine($"held      {Describe(target, await WrkAsync(wrk, target.Url, holdSeconds))}");
+        return 0;
     }
-    var half = peak["plain YARP"].Rate / 2;
-    var plainHalf = await MeasureAsync(targets[1].Url, TimeSpan.FromSeconds(seconds), half);
-    var fullHalf = await MeasureAsync(targets[2].Url, TimeSpan.FromSeconds(seconds), half);
-    Console.WriteLine($"at half of plain YARP's peak ({half:F0} req/s): plain p99 {plainHalf.P99:F2} ms, full pipeline p99 {fullHalf.P99:F2} ms, added p99 {fullHalf.P99 - plainHalf.P99:F2} ms");
-    Console.WriteLine($"full pipeline / plain YARP throughput: {peak["full pipeline"].Rate / peak["plain YARP"].Rate:F2} ({Environment.ProcessorCount} cores shared by client, proxies and backend)");
+
+    var yarpUrl = Url(FreePort());
+    Children.Start("bare YARP", "dotnet", [self, "bare-yarp", Port(yarpUrl), backendUrl], work.FullName, new() { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
+    await WaitUpAsync($"{yarpUrl}/v1/models");
+    if (sseMode)
+    {
+        return await RunSseAsync(requests, [
+            new("direct", $"{backendUrl}/v1/stream"),
+            new("bare YARP", $"{yarpUrl}/v1/stream"),
+            new("gateway", $"{gatewayUrl}/connectors/llm:bench/v1/stream"),
+        ]);
+    }
+
+    var nginxUrl = Url(FreePort());
+    StartNginx(nginx, work.FullName, Port(nginxUrl), backendUrl);
+    await WaitUpAsync($"{nginxUrl}/v1/models");
+    return await RunLoadAsync(wrk, seconds, rounds, [
+        new("bare YARP", $"{yarpUrl}/v1/models"),
+        new("nginx", $"{nginxUrl}/v1/models"),
+        new("gateway", $"{gatewayUrl}/connectors/llm:bench/v1/models"),
+        new("direct", $"{backendUrl}/v1/models"),
+    ]);
 }
 finally
 {
-    foreach (var process in new[] { backend, plain, gateway })
+    Children.StopAll();
+    try
     {
-        process.Kill(entireProcessTree: true);
+        work.Delete(recursive: true);
+    }
+    catch (IOException)
+    {
+        // nginx's worker may still be letting go of its temp files; the OS cleans /tmp.
     }
 }
 
-static async Task<Result> MeasureAsync(string url, TimeSpan duration, double? ratePerSecond)
+// Warm-up, then rounds that alternate the targets, so drift on a shared machine (another build starting,
+// thermal limits) spreads over all of them instead of landing on whichever ran last.
+static async Task<int> RunLoadAsync(string wrk, int seconds, int rounds, Target[] targets)
 {
-    using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 64 };
-    using var client = new HttpClient(handler);
-    client.DefaultRequestHeaders.Authorization = new("Bearer", "bench-key");
-    var latencies = new List<double>[64];
-    var until = DateTime.UtcNow + duration;
-    var interval = ratePerSecond is { } rate ? TimeSpan.FromSeconds(64 / rate) : TimeSpan.Zero;
-    var started = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, 64).Select(async worker =>
+    Console.WriteLine($"wrk -t1 -c32 -d{seconds}s --latency; {Environment.ProcessorCount} cores shared by wrk, proxy and backend; load average {LoadAverage()}");
+    foreach (var target in targets)
     {
-        var mine = latencies[worker] = new List<double>(100_000);
-        var next = Stopwatch.GetTimestamp();
-        while (DateTime.UtcNow < until)
+        // At least 10 s: the .NET processes need that long under load to finish compiling their tier-1 (PGO)
+        // code (a profile at 15 s still showed the JIT at 12% of the gateway's CPU) and to grow their pools.
+        Console.WriteLine($"warm-up   {Describe(target, await WrkAsync(wrk, target.Url, Math.Max(seconds, 10)))}");
+    }
+    var results = targets.ToDictionary(t => t.Name, _ => new List<WrkResult>());
+    for (var round = 1; round <= rounds; round++)
+    {
+        foreach (var target in targets)
         {
-            if (interval > TimeSpan.Zero)
+            var result = await WrkAsync(wrk, target.Url, seconds);
+            results[target.Name].Add(result);
+            Console.WriteLine($"round {round}   {Describe(target, result)}");
+        }
+    }
+
+    Console.WriteLine();
+    Console.WriteLine($"median of {rounds} rounds      req/s    p50 ms   p99 ms   errors (load average now {LoadAverage()})");
+    var median = new Dictionary<string, (double Rate, double P50, double P99)>();
+    foreach (var target in targets)
+    {
+        var list = results[target.Name];
+        median[target.Name] = (Median(list.Select(r => r.RequestsPerSecond)), Median(list.Select(r => r.P50Ms)), Median(list.Select(r => r.P99Ms)));
+        var errors = list.Sum(r => r.Errors);
+        Console.WriteLine($"  {target.Name,-20} {median[target.Name].Rate,9:N0} {median[target.Name].P50,9:F2} {median[target.Name].P99,8:F2}   {(errors == 0 ? "0" : $"{errors} — NOT VALID")}");
+    }
+    var (gateway, yarp, nginx) = (median["gateway"], median["bare YARP"], median["nginx"]);
+    var throughput = gateway.Rate / yarp.Rate;
+    var addedP50 = gateway.P50 - yarp.P50;
+    Console.WriteLine($"gateway / bare YARP req/s: {throughput:F2}   (target ≥ 0.80: {(throughput >= 0.8 ? "met" : "NOT met")})");
+    Console.WriteLine($"gateway / nginx req/s:     {gateway.Rate / nginx.Rate:F2}");
+    Console.WriteLine($"added p50 (gateway − bare YARP): {addedP50:F2} ms   (target ≤ 0.50 ms: {(addedP50 <= 0.5 ? "met" : "NOT met")})");
+    if (results.Values.Any(list => list.Any(r => r.Errors > 0)))
+    {
+        Console.WriteLine("Some runs had errors (non-2xx answers or socket errors): their figures are not valid.");
+        return 1;
+    }
+    return 0;
+}
+
+// Latency, not load: one request at a time, so an in-process client measures the stream without competing
+// for the cores. Requests alternate between the targets for the same reason the load rounds do.
+static async Task<int> RunSseAsync(int requests, Target[] targets)
+{
+    using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = Timeout.InfiniteTimeSpan });
+    client.DefaultRequestHeaders.Authorization = new("Bearer", Backend.ApiKey);
+    // Warm-up, unrecorded: short requests until the proxies' code reaches tier 1 (after 30 calls and a pause
+    // for the background compiler), then five streams each.
+    foreach (var target in targets)
+    {
+        for (var i = 0; i < 500; i++)
+        {
+            using var response = await client.GetAsync(target.Url.Replace("/v1/stream", "/v1/models"));
+            response.EnsureSuccessStatusCode();
+        }
+    }
+    await Task.Delay(TimeSpan.FromSeconds(1));
+    var samples = targets.ToDictionary(t => t.Name, _ => new List<StreamSample>());
+    for (var i = -5; i < requests; i++)
+    {
+        foreach (var target in targets)
+        {
+            var sample = await StreamOnceAsync(client, target.Url);
+            if (i >= 0)
             {
-                next += (long)(interval.TotalSeconds * Stopwatch.Frequency);
-                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
-                if (wait > TimeSpan.Zero)
-                {
-                    await Task.Delay(wait);
+                samples[target.Name].Add(sample);
+            }
+        }
+    }
+
+    Console.WriteLine($"{requests} sequential event streams per target ({Backend.StreamEvents} events, {Backend.StreamInterval.TotalMilliseconds:F0} ms apart); load average {LoadAverage()}");
+    Console.WriteLine("                 TTFB p50   TTFB p99   total p50   total p99   bad streams");
+    foreach (var target in targets)
+    {
+        var list = samples[target.Name];
+        var bad = list.Count(s => s.Error is not null);
+        Console.WriteLine($"  {target.Name,-12} {Percentile(list.Select(s => s.TtfbMs), 0.5),7:F2} ms {Percentile(list.Select(s => s.TtfbMs), 0.99),7:F2} ms {Percentile(list.Select(s => s.TotalMs), 0.5),8:F1} ms {Percentile(list.Select(s => s.TotalMs), 0.99),8:F1} ms   {bad}");
+        foreach (var error in list.Select(s => s.Error).OfType<string>().Distinct())
+        {
+            Console.WriteLine($"      {error}");
+        }
+    }
+    double Ttfb(string name) => Percentile(samples[name].Select(s => s.TtfbMs), 0.5);
+    Console.WriteLine($"added TTFB p50: gateway − direct {Ttfb("gateway") - Ttfb("direct"):F2} ms, gateway − bare YARP {Ttfb("gateway") - Ttfb("bare YARP"):F2} ms, bare YARP − direct {Ttfb("bare YARP") - Ttfb("direct"):F2} ms");
+    return samples.Values.Any(list => list.Any(s => s.Error is not null)) ? 1 : 0;
+}
+
+static async Task<StreamSample> StreamOnceAsync(HttpClient client, string url)
+{
+    var started = Stopwatch.GetTimestamp();
+    using var response = await client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead);
+    await using var stream = await response.Content.ReadAsStreamAsync();
+    var buffer = new byte[4096];
+    var text = new StringBuilder();
+    double? ttfb = null;
+    int read;
+    while ((read = await stream.ReadAsync(buffer)) > 0)
+    {
+        ttfb ??= Stopwatch.GetElapsedTime(started).TotalMilliseconds; // the first event's bytes
+        text.Append(Encoding.UTF8.GetString(buffer, 0, read));
+    }
+    var total = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    var events = Regex.Count(text.ToString(), "\n\n");
+    var error = response.StatusCode != HttpStatusCode.OK ? $"answered {(int)response.StatusCode}"
+        : response.Content.Headers.ContentType?.MediaType != "text/event-stream" ? $"content type {response.Content.Headers.ContentType}"
+        : events != Backend.StreamEvents ? $"{events} events instead of {Backend.StreamEvents}"
+        : null;
+    return new StreamSample(ttfb ?? total, total, error);
+}
+
+static async Task<WrkResult> WrkAsync(string wrk, string url, int seconds)
+{
+    // The same request to every target: the key goes to the proxies and the backend too, which ignore it.
+    var info = new ProcessStartInfo(wrk, ["-t1", "-c32", $"-d{seconds}s", "--latency", "-H", $"Authorization: Bearer {Backend.ApiKey}", url])
+    {
+        RedirectStandardOutput = true,
+        RedirectStandardError = true,
+    };
+    using var process = Process.Start(info)!;
+    var output = process.StandardOutput.ReadToEndAsync();
+    var errorOutput = process.StandardError.ReadToEndAsync();
+    await process.WaitForExitAsync();
+    return WrkResult.Parse(await output + await errorOutput);
+}
+
+static string Describe(Target target, WrkResult result) =>
+    $"{target.Name,-10} {result.RequestsPerSecond,9:N0} req/s   p50 {result.P50Ms,6:F2} ms   p99 {result.P99Ms,6:F2} ms   errors {(result.Errors == 0 ? "0" : $"{result.Errors} ({result.ErrorDetail}) — NOT VALID")}";
+
+// The gateway as deployed (deploy/k8s/gateway.yaml), only its addresses and the key changed; the built
+// Agent33.Gateway.dll run from this directory, so its appsettings.json applies as in the container.
+static Process StartGateway(string url, string backendUrl) => Children.Start("gateway", "dotnet",
+    [Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.dll")], AppContext.BaseDirectory, new()
+    {
+        ["ASPNETCORE_URLS"] = url,
+        ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        ["ASPNETCORE_FORWARDEDHEADERS_ENABLED"] = "true", // the manifest sets it: the gateway sits behind an ingress
+        ["Auth__ApiKeys__0__Key"] = Backend.ApiKey,
+        ["Auth__ApiKeys__0__Tenant"] = "bench",
+        ["Auth__ApiKeys__0__Scopes__0"] = "write",
+        ["Connectors__0__Id"] = "llm:bench",
+        ["Connectors__0__Kind"] = "http",
+        ["Connectors__0__Destination"] = backendUrl,
+        // Defaults kept: retry (2), breaker, OTel metrics and tracing as ServiceDefaults set them (Prometheus
+        // /metrics; no OTLP endpoint, as in the manifest), appsettings.json's log levels, and the write rate
+        // limit — the old RateLimiting__WritesPerSecond=0 is gone because the limiter never counts GETs, so a
+        // production deployment would not limit this load either.
+    });
+
+// nginx as it is usually put in front of an HTTP/1.1 service: one worker, pooled upstream connections.
+// Everything it writes (pid, logs, temp files) stays in the bench's temp directory, so it needs no system file.
+static void StartNginx(string nginx, string dir, string port, string backendUrl)
+{
+    var config = Path.Combine(dir, "nginx.conf");
+    File.WriteAllText(config, $$"""
+        worker_processes 1;
+        pid {{dir}}/nginx.pid;
+        error_log {{dir}}/error.log warn;
+        events { worker_connections 1024; }
+        http {
+            access_log off;
+            client_body_temp_path {{dir}}/client_body;
+            proxy_temp_path {{dir}}/proxy;
+            fastcgi_temp_path {{dir}}/fastcgi;
+            uwsgi_temp_path {{dir}}/uwsgi;
+            scgi_temp_path {{dir}}/scgi;
+            # Kestrel and YARP keep a connection for any number of requests; nginx closes one after 1,000 by
+            # default, which would measure reconnects instead of proxying.
+            keepalive_requests 1000000;
+            upstream backend {
+                server {{new Uri(backendUrl).Authority}};
+                keepalive 32;
+                keepalive_requests 1000000;
+            }
+            server {
+                listen 127.0.0.1:{{port}};
+                location / {
+                    proxy_pass http://backend;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
                 }
             }
-            var begin = Stopwatch.GetTimestamp();
-            using var response = await client.GetAsync(url);
-            await response.Content.ReadAsByteArrayAsync();
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                throw new InvalidOperationException($"{url} answered {(int)response.StatusCode}");
-            }
-            mine.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
         }
-    }));
-    var all = latencies.SelectMany(l => l).Order().ToArray();
-    return new Result(all.Length / started.Elapsed.TotalSeconds, all[all.Length / 2], all[(int)(all.Length * 0.99)]);
+        """);
+    Children.Start("nginx", nginx, ["-p", dir, "-e", Path.Combine(dir, "error.log"), "-c", config, "-g", "daemon off;"], dir);
 }
 
 static async Task RunBackendAsync(int port)
@@ -112,70 +323,276 @@ static async Task RunBackendAsync(int port)
     builder.Logging.ClearProviders();
     builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
     var app = builder.Build();
-    app.MapGet("/{**path}", () => Results.Text("""{"object":"list","data":[{"id":"bench-model"}]}""", "application/json"));
+    app.MapGet("/v1/stream", Backend.StreamAsync);
+    app.MapGet("/{**path}", () => Results.Text(Backend.ModelsBody, "application/json"));
     await app.RunAsync();
 }
 
-// The same host as the gateway (service defaults: telemetry, API keys, rate limiter), YARP without the boundary:
-// the difference between the two is what the boundary pipeline costs.
-static async Task RunPlainProxyAsync(int port, string destination)
+// YARP 2.3 as its documentation starts it, nothing added: what the gateway's own work is measured against.
+static async Task RunBareYarpAsync(int port, string destination)
 {
-    var builder = WebApplication.CreateBuilder();
-    builder.Logging.ClearProviders();
+    var builder = WebApplication.CreateSlimBuilder();
     builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-    {
-        ["Auth:ApiKeys:0:Key"] = "bench-key",
-        ["Auth:ApiKeys:0:Tenant"] = "bench",
-        ["Auth:ApiKeys:0:Scopes:0"] = "write",
-        ["RateLimiting:WritesPerSecond"] = "0",
-    });
-    builder.AddServiceDefaults();
+    // The log levels of the gateway's appsettings.json (and of the ASP.NET Core templates): with none, the slim
+    // builder's console logger would write six lines per proxied request and measure the console instead.
+    builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning);
     builder.Services.AddReverseProxy().LoadFromMemory(
-        [new RouteConfig { RouteId = "plain", ClusterId = "plain", AuthorizationPolicy = "write", Match = new RouteMatch { Path = "/{**rest}" } }],
-        [new ClusterConfig { ClusterId = "plain", Destinations = new Dictionary<string, DestinationConfig> { ["d"] = new() { Address = destination } } }]);
+        [new RouteConfig { RouteId = "all", ClusterId = "backend", Match = new RouteMatch { Path = "/{**rest}" } }],
+        [new ClusterConfig { ClusterId = "backend", Destinations = new Dictionary<string, DestinationConfig> { ["d"] = new() { Address = destination } } }]);
     var app = builder.Build();
-    app.MapDefaultEndpoints();
     app.MapReverseProxy();
     await app.RunAsync();
 }
 
+// Up means answering the backend's body with 200, so a proxy that answers but routes nowhere is caught here.
 static async Task WaitUpAsync(string url)
 {
     using var client = new HttpClient();
-    client.DefaultRequestHeaders.Authorization = new("Bearer", "bench-key");
+    client.DefaultRequestHeaders.Authorization = new("Bearer", Backend.ApiKey);
+    var last = "no answer";
     for (var i = 0; i < 300; i++)
     {
         try
         {
-            if ((await client.GetAsync(url)).IsSuccessStatusCode)
+            using var response = await client.GetAsync(url);
+            var body = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode == HttpStatusCode.OK && body == Backend.ModelsBody)
             {
                 return;
             }
+            last = $"{(int)response.StatusCode} {body}";
         }
-        catch (HttpRequestException)
+        catch (HttpRequestException ex)
         {
+            last = ex.Message;
         }
+        Children.ThrowIfAnyExited();
         await Task.Delay(100);
     }
-    throw new InvalidOperationException($"{url} did not come up");
+    throw new InvalidOperationException($"{url} did not come up: {last}");
 }
 
-static Process Start(string dll, string[] args, Dictionary<string, string>? environment = null)
+// wrk and nginx come from Debian's packages: installed here when running as root, else the way to do it is printed.
+static string? EnsureTool(string name, string[] packages)
 {
-    var info = new ProcessStartInfo("dotnet", [dll, .. args]) { RedirectStandardOutput = true };
-    foreach (var (key, value) in environment ?? [])
+    string? Find() => new[] { "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin" }
+        .Concat((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+    if (Find() is { } found)
     {
-        info.Environment[key] = value;
+        return found;
     }
-    return Process.Start(info)!;
+    if (Environment.UserName != "root")
+    {
+        Console.Error.WriteLine($"{name} is missing; install it with: sudo apt-get install -y {packages[0]}");
+        return null;
+    }
+    foreach (var package in packages)
+    {
+        // A machine whose package lists were never fetched knows no package: fetch them once, then retry.
+        if (Run("apt-get", ["install", "-y", package]) || (Run("apt-get", ["update"]) && Run("apt-get", ["install", "-y", package])))
+        {
+            break;
+        }
+    }
+    if (Find() is { } installed)
+    {
+        return installed;
+    }
+    Console.Error.WriteLine($"{name} could not be installed with apt-get install -y {string.Join(" or ", packages)}");
+    return null;
+
+    static bool Run(string file, string[] arguments)
+    {
+        Console.WriteLine($"$ {file} {string.Join(' ', arguments)}");
+        var info = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true };
+        info.Environment["DEBIAN_FRONTEND"] = "noninteractive";
+        using var process = Process.Start(info)!;
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0;
+    }
 }
+
+static string Url(int port) => $"http://127.0.0.1:{port}";
+
+static string Port(string url) => new Uri(url).Port.ToString(CultureInfo.InvariantCulture);
 
 static int FreePort()
 {
-    using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+    using var listener = new TcpListener(IPAddress.Loopback, 0);
     listener.Start();
     return ((IPEndPoint)listener.LocalEndpoint).Port;
 }
 
-internal sealed record Result(double Rate, double P50, double P99);
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+static double Median(IEnumerable<double> values) => Percentile(values, 0.5);
+
+// Nearest rank (the median of an even count averages the middle two): with 50 samples the p99 is the largest.
+static double Percentile(IEnumerable<double> values, double p)
+{
+    var sorted = values.Order().ToArray();
+    if (sorted.Length == 0)
+    {
+        return double.NaN;
+    }
+    if (p == 0.5 && sorted.Length % 2 == 0)
+    {
+        return (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+    return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+}
+
+internal sealed record Target(string Name, string Url);
+
+internal sealed record StreamSample(double TtfbMs, double TotalMs, string? Error);
+
+/// <summary>What one wrk run printed: throughput, latency percentiles and every kind of error it counts.</summary>
+internal sealed partial record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Non2xx, long SocketErrors, string ErrorDetail)
+{
+    public long Errors => Non2xx + SocketErrors;
+
+    public static WrkResult Parse(string output)
+    {
+        var rate = RateLine().Match(output);
+        var p50 = Percentile().Match(output);
+        var p99 = Percentile().Matches(output).FirstOrDefault(m => m.Groups["p"].Value == "99");
+        if (!rate.Success || !p50.Success || p99 is null)
+        {
+            throw new InvalidOperationException($"wrk printed no result:\n{output}");
+        }
+        var socket = SocketErrorsLine().Match(output);
+        long socketErrors = socket.Success ? Enumerable.Range(1, 4).Sum(g => long.Parse(socket.Groups[g].Value, CultureInfo.InvariantCulture)) : 0;
+        var non2xx = Non2xxLine().Match(output) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        var detail = string.Join(", ", new[] { non2xx > 0 ? $"non-2xx/3xx {non2xx}" : null, socketErrors > 0 ? socket.Value.Trim() : null }.OfType<string>());
+        return new WrkResult(double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture), Milliseconds(p50), Milliseconds(p99), non2xx, socketErrors, detail);
+    }
+
+    private static double Milliseconds(Match m) => double.Parse(m.Groups["v"].Value, CultureInfo.InvariantCulture) * m.Groups["u"].Value switch
+    {
+        "us" => 0.001,
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        var unit => throw new InvalidOperationException($"wrk time unit '{unit}'"),
+    };
+
+    [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]
+    private static partial Regex RateLine();
+
+    // Under "Latency Distribution": "     50%    1.10ms" (wrk's units: us, ms, s, m).
+    [GeneratedRegex(@"^\s+(?<p>50|99)%\s+(?<v>[\d.]+)(?<u>us|ms|s|m)\s*$", RegexOptions.Multiline)]
+    private static partial Regex Percentile();
+
+    [GeneratedRegex(@"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
+    private static partial Regex SocketErrorsLine();
+
+    [GeneratedRegex(@"Non-2xx or 3xx responses: (\d+)")]
+    private static partial Regex Non2xxLine();
+}
+
+/// <summary>The backend's answers, shared with the client that checks them.</summary>
+internal static class Backend
+{
+    public const string ApiKey = "bench-key";
+    public const string ModelsBody = """{"object":"list","data":[{"id":"bench-model"}]}""";
+    public const int StreamEvents = 11;
+    public static readonly TimeSpan StreamInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>An LLM-style event stream: the first event at once, then one every 100 ms, about 1 s in all.</summary>
+    public static async Task StreamAsync(HttpContext http)
+    {
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        for (var i = 0; i < StreamEvents; i++)
+        {
+            if (i > 0)
+            {
+                await Task.Delay(StreamInterval, http.RequestAborted);
+            }
+            await http.Response.WriteAsync($"id: {i}\ndata: {{\"n\":{i}}}\n\n", http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+    }
+}
+
+/// <summary>The processes the bench started; each one's output is drained (a full pipe would stall it) and kept for errors.</summary>
+internal static class Children
+{
+    private static readonly List<(string Name, Process Process, Queue<string> Output)> Started = [];
+
+    public static Process Start(string name, string file, string[] arguments, string workingDirectory, Dictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(file, arguments)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (key, value) in environment ?? [])
+        {
+            info.Environment[key] = value;
+        }
+        var process = Process.Start(info)!;
+        var output = new Queue<string>();
+        void Keep(object _, DataReceivedEventArgs e)
+        {
+            lock (output)
+            {
+                if (e.Data is not null)
+                {
+                    output.Enqueue(e.Data);
+                }
+                while (output.Count > 40)
+                {
+                    output.Dequeue();
+                }
+            }
+        }
+        process.OutputDataReceived += Keep;
+        process.ErrorDataReceived += Keep;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        lock (Started)
+        {
+            Started.Add((name, process, output));
+        }
+        return process;
+    }
+
+    public static void ThrowIfAnyExited()
+    {
+        lock (Started)
+        {
+            foreach (var (name, process, output) in Started.Where(s => s.Process.HasExited))
+            {
+                lock (output)
+                {
+                    throw new InvalidOperationException($"{name} exited with {process.ExitCode}:\n{string.Join('\n', output)}");
+                }
+            }
+        }
+    }
+
+    public static void StopAll()
+    {
+        lock (Started)
+        {
+            foreach (var (_, process, _) in Started)
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true); // nginx's worker too
+                    process.WaitForExit(TimeSpan.FromSeconds(5));
+                }
+                catch (InvalidOperationException)
+                {
+                    // already gone
+                }
+                process.Dispose();
+            }
+            Started.Clear();
+        }
+    }
+}

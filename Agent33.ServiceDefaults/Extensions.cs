@@ -83,17 +83,19 @@ public static class ServiceDefaultsExtensions
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter(MeterPrefix + "*")
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
-                .AddSource(builder.Environment.ApplicationName)
-                .AddSource(MeterPrefix + "*")
-                .AddAspNetCoreInstrumentation(t => t.Filter = context => !IsOperationalPath(context.Request.Path))
-                .AddHttpClientInstrumentation());
+                .AddPrometheusExporter());
 
-        // OTLP only when an endpoint is configured (the AppHost sets it for the dashboard).
+        // Traces and OTLP only when an endpoint is configured (the AppHost sets it for the dashboard): spans
+        // that nobody exports would cost every request (the gateway's hot path most) for nothing.
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            builder.Services.AddOpenTelemetry()
+                .WithTracing(tracing => tracing
+                    .AddSource(builder.Environment.ApplicationName)
+                    .AddSource(MeterPrefix + "*")
+                    .AddAspNetCoreInstrumentation(t => t.Filter = context => !IsOperationalPath(context.Request.Path))
+                    .AddHttpClientInstrumentation())
+                .UseOtlpExporter();
         }
 
         return builder;

@@ -53,18 +53,15 @@ public static class ApiKeyAuthentication
 /// <summary>Keys are compared by SHA-256 hash in constant time; the plain keys are never kept or logged.</summary>
 internal sealed class ApiKeyStore
 {
-    private readonly Dictionary<string, ApiKeyEntry> _byHash;
-    private readonly byte[][] _hashes;
+    private readonly (byte[] Hash, string KeyId, ApiKeyEntry Entry)[] _keys;
 
     public ApiKeyStore(IOptions<ApiKeyOptions> options)
     {
         Enabled = options.Value.Enabled;
-        _byHash = new Dictionary<string, ApiKeyEntry>(StringComparer.Ordinal);
-        foreach (var entry in options.Value.ApiKeys)
-        {
-            _byHash[Hash(entry.Key)] = entry;
-        }
-        _hashes = [.. _byHash.Keys.Select(Encoding.ASCII.GetBytes)];
+        _keys = [.. options.Value.ApiKeys
+            .Select(entry => (Hash: SHA256.HashData(Encoding.UTF8.GetBytes(entry.Key)), Entry: entry))
+            .DistinctBy(k => Convert.ToHexString(k.Hash)) // as before: a key configured twice counts once
+            .Select(k => (k.Hash, Convert.ToHexString(k.Hash)[..12], k.Entry))];
     }
 
     public bool Enabled { get; }
@@ -72,20 +69,26 @@ internal sealed class ApiKeyStore
     /// <summary>The entry for a presented key and the key's id; every stored hash is compared, in constant time.</summary>
     public (string KeyId, ApiKeyEntry Entry)? Find(string key)
     {
-        var hash = Hash(key);
-        var presented = Encoding.ASCII.GetBytes(hash);
-        (string, ApiKeyEntry)? found = null;
-        foreach (var candidate in _hashes)
+        // Hashed on the stack: this runs on every request.
+        Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
+        var length = Encoding.UTF8.GetMaxByteCount(key.Length);
+        var rented = length <= 512 ? null : System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        Span<byte> utf8 = rented ?? stackalloc byte[512];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(key, utf8)], presented);
+        if (rented is not null)
         {
-            if (CryptographicOperations.FixedTimeEquals(candidate, presented))
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+        (string, ApiKeyEntry)? found = null;
+        foreach (var (hash, keyId, entry) in _keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(hash, presented))
             {
-                found = (hash[..12], _byHash[hash]);
+                found = (keyId, entry);
             }
         }
         return found;
     }
-
-    private static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 }
 
 internal sealed class ApiKeyAuthenticationHandler(

@@ -32,9 +32,10 @@ public static class WriteRateLimiting
         {
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                var keyId = context.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value;
-                if (perSecond == 0 || keyId is null || HttpMethods.IsGet(context.Request.Method)
-                    || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method))
+                // The method first: reads are never limited, and this runs on every request.
+                var method = context.Request.Method;
+                if (perSecond == 0 || HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
+                    || context.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value is not { } keyId)
                 {
                     return RateLimitPartition.GetNoLimiter("unlimited");
                 }

@@ -40,13 +40,15 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
         {
             return new TenantResolution(null, ApiProblem.BadRequest("invalid_tenant", TenantNames.Rule));
         }
-        if (name != Tenant && !MayActForAnyTenant)
-        {
-            return new TenantResolution(null, ApiProblem.Forbidden("cross_tenant_denied",
-                $"This API key belongs to tenant '{Tenant}' and may not act for tenant '{name}'."));
-        }
-        return new TenantResolution(name, null);
+        return MayActFor(name) ? new TenantResolution(name, null) : new TenantResolution(null, CrossTenantDenied(name));
     }
+
+    /// <summary>Whether the key may act for <paramref name="tenant"/>: its own tenant, or any tenant for admin and service keys.</summary>
+    public bool MayActFor(string tenant) => tenant == Tenant || MayActForAnyTenant;
+
+    /// <summary>The contract's 403 for a key that named a tenant not its own.</summary>
+    public ProblemHttpResult CrossTenantDenied(string tenant) => ApiProblem.Forbidden("cross_tenant_denied",
+        $"This API key belongs to tenant '{Tenant}' and may not act for tenant '{tenant}'.");
 }
 
 public sealed record TenantResolution(string? Tenant, ProblemHttpResult? Problem);

@@ -190,6 +190,42 @@ public sealed class RoutingApiTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData(TestKeys.Writer, "default")]      // tenant-a asking for another tenant
+    [InlineData(TestKeys.Writer, "tenant-b")]
+    [InlineData(TestKeys.OtherWriter, " tenant-a ")] // compared as the router reads it: trimmed
+    public async Task A_key_may_not_decide_for_another_tenant(string key, string tenant)
+    {
+        await using var factory = Service(("Routing:Policies:Tenant:default", "high"));
+        var denied = await factory.CreateClient(key).PostAsJsonAsync("/v1/routing/decisions",
+            new { default_model = "m", max_tokens = 100, tenant_id = tenant, inputs = new { prompt = "hi" } });
+
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal("cross_tenant_denied", (await denied.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+        Assert.False(summary.TryGetProperty("effort_routing_decisions_total", out _), "a refused decision was counted");
+    }
+
+    [Theory]
+    [InlineData(TestKeys.Writer, "tenant-a", "tenant-a")]
+    [InlineData(TestKeys.Writer, " tenant-a ", "tenant-a")]
+    [InlineData(TestKeys.Writer, null, null)]
+    [InlineData(TestKeys.Writer, "", null)]
+    [InlineData(TestKeys.Admin, "tenant-b", "tenant-b")]
+    [InlineData(TestKeys.Service, "tenant-b", "tenant-b")] // the gateway acting for its caller
+    [InlineData(TestKeys.Service, "gold", "gold")]
+    public async Task Own_tenant_or_none_and_admin_or_service_keys_for_any_get_a_decision(string key, string? tenant, string? decided)
+    {
+        await using var factory = Service(("Routing:Policies:Tenant:gold", "high"));
+        var response = await factory.CreateClient(key).PostAsJsonAsync("/v1/routing/decisions",
+            new { default_model = "m", max_tokens = 100, tenant_id = tenant, inputs = new { prompt = "hi" } });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var decision = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(decided, decision.GetProperty("tenant_id").GetString());
+        Assert.Equal(decided == "gold" ? "policy" : "heuristic", decision.GetProperty("effort_source").GetString());
+    }
+
+    [Theory]
     [InlineData("Routing:Heuristic:HighScoreThreshold", "1", "Routing:Heuristic:HighScoreThreshold")]
     [InlineData("Routing:Heuristic:LargePayloadChars", "500", "Routing:Heuristic:LargePayloadChars")]
     [InlineData("Routing:CostPer1kTokens", "-1", "Routing:CostPer1kTokens")]

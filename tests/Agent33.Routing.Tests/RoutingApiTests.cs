@@ -70,6 +70,84 @@ public sealed class RoutingApiTests : IAsyncLifetime
         Assert.DoesNotContain("_total_total", prometheus);
     }
 
+    private const string PolicyHigh = "effort=high,source=policy";
+    private const string RequestLow = "effort=low,source=request";
+
+    /// <summary>A tenant-a policy of high effort and a 0.5 USD flat rate: 1600 tokens cost 0.8, as in the reference's test.</summary>
+    private WebApplicationFactory<Program> PolicyService(params (string Key, string Value)[] settings) =>
+        Service([("Routing:Policies:Tenant:tenant-a", "high"), ("Routing:CostPer1kTokens", "0.5"), .. settings]);
+
+    private static object PolicyHighRequest => new { default_model = "m", max_tokens = 1600, tenant_id = "tenant-a", inputs = new { prompt = "hi" } };
+
+    [Fact]
+    public async Task The_summary_holds_every_key_of_the_references_labelled_and_unlabelled()
+    {
+        await using var factory = PolicyService();
+        var client = factory.CreateClient(TestKeys.Writer);
+        (await client.PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
+        (await client.PostAsJsonAsync("/v1/routing/decisions", new { default_model = "m", max_tokens = 400, effort = "low", inputs = new { prompt = "hi" } })).EnsureSuccessStatusCode();
+
+        var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+
+        // The reference's MetricsCollector after these two decisions holds exactly these keys.
+        Assert.Equal(
+            [
+                "effort_routing_decisions_total", "effort_routing_estimated_cost_usd", $"effort_routing_estimated_cost_usd({PolicyHigh})",
+                $"effort_routing_estimated_cost_usd({RequestLow})", "effort_routing_estimated_token_budget", $"effort_routing_estimated_token_budget({PolicyHigh})",
+                $"effort_routing_estimated_token_budget({RequestLow})", "effort_routing_high_effort_total",
+            ],
+            summary.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(1, summary.GetProperty("effort_routing_decisions_total").GetProperty(PolicyHigh).GetInt32());
+        Assert.Equal(1, summary.GetProperty("effort_routing_decisions_total").GetProperty(RequestLow).GetInt32());
+        Assert.Equal(1, summary.GetProperty("effort_routing_high_effort_total").GetInt32());
+        AssertStatistics(summary, $"effort_routing_estimated_token_budget({PolicyHigh})", 1, 1600, 1600, 1600, 1600);
+        AssertStatistics(summary, $"effort_routing_estimated_token_budget({RequestLow})", 1, 400, 400, 400, 400);
+        AssertStatistics(summary, "effort_routing_estimated_token_budget", 2, 2000, 1000, 400, 1600);
+        AssertStatistics(summary, $"effort_routing_estimated_cost_usd({PolicyHigh})", 1, 0.8, 0.8, 0.8, 0.8);
+        AssertStatistics(summary, $"effort_routing_estimated_cost_usd({RequestLow})", 1, 0.2, 0.2, 0.2, 0.2);
+        AssertStatistics(summary, "effort_routing_estimated_cost_usd", 2, 0.8 + 0.2, (0.8 + 0.2) / 2, 0.2, 0.8);
+    }
+
+    private static void AssertStatistics(JsonElement summary, string key, int count, double sum, double avg, double min, double max)
+    {
+        var entry = summary.GetProperty(key);
+        Assert.Equal((count, sum, avg, min, max), (entry.GetProperty("count").GetInt32(), entry.GetProperty("sum").GetDouble(),
+            entry.GetProperty("avg").GetDouble(), entry.GetProperty("min").GetDouble(), entry.GetProperty("max").GetDouble()));
+        Assert.Equal(count, entry.GetProperty("window_count").GetInt32());
+    }
+
+    [Fact]
+    public async Task An_alert_rule_on_a_labelled_key_fires() // the reference's test_dashboard_alerts_endpoint_returns_triggered_effort_alerts
+    {
+        await using var factory = PolicyService(
+            ("Routing:Alerts:Rules:0:Name", "test_high_cost_effort"),
+            ("Routing:Alerts:Rules:0:Metric", $"effort_routing_estimated_cost_usd({PolicyHigh})"),
+            ("Routing:Alerts:Rules:0:Threshold", "0.5"),
+            ("Routing:Alerts:Rules:0:Comparator", "gt"),
+            ("Routing:Alerts:Rules:0:Statistic", "max"));
+        (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
+
+        var alerts = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/alerts");
+        var alert = Assert.Single(alerts.EnumerateArray());
+        Assert.Equal("test_high_cost_effort", alert.GetProperty("rule_name").GetString());
+        Assert.Equal((0.8, 0.5), (alert.GetProperty("current_value").GetDouble(), alert.GetProperty("threshold").GetDouble()));
+    }
+
+    [Fact]
+    public async Task Prometheus_histograms_carry_effort_and_source()
+    {
+        await using var factory = PolicyService();
+        (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
+
+        var lines = (await factory.CreateClient().GetStringAsync("/metrics")).Split('\n');
+        foreach (var (series, value) in new[] { ("effort_routing_estimated_cost_usd_count", "1"), ("effort_routing_estimated_cost_usd_sum", "0.8"),
+                     ("effort_routing_estimated_token_budget_count", "1"), ("effort_routing_estimated_token_budget_sum", "1600") })
+        {
+            Assert.Contains(lines, l => l.StartsWith(series + "{", StringComparison.Ordinal) && l.Contains("effort=\"high\"") && l.Contains("source=\"policy\"")
+                && l.Split(' ')[1] == value);
+        }
+    }
+
     [Fact]
     public async Task An_alert_posts_one_learning_signal_when_it_starts_firing_not_on_every_decision()
     {

@@ -117,6 +117,22 @@ public sealed class RoutingApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Before_any_decision_the_summary_is_the_references_default_body()
+    {
+        await using var factory = Service();
+        var body = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+
+        // The reference's dashboard _DEFAULT_METRICS, as its endpoint answers it.
+        using var reference = JsonDocument.Parse("""
+            {"active_workflows": 0, "error_count": 0, "token_usage": 0,
+             "request_latency": {"count": 0, "sum": 0.0, "avg": 0.0, "min": 0.0, "max": 0.0},
+             "effort_routing_high_effort_total": 0}
+            """);
+        Assert.True(JsonElement.DeepEquals(reference.RootElement, body), body.ToString());
+        Assert.Empty((await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/alerts")).EnumerateArray()); // the default body is no figure
+    }
+
+    [Fact]
     public async Task An_alert_rule_on_a_labelled_key_fires() // the reference's test_dashboard_alerts_endpoint_returns_triggered_effort_alerts
     {
         await using var factory = PolicyService(

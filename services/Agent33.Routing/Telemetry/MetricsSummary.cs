@@ -112,6 +112,19 @@ public sealed class MetricsSummary(TimeProvider time, TimeSpan window)
         }
     }
 
+    /// <summary>
+    /// What the reference's <c>GET /v1/dashboard/metrics</c> answers while its summary is empty (its
+    /// <c>_DEFAULT_METRICS</c>), so a dashboard built for it renders before the first decision.
+    /// </summary>
+    public static Dictionary<string, object> EmptyDefault() => new(StringComparer.Ordinal)
+    {
+        ["active_workflows"] = 0,
+        ["error_count"] = 0,
+        ["token_usage"] = 0,
+        ["request_latency"] = new Dictionary<string, double>(StringComparer.Ordinal) { ["count"] = 0, ["sum"] = 0, ["avg"] = 0, ["min"] = 0, ["max"] = 0 },
+        [RoutingMetrics.HighEffort] = 0,
+    };
+
     /// <summary><c>effort=high,source=heuristic</c>: labels sorted by name, as the reference keys them.</summary>
     public static string LabelKey(params (string Name, string Value)[] labels) =>
         string.Join(',', labels.OrderBy(l => l.Name, StringComparer.Ordinal).Select(l => $"{l.Name}={l.Value}"));

@@ -230,7 +230,7 @@ public sealed class RoutingApiTests : IAsyncLifetime
             }
             var lines = await File.ReadAllLinesAsync(path);
             Assert.Equal(2, lines.Length);
-            Assert.Equal("high", JsonDocument.Parse(lines[0]).RootElement.GetProperty("decision").GetProperty("effort").GetString());
+            Assert.Equal("high", JsonDocument.Parse(lines[0]).RootElement.GetProperty("routing").GetProperty("effort").GetString());
 
             // A directory where the file should be: every write fails.
             var blocked = Path.Combine(dir, "blocked");
@@ -247,6 +247,56 @@ public sealed class RoutingApiTests : IAsyncLifetime
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
                 Assert.Equal("export_failed", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
             }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The keys of the reference runtime's routing metadata, which its exporter writes under "routing".</summary>
+    private static readonly string[] ReferenceRoutingKeys =
+    [
+        "invocation_id", "invocation_mode", "session_id", "agent_name", "requested_model", "default_model", "effort", "effort_source",
+        "token_multiplier", "estimated_token_budget", "estimated_cost", "estimated_cost_status", "estimated_cost_source",
+        "estimated_cost_source_url", "estimated_cost_fetched_at", "tenant_id", "domain", "policy_key", "heuristic_confidence",
+        "heuristic_score", "heuristic_low_threshold", "heuristic_high_threshold", "heuristic_reasons", "selected_model",
+        "routed_max_tokens", "input_field_count", "input_char_count", "requested_max_iterations",
+    ];
+
+    [Fact]
+    public async Task Export_lines_have_the_reference_exporters_shape()
+    {
+        var dir = Directory.CreateTempSubdirectory("agent33-export-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "decisions.jsonl");
+            await using (var factory = PolicyService(("Routing:Export:Path", path)))
+            {
+                (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", new
+                {
+                    default_model = "m", max_tokens = 1600, tenant_id = "tenant-a", provider = "acme-llm", max_iterations = 7,
+                    inputs = new Dictionary<string, object> { ["prompt"] = "héllo 😀", ["files"] = new[] { "a.py" }, ["n"] = 1.50 },
+                })).EnsureSuccessStatusCode();
+            }
+
+            using var line = JsonDocument.Parse(Assert.Single(await File.ReadAllLinesAsync(path)));
+            Assert.Equal(["routing", "timestamp"], line.RootElement.EnumerateObject().Select(p => p.Name).Order());
+            Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$", line.RootElement.GetProperty("timestamp").GetString()); // Python's isoformat()
+            var routing = line.RootElement.GetProperty("routing");
+            Assert.All(ReferenceRoutingKeys, key => Assert.True(routing.TryGetProperty(key, out _), $"routing lacks {key}"));
+
+            Assert.Equal(("high", "policy", "tenant-a", "tenant-a"), (routing.GetProperty("effort").GetString(), routing.GetProperty("effort_source").GetString(),
+                routing.GetProperty("tenant_id").GetString(), routing.GetProperty("policy_key").GetString()));
+            Assert.Equal(("m", 1600, 1600, 0.8), (routing.GetProperty("selected_model").GetString(), routing.GetProperty("routed_max_tokens").GetInt32(),
+                routing.GetProperty("estimated_token_budget").GetInt32(), routing.GetProperty("estimated_cost").GetDouble()));
+            // len(inputs) and len(json.dumps(inputs, sort_keys=True, ensure_ascii=False)) as Python counts them:
+            // '{"files": ["a.py"], "n": 1.5, "prompt": "héllo 😀"}' is 50 code points.
+            Assert.Equal((3, 50, 7), (routing.GetProperty("input_field_count").GetInt32(), routing.GetProperty("input_char_count").GetInt32(),
+                routing.GetProperty("requested_max_iterations").GetInt32()));
+            Assert.Equal(("m", JsonValueKind.Null, JsonValueKind.Null), (routing.GetProperty("default_model").GetString(),
+                routing.GetProperty("requested_model").ValueKind, routing.GetProperty("agent_name").ValueKind));
+            Assert.Equal("acme-llm", routing.GetProperty("provider").GetString()); // ours, beside the reference's keys
         }
         finally
         {

@@ -370,6 +370,24 @@ public sealed class RoutingApiTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("http://localhost:3000", "http://localhost:3000")]
+    [InlineData("http://elsewhere.example", null)]
+    public async Task A_browser_preflight_for_a_decision_needs_no_key_and_only_configured_origins_are_allowed(string origin, string? allowed)
+    {
+        await using var factory = Service(("Cors:AllowedOrigins:0", "http://localhost:3000"));
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/v1/routing/decisions")
+        {
+            Headers = { { "Origin", origin }, { "Access-Control-Request-Method", "POST" }, { "Access-Control-Request-Headers", "authorization,content-type" } },
+        };
+
+        using var response = await factory.CreateClient().SendAsync(preflight);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(allowed, response.Headers.TryGetValues("Access-Control-Allow-Origin", out var values) ? values.Single() : null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await factory.CreateClient().PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).StatusCode);
+    }
+
+    [Theory]
     [InlineData("Routing:Heuristic:HighScoreThreshold", "1", "Routing:Heuristic:HighScoreThreshold")]
     [InlineData("Routing:Heuristic:LargePayloadChars", "500", "Routing:Heuristic:LargePayloadChars")]
     [InlineData("Routing:CostPer1kTokens", "-1", "Routing:CostPer1kTokens")]

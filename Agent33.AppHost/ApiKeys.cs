@@ -2,8 +2,10 @@ namespace Agent33.AppHost;
 
 /// <summary>
 /// Keys for a local run, generated once and kept in the AppHost's user secrets: an admin key for
-/// the operator (shown in the dashboard's parameters) and a write key the services use to call
-/// each other (the routing and gateway services post learning signals).
+/// the operator (shown in the dashboard's parameters) and a service key the services use to call
+/// each other (the routing and gateway services post learning signals; the gateway asks routing
+/// for decisions). The service key holds <c>write</c> and <c>service</c>: it may name the tenant
+/// it acts for, and it grants no admin operation.
 /// </summary>
 public sealed record ApiKeys(IResourceBuilder<ParameterResource> Admin, IResourceBuilder<ParameterResource> Service)
 {
@@ -30,5 +32,6 @@ public static class ApiKeyResources
             .WithEnvironment("Auth__ApiKeys__1__Key", keys.Service)
             .WithEnvironment("Auth__ApiKeys__1__Tenant", ApiKeys.ServiceTenant)
             .WithEnvironment("Auth__ApiKeys__1__Scopes__0", "write")
+            .WithEnvironment("Auth__ApiKeys__1__Scopes__1", "service")
             .WithEnvironment("ServiceApiKey", keys.Service);
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.Cors;
 using Agent33.ServiceDefaults.OpenApi;
 using Agent33.ServiceDefaults.RateLimiting;
 using Agent33.ServiceDefaults.Problems;
@@ -50,6 +51,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
         builder.Services.AddApiProblems();
         builder.Services.AddApiDocumentation();
+        builder.Services.AddBrowserCors();
         builder.AddApiKeyAuthentication();
         builder.Services.AddWriteRateLimiting(builder.Configuration);
 
@@ -109,14 +111,16 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Error handling, authentication and the operational endpoints. <c>/health</c> (every check,
+    /// Error handling, CORS, authentication and the operational endpoints. <c>/health</c> (every check,
     /// dependencies included), <c>/alive</c> (liveness only) and <c>/metrics</c> (Prometheus text)
-    /// are open so probes and scrapers need no key; everything else requires one.
+    /// are open so probes and scrapers need no key, and so is a browser's CORS preflight; everything
+    /// else requires one.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseBrowserCors(); // before authentication: a preflight carries no key
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter(); // after authentication: writes are limited per API key

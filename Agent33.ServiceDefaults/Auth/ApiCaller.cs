@@ -11,11 +11,13 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
 {
     public bool IsAdmin => Has(Auth.Scopes.Admin);
 
-    public bool Has(string scope)
-    {
-        var needed = Auth.Scopes.Rank(scope);
-        return Scopes.Any(s => Auth.Scopes.Rank(s) >= needed);
-    }
+    /// <summary>A service acting for its callers (the <c>service</c> scope): it may name any tenant, and is no admin.</summary>
+    public bool IsService => Has(Auth.Scopes.Service);
+
+    /// <summary>Whether the key may act for a tenant other than its own: admins and services.</summary>
+    public bool MayActForAnyTenant => IsAdmin || IsService;
+
+    public bool Has(string scope) => Scopes.Any(s => Auth.Scopes.Grants(s, scope));
 
     public static ApiCaller From(ClaimsPrincipal user) => new(
         user.FindFirst(ApiKeyAuthentication.TenantClaim)?.Value ?? "",
@@ -24,7 +26,7 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
     public static ApiCaller From(HttpContext context) => From(context.User);
 
     /// <summary>
-    /// The tenant a request acts on: the key's own when none is named; another only for admins.
+    /// The tenant a request acts on: the key's own when none is named; another only for admin and service keys.
     /// Returns the problem to answer when the name is invalid or not the caller's to use.
     /// </summary>
     public TenantResolution ResolveTenant(string? requested)
@@ -38,13 +40,15 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
         {
             return new TenantResolution(null, ApiProblem.BadRequest("invalid_tenant", TenantNames.Rule));
         }
-        if (name != Tenant && !IsAdmin)
-        {
-            return new TenantResolution(null, ApiProblem.Forbidden("cross_tenant_denied",
-                $"This API key belongs to tenant '{Tenant}' and may not act for tenant '{name}'."));
-        }
-        return new TenantResolution(name, null);
+        return MayActFor(name) ? new TenantResolution(name, null) : new TenantResolution(null, CrossTenantDenied(name));
     }
+
+    /// <summary>Whether the key may act for <paramref name="tenant"/>: its own tenant, or any tenant for admin and service keys.</summary>
+    public bool MayActFor(string tenant) => tenant == Tenant || MayActForAnyTenant;
+
+    /// <summary>The contract's 403 for a key that named a tenant not its own.</summary>
+    public ProblemHttpResult CrossTenantDenied(string tenant) => ApiProblem.Forbidden("cross_tenant_denied",
+        $"This API key belongs to tenant '{Tenant}' and may not act for tenant '{tenant}'.");
 }
 
 public sealed record TenantResolution(string? Tenant, ProblemHttpResult? Problem);

@@ -26,7 +26,8 @@ public static class ApiKeyAuthentication
 
     /// <summary>
     /// API-key authentication with tenant and scopes, and the authorization policies
-    /// <c>read</c>, <c>write</c>, <c>admin</c>. Every endpoint needs a key unless it says otherwise.
+    /// <c>read</c>, <c>write</c>, <c>admin</c>, <c>service</c> (see <see cref="Scopes"/>). Every endpoint needs a key
+    /// unless it says otherwise.
     /// </summary>
     public static IHostApplicationBuilder AddApiKeyAuthentication(this IHostApplicationBuilder builder)
     {
@@ -34,7 +35,7 @@ public static class ApiKeyAuthentication
             .Bind(builder.Configuration.GetSection(ApiKeyOptions.Section))
             .Validate(o => !o.Enabled || o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k.Key)), "Auth:ApiKeys:<n>:Key must not be empty.")
             .Validate(o => !o.Enabled || o.ApiKeys.All(k => TenantNames.IsValid(k.Tenant)), "Auth:ApiKeys:<n>:Tenant must be a valid tenant name (letters, digits, '.', '_', '-', ':'; at most 64).")
-            .Validate(o => o.ApiKeys.SelectMany(k => k.Scopes).All(s => Scopes.Rank(s) > 0), "Auth:ApiKeys:<n>:Scopes:<m> must be one of read, write, admin.")
+            .Validate(o => o.ApiKeys.SelectMany(k => k.Scopes).All(Scopes.IsKnown), "Auth:ApiKeys:<n>:Scopes:<m> must be one of read, write, admin, service.")
             .ValidateOnStart();
         builder.Services.AddSingleton<ApiKeyStore>();
 
@@ -44,7 +45,8 @@ public static class ApiKeyAuthentication
             .SetFallbackPolicy(new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build())
             .AddPolicy(Scopes.Read, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Read)))
             .AddPolicy(Scopes.Write, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Write)))
-            .AddPolicy(Scopes.Admin, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Admin)));
+            .AddPolicy(Scopes.Admin, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Admin)))
+            .AddPolicy(Scopes.Service, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Service)));
         builder.Services.AddSingleton<IAuthorizationHandler, ScopeRequirementHandler>();
         return builder;
     }

@@ -19,20 +19,32 @@ public sealed class ApiKeyEntry
     public List<string> Scopes { get; set; } = [];
 }
 
-/// <summary>The three scopes. <c>admin</c> includes <c>write</c>, which includes <c>read</c>.</summary>
+/// <summary>
+/// The four scopes. <c>admin</c> includes <c>write</c>, which includes <c>read</c>. <c>service</c> is the key
+/// of a service acting for its callers (the gateway asking routing for a decision, a service posting learning
+/// signals): it includes <c>write</c> and <c>read</c> and may name any tenant, but it is never <c>admin</c>
+/// (no backup, restore, import, quarantine, circuit reset, nor reading every tenant at once).
+/// </summary>
 public static class Scopes
 {
     public const string Read = "read";
     public const string Write = "write";
     public const string Admin = "admin";
+    public const string Service = "service";
 
-    public static readonly string[] All = [Read, Write, Admin];
+    public static readonly string[] All = [Read, Write, Admin, Service];
 
-    public static int Rank(string scope) => scope switch
+    public static bool IsKnown(string scope) => Implied(scope).Length > 0;
+
+    /// <summary>Whether a key holding <paramref name="held"/> may do what <paramref name="needed"/> allows.</summary>
+    public static bool Grants(string held, string needed) => Array.IndexOf(Implied(held), needed) >= 0;
+
+    private static string[] Implied(string scope) => scope switch
     {
-        Read => 1,
-        Write => 2,
-        Admin => 3,
-        _ => 0,
+        Read => [Read],
+        Write => [Read, Write],
+        Admin => [Read, Write, Admin],
+        Service => [Read, Write, Service],
+        _ => [],
     };
 }

@@ -96,6 +96,27 @@ public sealed class GeneratedManifestTests
     }
 
     [Fact]
+    public void The_service_key_holds_write_and_service_and_never_admin_on_every_service()
+    {
+        var objects = LoadAll();
+        var configMaps = objects.OfType<V1ConfigMap>().ToDictionary(c => c.Metadata.Name, c => c.Data);
+        var deployments = objects.OfType<V1Deployment>().ToList();
+        Assert.Equal(3, deployments.Count);
+        foreach (var container in deployments.Select(d => Assert.Single(d.Spec.Template.Spec.Containers)))
+        {
+            // The key entry whose Key comes from the service-api-key secret: its scopes, read through the ConfigMap.
+            var keyEntry = Assert.Single(container.Env, e => e.Name.StartsWith("Auth__ApiKeys__", StringComparison.Ordinal) && e.Name.EndsWith("__Key", StringComparison.Ordinal)
+                && e.ValueFrom?.SecretKeyRef?.Key == "service-api-key");
+            var prefix = keyEntry.Name[..^"Key".Length] + "Scopes__";
+            var scopes = container.Env.Where(e => e.Name.StartsWith(prefix, StringComparison.Ordinal))
+                .Select(e => configMaps[e.ValueFrom.ConfigMapKeyRef.Name][e.ValueFrom.ConfigMapKeyRef.Key])
+                .Order()
+                .ToList();
+            Assert.Equal(["service", "write"], scopes);
+        }
+    }
+
+    [Fact]
     public void Probes_point_at_the_paths_every_service_maps()
     {
         var mapped = new[] { ServiceDefaultsExtensions.HealthPath, ServiceDefaultsExtensions.AlivePath };

@@ -70,6 +70,100 @@ public sealed class RoutingApiTests : IAsyncLifetime
         Assert.DoesNotContain("_total_total", prometheus);
     }
 
+    private const string PolicyHigh = "effort=high,source=policy";
+    private const string RequestLow = "effort=low,source=request";
+
+    /// <summary>A tenant-a policy of high effort and a 0.5 USD flat rate: 1600 tokens cost 0.8, as in the reference's test.</summary>
+    private WebApplicationFactory<Program> PolicyService(params (string Key, string Value)[] settings) =>
+        Service([("Routing:Policies:Tenant:tenant-a", "high"), ("Routing:CostPer1kTokens", "0.5"), .. settings]);
+
+    private static object PolicyHighRequest => new { default_model = "m", max_tokens = 1600, tenant_id = "tenant-a", inputs = new { prompt = "hi" } };
+
+    [Fact]
+    public async Task The_summary_holds_every_key_of_the_references_labelled_and_unlabelled()
+    {
+        await using var factory = PolicyService();
+        var client = factory.CreateClient(TestKeys.Writer);
+        (await client.PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
+        (await client.PostAsJsonAsync("/v1/routing/decisions", new { default_model = "m", max_tokens = 400, effort = "low", inputs = new { prompt = "hi" } })).EnsureSuccessStatusCode();
+
+        var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+
+        // The reference's MetricsCollector after these two decisions holds exactly these keys.
+        Assert.Equal(
+            [
+                "effort_routing_decisions_total", "effort_routing_estimated_cost_usd", $"effort_routing_estimated_cost_usd({PolicyHigh})",
+                $"effort_routing_estimated_cost_usd({RequestLow})", "effort_routing_estimated_token_budget", $"effort_routing_estimated_token_budget({PolicyHigh})",
+                $"effort_routing_estimated_token_budget({RequestLow})", "effort_routing_high_effort_total",
+            ],
+            summary.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(1, summary.GetProperty("effort_routing_decisions_total").GetProperty(PolicyHigh).GetInt32());
+        Assert.Equal(1, summary.GetProperty("effort_routing_decisions_total").GetProperty(RequestLow).GetInt32());
+        Assert.Equal(1, summary.GetProperty("effort_routing_high_effort_total").GetInt32());
+        AssertStatistics(summary, $"effort_routing_estimated_token_budget({PolicyHigh})", 1, 1600, 1600, 1600, 1600);
+        AssertStatistics(summary, $"effort_routing_estimated_token_budget({RequestLow})", 1, 400, 400, 400, 400);
+        AssertStatistics(summary, "effort_routing_estimated_token_budget", 2, 2000, 1000, 400, 1600);
+        AssertStatistics(summary, $"effort_routing_estimated_cost_usd({PolicyHigh})", 1, 0.8, 0.8, 0.8, 0.8);
+        AssertStatistics(summary, $"effort_routing_estimated_cost_usd({RequestLow})", 1, 0.2, 0.2, 0.2, 0.2);
+        AssertStatistics(summary, "effort_routing_estimated_cost_usd", 2, 0.8 + 0.2, (0.8 + 0.2) / 2, 0.2, 0.8);
+    }
+
+    private static void AssertStatistics(JsonElement summary, string key, int count, double sum, double avg, double min, double max)
+    {
+        var entry = summary.GetProperty(key);
+        Assert.Equal((count, sum, avg, min, max), (entry.GetProperty("count").GetInt32(), entry.GetProperty("sum").GetDouble(),
+            entry.GetProperty("avg").GetDouble(), entry.GetProperty("min").GetDouble(), entry.GetProperty("max").GetDouble()));
+        Assert.Equal(count, entry.GetProperty("window_count").GetInt32());
+    }
+
+    [Fact]
+    public async Task Before_any_decision_the_summary_is_the_references_default_body()
+    {
+        await using var factory = Service();
+        var body = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+
+        // The reference's dashboard _DEFAULT_METRICS, as its endpoint answers it.
+        using var reference = JsonDocument.Parse("""
+            {"active_workflows": 0, "error_count": 0, "token_usage": 0,
+             "request_latency": {"count": 0, "sum": 0.0, "avg": 0.0, "min": 0.0, "max": 0.0},
+             "effort_routing_high_effort_total": 0}
+            """);
+        Assert.True(JsonElement.DeepEquals(reference.RootElement, body), body.ToString());
+        Assert.Empty((await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/alerts")).EnumerateArray()); // the default body is no figure
+    }
+
+    [Fact]
+    public async Task An_alert_rule_on_a_labelled_key_fires() // the reference's test_dashboard_alerts_endpoint_returns_triggered_effort_alerts
+    {
+        await using var factory = PolicyService(
+            ("Routing:Alerts:Rules:0:Name", "test_high_cost_effort"),
+            ("Routing:Alerts:Rules:0:Metric", $"effort_routing_estimated_cost_usd({PolicyHigh})"),
+            ("Routing:Alerts:Rules:0:Threshold", "0.5"),
+            ("Routing:Alerts:Rules:0:Comparator", "gt"),
+            ("Routing:Alerts:Rules:0:Statistic", "max"));
+        (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
+
+        var alerts = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/alerts");
+        var alert = Assert.Single(alerts.EnumerateArray());
+        Assert.Equal("test_high_cost_effort", alert.GetProperty("rule_name").GetString());
+        Assert.Equal((0.8, 0.5), (alert.GetProperty("current_value").GetDouble(), alert.GetProperty("threshold").GetDouble()));
+    }
+
+    [Fact]
+    public async Task Prometheus_histograms_carry_effort_and_source()
+    {
+        await using var factory = PolicyService();
+        (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
+
+        var lines = (await factory.CreateClient().GetStringAsync("/metrics")).Split('\n');
+        foreach (var (series, value) in new[] { ("effort_routing_estimated_cost_usd_count", "1"), ("effort_routing_estimated_cost_usd_sum", "0.8"),
+                     ("effort_routing_estimated_token_budget_count", "1"), ("effort_routing_estimated_token_budget_sum", "1600") })
+        {
+            Assert.Contains(lines, l => l.StartsWith(series + "{", StringComparison.Ordinal) && l.Contains("effort=\"high\"") && l.Contains("source=\"policy\"")
+                && l.Split(' ')[1] == value);
+        }
+    }
+
     [Fact]
     public async Task An_alert_posts_one_learning_signal_when_it_starts_firing_not_on_every_decision()
     {
@@ -136,7 +230,7 @@ public sealed class RoutingApiTests : IAsyncLifetime
             }
             var lines = await File.ReadAllLinesAsync(path);
             Assert.Equal(2, lines.Length);
-            Assert.Equal("high", JsonDocument.Parse(lines[0]).RootElement.GetProperty("decision").GetProperty("effort").GetString());
+            Assert.Equal("high", JsonDocument.Parse(lines[0]).RootElement.GetProperty("routing").GetProperty("effort").GetString());
 
             // A directory where the file should be: every write fails.
             var blocked = Path.Combine(dir, "blocked");
@@ -153,6 +247,56 @@ public sealed class RoutingApiTests : IAsyncLifetime
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
                 Assert.Equal("export_failed", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
             }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The keys of the reference runtime's routing metadata, which its exporter writes under "routing".</summary>
+    private static readonly string[] ReferenceRoutingKeys =
+    [
+        "invocation_id", "invocation_mode", "session_id", "agent_name", "requested_model", "default_model", "effort", "effort_source",
+        "token_multiplier", "estimated_token_budget", "estimated_cost", "estimated_cost_status", "estimated_cost_source",
+        "estimated_cost_source_url", "estimated_cost_fetched_at", "tenant_id", "domain", "policy_key", "heuristic_confidence",
+        "heuristic_score", "heuristic_low_threshold", "heuristic_high_threshold", "heuristic_reasons", "selected_model",
+        "routed_max_tokens", "input_field_count", "input_char_count", "requested_max_iterations",
+    ];
+
+    [Fact]
+    public async Task Export_lines_have_the_reference_exporters_shape()
+    {
+        var dir = Directory.CreateTempSubdirectory("agent33-export-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "decisions.jsonl");
+            await using (var factory = PolicyService(("Routing:Export:Path", path)))
+            {
+                (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", new
+                {
+                    default_model = "m", max_tokens = 1600, tenant_id = "tenant-a", provider = "acme-llm", max_iterations = 7,
+                    inputs = new Dictionary<string, object> { ["prompt"] = "héllo 😀", ["files"] = new[] { "a.py" }, ["n"] = 1.50 },
+                })).EnsureSuccessStatusCode();
+            }
+
+            using var line = JsonDocument.Parse(Assert.Single(await File.ReadAllLinesAsync(path)));
+            Assert.Equal(["routing", "timestamp"], line.RootElement.EnumerateObject().Select(p => p.Name).Order());
+            Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$", line.RootElement.GetProperty("timestamp").GetString()); // Python's isoformat()
+            var routing = line.RootElement.GetProperty("routing");
+            Assert.All(ReferenceRoutingKeys, key => Assert.True(routing.TryGetProperty(key, out _), $"routing lacks {key}"));
+
+            Assert.Equal(("high", "policy", "tenant-a", "tenant-a"), (routing.GetProperty("effort").GetString(), routing.GetProperty("effort_source").GetString(),
+                routing.GetProperty("tenant_id").GetString(), routing.GetProperty("policy_key").GetString()));
+            Assert.Equal(("m", 1600, 1600, 0.8), (routing.GetProperty("selected_model").GetString(), routing.GetProperty("routed_max_tokens").GetInt32(),
+                routing.GetProperty("estimated_token_budget").GetInt32(), routing.GetProperty("estimated_cost").GetDouble()));
+            // len(inputs) and len(json.dumps(inputs, sort_keys=True, ensure_ascii=False)) as Python counts them:
+            // '{"files": ["a.py"], "n": 1.5, "prompt": "héllo 😀"}' is 50 code points.
+            Assert.Equal((3, 50, 7), (routing.GetProperty("input_field_count").GetInt32(), routing.GetProperty("input_char_count").GetInt32(),
+                routing.GetProperty("requested_max_iterations").GetInt32()));
+            Assert.Equal(("m", JsonValueKind.Null, JsonValueKind.Null), (routing.GetProperty("default_model").GetString(),
+                routing.GetProperty("requested_model").ValueKind, routing.GetProperty("agent_name").ValueKind));
+            Assert.Equal("acme-llm", routing.GetProperty("provider").GetString()); // ours, beside the reference's keys
         }
         finally
         {
@@ -187,6 +331,60 @@ public sealed class RoutingApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).StatusCode);
         var verdict = await (await reader.PostAsJsonAsync("/v1/routing/classify", new { inputs = new { prompt = "hi" } })).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("simple_message_fast_path", verdict.GetProperty("reasons")[0].GetString());
+    }
+
+    [Theory]
+    [InlineData(TestKeys.Writer, "default")]      // tenant-a asking for another tenant
+    [InlineData(TestKeys.Writer, "tenant-b")]
+    [InlineData(TestKeys.OtherWriter, " tenant-a ")] // compared as the router reads it: trimmed
+    public async Task A_key_may_not_decide_for_another_tenant(string key, string tenant)
+    {
+        await using var factory = Service(("Routing:Policies:Tenant:default", "high"));
+        var denied = await factory.CreateClient(key).PostAsJsonAsync("/v1/routing/decisions",
+            new { default_model = "m", max_tokens = 100, tenant_id = tenant, inputs = new { prompt = "hi" } });
+
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal("cross_tenant_denied", (await denied.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
+        Assert.False(summary.TryGetProperty("effort_routing_decisions_total", out _), "a refused decision was counted");
+    }
+
+    [Theory]
+    [InlineData(TestKeys.Writer, "tenant-a", "tenant-a")]
+    [InlineData(TestKeys.Writer, " tenant-a ", "tenant-a")]
+    [InlineData(TestKeys.Writer, null, null)]
+    [InlineData(TestKeys.Writer, "", null)]
+    [InlineData(TestKeys.Admin, "tenant-b", "tenant-b")]
+    [InlineData(TestKeys.Service, "tenant-b", "tenant-b")] // the gateway acting for its caller
+    [InlineData(TestKeys.Service, "gold", "gold")]
+    public async Task Own_tenant_or_none_and_admin_or_service_keys_for_any_get_a_decision(string key, string? tenant, string? decided)
+    {
+        await using var factory = Service(("Routing:Policies:Tenant:gold", "high"));
+        var response = await factory.CreateClient(key).PostAsJsonAsync("/v1/routing/decisions",
+            new { default_model = "m", max_tokens = 100, tenant_id = tenant, inputs = new { prompt = "hi" } });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var decision = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(decided, decision.GetProperty("tenant_id").GetString());
+        Assert.Equal(decided == "gold" ? "policy" : "heuristic", decision.GetProperty("effort_source").GetString());
+    }
+
+    [Theory]
+    [InlineData("http://localhost:3000", "http://localhost:3000")]
+    [InlineData("http://elsewhere.example", null)]
+    public async Task A_browser_preflight_for_a_decision_needs_no_key_and_only_configured_origins_are_allowed(string origin, string? allowed)
+    {
+        await using var factory = Service(("Cors:AllowedOrigins:0", "http://localhost:3000"));
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/v1/routing/decisions")
+        {
+            Headers = { { "Origin", origin }, { "Access-Control-Request-Method", "POST" }, { "Access-Control-Request-Headers", "authorization,content-type" } },
+        };
+
+        using var response = await factory.CreateClient().SendAsync(preflight);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(allowed, response.Headers.TryGetValues("Access-Control-Allow-Origin", out var values) ? values.Single() : null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await factory.CreateClient().PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest)).StatusCode);
     }
 
     [Theory]

@@ -25,6 +25,8 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
     private const string Writer = "writer-key";
     private const string Reader = "reader-key";
     private const string OtherWriter = "other-writer-key";
+    private const string Service = "service-key";
+    private const string ServiceOnly = "service-only-key";
 
     private WebApplication _app = null!;
     private HttpClient _client = null!;
@@ -39,6 +41,9 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
             ["Auth:ApiKeys:1:Key"] = Writer, ["Auth:ApiKeys:1:Tenant"] = "tenant-a", ["Auth:ApiKeys:1:Scopes:0"] = "write",
             ["Auth:ApiKeys:2:Key"] = Reader, ["Auth:ApiKeys:2:Tenant"] = "tenant-a", ["Auth:ApiKeys:2:Scopes:0"] = "read",
             ["Auth:ApiKeys:3:Key"] = OtherWriter, ["Auth:ApiKeys:3:Tenant"] = "tenant-b", ["Auth:ApiKeys:3:Scopes:0"] = "write",
+            // As the AppHost generates it: write + service, for the services' own tenant.
+            ["Auth:ApiKeys:4:Key"] = Service, ["Auth:ApiKeys:4:Tenant"] = "default", ["Auth:ApiKeys:4:Scopes:0"] = "write", ["Auth:ApiKeys:4:Scopes:1"] = "service",
+            ["Auth:ApiKeys:5:Key"] = ServiceOnly, ["Auth:ApiKeys:5:Tenant"] = "default", ["Auth:ApiKeys:5:Scopes:0"] = "service",
             ["RateLimiting:WritesPerSecond"] = "1",
             ["RateLimiting:Burst"] = "3",
             ["Limits:MaxRequestBodyBytes"] = "1000",
@@ -52,6 +57,12 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
             return resolution.Problem is { } problem ? (IResult)problem : TypedResults.Ok(new { tenant_id = resolution.Tenant });
         }).RequireAuthorization(Scopes.Read);
         _app.MapPost("/items", (Item item) => TypedResults.Created("/items/1", item)).RequireAuthorization(Scopes.Write);
+        _app.MapPost("/tenant-items", (HttpContext context, TenantItem item) =>
+        {
+            var resolution = ApiCaller.From(context).ResolveTenant(item.TenantId);
+            return resolution.Problem is { } problem ? (IResult)problem : TypedResults.Created("/tenant-items/1", new { tenant_id = resolution.Tenant });
+        }).RequireAuthorization(Scopes.Write);
+        _app.MapPost("/admin-only", () => TypedResults.Ok()).RequireAuthorization(Scopes.Admin);
         _app.MapPost("/documents", (System.Text.Json.JsonElement document) => TypedResults.Ok(document.ToString())).RequireAuthorization(Scopes.Write);
         _app.MapGet("/database-down", IResult () => throw new InvalidOperationException("query failed", new UnreachableDatabase())).RequireAuthorization(Scopes.Read);
         _app.MapGet("/bug", IResult () => throw new InvalidOperationException("secret detail: Password=hunter2")).RequireAuthorization(Scopes.Read);
@@ -67,6 +78,8 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
     }
 
     private sealed record Item(string Name, int Count);
+
+    private sealed record TenantItem(string? TenantId);
 
     private sealed class UnreachableDatabase() : System.Data.Common.DbException("connection refused")
     {
@@ -141,6 +154,54 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
     {
         var (actual, actualCode, _) = await SendAsync(HttpMethod.Get, $"/items?tenant_id={Uri.EscapeDataString(tenant)}", key);
         Assert.Equal((status, code), (actual, actualCode));
+    }
+
+    [Theory]
+    [InlineData(Service, "tenant-b", HttpStatusCode.OK, null)]
+    [InlineData(Service, "default", HttpStatusCode.OK, null)]
+    [InlineData(Service, "bad tenant!", HttpStatusCode.BadRequest, "invalid_tenant")]
+    [InlineData(ServiceOnly, "tenant-a", HttpStatusCode.OK, null)]
+    public async Task A_service_key_names_its_callers_tenant(string key, string tenant, HttpStatusCode status, string? code)
+    {
+        var (actual, actualCode, response) = await SendAsync(HttpMethod.Get, $"/items?tenant_id={Uri.EscapeDataString(tenant)}", key);
+        Assert.Equal((status, code), (actual, actualCode));
+        if (status == HttpStatusCode.OK)
+        {
+            Assert.Equal(tenant, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
+        }
+    }
+
+    [Theory]
+    [InlineData(Service)]
+    [InlineData(ServiceOnly)] // service includes write: posting a signal or asking for a routing decision needs no second scope
+    public async Task A_service_key_writes_for_another_tenant_but_is_no_admin(string key)
+    {
+        var (status, _, response) = await SendAsync(HttpMethod.Post, "/tenant-items", key, JsonContent.Create(new { tenant_id = "tenant-b" }));
+        Assert.Equal(HttpStatusCode.Created, status);
+        Assert.Equal("tenant-b", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
+
+        var (adminStatus, adminCode, _) = await SendAsync(HttpMethod.Post, "/admin-only", key);
+        Assert.Equal((HttpStatusCode.Forbidden, "forbidden"), (adminStatus, adminCode));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/admin-only", Admin)).Status);
+    }
+
+    [Fact]
+    public async Task A_write_key_may_not_write_for_another_tenant()
+    {
+        var (status, code, _) = await SendAsync(HttpMethod.Post, "/tenant-items", OtherWriter, JsonContent.Create(new { tenant_id = "tenant-a" }));
+        Assert.Equal((HttpStatusCode.Forbidden, "cross_tenant_denied"), (status, code));
+    }
+
+    [Fact]
+    public void The_service_scope_includes_read_and_write_but_not_admin()
+    {
+        var caller = new ApiCaller("default", new HashSet<string> { Scopes.Service });
+        Assert.True(caller.Has(Scopes.Read) && caller.Has(Scopes.Write) && caller.IsService && caller.MayActForAnyTenant);
+        Assert.False(caller.IsAdmin);
+        var admin = new ApiCaller("default", new HashSet<string> { Scopes.Admin });
+        Assert.False(admin.IsService); // an admin crosses tenants as an admin, not as a service
+        Assert.True(admin.MayActForAnyTenant);
+        Assert.False(new ApiCaller("default", new HashSet<string> { Scopes.Write }).MayActForAnyTenant);
     }
 
     [Theory]

@@ -11,24 +11,23 @@ public static class TestKeys
     public const string Writer = "test-writer-key";        // tenant "tenant-a", write
     public const string Reader = "test-reader-key";        // tenant "tenant-a", read
     public const string OtherWriter = "test-other-key";    // tenant "tenant-b", write
+    public const string Service = "test-service-key";      // tenant "default", write + service (as the AppHost's service key)
 
-    private static readonly (string Key, string Tenant, string Scope)[] All =
+    private static readonly (string Key, string Tenant, string[] Scopes)[] All =
     [
-        (Admin, "default", "admin"),
-        (Writer, "tenant-a", "write"),
-        (Reader, "tenant-a", "read"),
-        (OtherWriter, "tenant-b", "write"),
+        (Admin, "default", ["admin"]),
+        (Writer, "tenant-a", ["write"]),
+        (Reader, "tenant-a", ["read"]),
+        (OtherWriter, "tenant-b", ["write"]),
+        (Service, "default", ["write", "service"]),
     ];
 
-    /// <summary>The four keys as configuration settings.</summary>
-    public static IEnumerable<KeyValuePair<string, string>> Settings() => All.SelectMany((k, i) => new KeyValuePair<string, string>[]
-    {
-        new($"Auth:ApiKeys:{i}:Key", k.Key),
-        new($"Auth:ApiKeys:{i}:Tenant", k.Tenant),
-        new($"Auth:ApiKeys:{i}:Scopes:0", k.Scope),
-    });
+    /// <summary>The keys as configuration settings.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> Settings() => All.SelectMany((k, i) =>
+        new KeyValuePair<string, string>[] { new($"Auth:ApiKeys:{i}:Key", k.Key), new($"Auth:ApiKeys:{i}:Tenant", k.Tenant) }
+            .Concat(k.Scopes.Select((scope, j) => new KeyValuePair<string, string>($"Auth:ApiKeys:{i}:Scopes:{j}", scope))));
 
-    /// <summary>Configures the four keys on a service under test.</summary>
+    /// <summary>Configures the keys on a service under test.</summary>
     public static IWebHostBuilder UseTestKeys(this IWebHostBuilder builder)
     {
         foreach (var (key, value) in Settings())

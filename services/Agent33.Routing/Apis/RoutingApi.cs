@@ -19,7 +19,7 @@ public static class RoutingApi
 
         group.MapPost("/decisions", Decide)
             .RequireAuthorization(Scopes.Write)
-            .WithSummary("Route one agent call: effort, model, token budget and estimated cost, as the reference router decides them.");
+            .WithSummary("Route one agent call: effort, model, token budget and estimated cost, as the reference router decides them. A key decides for its own tenant; admin and service keys for any (else 403 cross_tenant_denied).");
 
         group.MapPost("/classify", Classify)
             .RequireAuthorization(Scopes.Read)
@@ -30,9 +30,9 @@ public static class RoutingApi
     public sealed record ClassifyRequest(JsonElement? Inputs, bool? Iterative, int? MaxIterations);
 
     private static Results<Ok<EffortDecision>, ProblemHttpResult> Decide(
-        DecisionRequest request, EffortRouter router, RoutingMetrics metrics, DecisionExport export, AlertMonitor alerts)
+        DecisionRequest request, HttpContext http, EffortRouter router, RoutingMetrics metrics, DecisionExport export, AlertMonitor alerts)
     {
-        if (Validate(request) is { } problem)
+        if ((Validate(request) ?? AuthorizeTenant(request, ApiCaller.From(http))) is { } problem)
         {
             return problem;
         }
@@ -82,6 +82,16 @@ public static class RoutingApi
             }
         }
         return ValidateInputs(request.Inputs) ?? ValidateIterations(request.MaxIterations);
+    }
+
+    /// <summary>
+    /// A key decides for its own tenant (or names none); admin and service keys (the gateway acting for its
+    /// callers) for any. The tenant is compared as the router reads it (trimmed); the request is routed as sent.
+    /// </summary>
+    private static ProblemHttpResult? AuthorizeTenant(DecisionRequest request, ApiCaller caller)
+    {
+        var tenant = (request.TenantId ?? "").Trim();
+        return tenant.Length == 0 || caller.MayActFor(tenant) ? null : caller.CrossTenantDenied(tenant);
     }
 
     private static ProblemHttpResult? ValidateInputs(JsonElement? inputs) => inputs switch

@@ -27,17 +27,25 @@ public sealed class MetricsSummary(TimeProvider time, TimeSpan window)
         }
     }
 
-    public void Observe(string name, double value)
+    /// <summary>
+    /// Records one value. With labels it is kept under its own key, <c>name(effort=high,source=policy)</c>, as
+    /// the reference's summary shows it; recording the unlabelled aggregate too is the caller's choice.
+    /// </summary>
+    public void Observe(string name, double value, string labelKey = "")
     {
+        var key = ObservationKey(name, labelKey);
         lock (_lock)
         {
-            if (!_observations.TryGetValue(name, out var observation))
+            if (!_observations.TryGetValue(key, out var observation))
             {
-                _observations[name] = observation = new Observation();
+                _observations[key] = observation = new Observation();
             }
             observation.Add(time.GetUtcNow(), value);
         }
     }
+
+    /// <summary>The summary key of an observation: its name, with the label key in parentheses when it has labels.</summary>
+    public static string ObservationKey(string name, string labelKey) => labelKey.Length == 0 ? name : $"{name}({labelKey})";
 
     /// <summary>A counter's total (all labels), or null when it has never been incremented.</summary>
     public long? CounterTotal(string name)
@@ -50,7 +58,9 @@ public sealed class MetricsSummary(TimeProvider time, TimeSpan window)
 
     /// <summary>
     /// The value a rule reads, as the reference extracts it: a plain counter is its value; labelled
-    /// counters give their largest label for "value"; observations give the named statistic (lifetime).
+    /// counters give their largest label for "value"; observations give the named statistic (lifetime),
+    /// and "value" is their count. <paramref name="name"/> is a summary key, so a labelled observation
+    /// (<c>effort_routing_estimated_cost_usd(effort=high,source=policy)</c>) is read like any other.
     /// </summary>
     public double? Statistic(string name, string statistic)
     {
@@ -101,6 +111,19 @@ public sealed class MetricsSummary(TimeProvider time, TimeSpan window)
             return summary;
         }
     }
+
+    /// <summary>
+    /// What the reference's <c>GET /v1/dashboard/metrics</c> answers while its summary is empty (its
+    /// <c>_DEFAULT_METRICS</c>), so a dashboard built for it renders before the first decision.
+    /// </summary>
+    public static Dictionary<string, object> EmptyDefault() => new(StringComparer.Ordinal)
+    {
+        ["active_workflows"] = 0,
+        ["error_count"] = 0,
+        ["token_usage"] = 0,
+        ["request_latency"] = new Dictionary<string, double>(StringComparer.Ordinal) { ["count"] = 0, ["sum"] = 0, ["avg"] = 0, ["min"] = 0, ["max"] = 0 },
+        [RoutingMetrics.HighEffort] = 0,
+    };
 
     /// <summary><c>effort=high,source=heuristic</c>: labels sorted by name, as the reference keys them.</summary>
     public static string LabelKey(params (string Name, string Value)[] labels) =>

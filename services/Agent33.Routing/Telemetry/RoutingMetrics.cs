@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Agent33.Routing.Effort;
 using Microsoft.Extensions.Options;
@@ -40,22 +41,31 @@ public sealed class RoutingMetrics
 
     public MetricsSummary Summary { get; }
 
+    /// <summary>
+    /// As the reference records a decision: the decision counter by effort and source, the high-effort counter,
+    /// and the token budget and cost twice in the summary — under <c>name(effort=…,source=…)</c> and unlabelled —
+    /// while the OTel histograms carry <c>effort</c> and <c>source</c> (Prometheus sums them for the whole).
+    /// </summary>
     public void Record(EffortDecision decision)
     {
-        _decisions.Add(1, new KeyValuePair<string, object?>("effort", decision.Effort), new KeyValuePair<string, object?>("source", decision.EffortSource));
-        Summary.Increment(Decisions, MetricsSummary.LabelKey(("effort", decision.Effort), ("source", decision.EffortSource)));
+        var tags = new TagList { { "effort", decision.Effort }, { "source", decision.EffortSource } };
+        var labels = MetricsSummary.LabelKey(("effort", decision.Effort), ("source", decision.EffortSource));
+        _decisions.Add(1, tags);
+        Summary.Increment(Decisions, labels);
         if (decision.IsHighEffort)
         {
             _highEffort.Add(1);
             Summary.Increment(HighEffort);
         }
+        _tokenBudget.Record(decision.EstimatedTokenBudget, tags);
+        Summary.Observe(TokenBudget, decision.EstimatedTokenBudget, labels);
+        Summary.Observe(TokenBudget, decision.EstimatedTokenBudget);
         if (decision.EstimatedCost is { } cost)
         {
-            _cost.Record(cost);
+            _cost.Record(cost, tags);
+            Summary.Observe(EstimatedCost, cost, labels);
             Summary.Observe(EstimatedCost, cost);
         }
-        _tokenBudget.Record(decision.EstimatedTokenBudget);
-        Summary.Observe(TokenBudget, decision.EstimatedTokenBudget);
     }
 
     public void ExportFailed()

@@ -1,0 +1,46 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Agent33.Testing;
+
+namespace Agent33.Learning.Tests;
+
+/// <summary>
+/// The contract's <c>service</c> scope on the learning service: a service (the gateway, the routing service)
+/// posts a signal for the tenant it acts for, and its key is never an admin's.
+/// </summary>
+public sealed class ServiceScopeTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    private const string Base = "/v1/improvements/learning";
+
+    [Fact]
+    public async Task A_service_key_posts_and_reads_signals_for_its_callers_tenant_but_is_no_admin()
+    {
+        await using var factory = new LearningServiceFactory(postgres);
+        var service = factory.CreateClient(TestKeys.Service); // tenant "default", write + service
+        var tenant = $"t{Guid.NewGuid():N}"[..20];
+
+        var posted = await service.PostAsJsonAsync($"{Base}/signals",
+            new { signal_type = "incident", severity = "high", summary = "Connector tool:web_fetch circuit opened", source = "connector-gateway", tenant_id = tenant });
+        Assert.Equal(HttpStatusCode.Created, posted.StatusCode);
+        Assert.Equal(tenant, (await posted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
+
+        var listed = await service.GetFromJsonAsync<JsonElement>($"{Base}/signals?tenant_id={tenant}");
+        Assert.Equal(tenant, Assert.Single(listed.EnumerateArray()).GetProperty("tenant_id").GetString());
+
+        // Without a tenant it writes for its own, as before.
+        var own = await service.PostAsJsonAsync($"{Base}/signals", new { summary = "Routing alert started firing", severity = "high" });
+        Assert.Equal("default", (await own.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
+
+        // No admin operation: every tenant at once, backups, quarantine.
+        var everyTenant = await service.GetAsync($"{Base}/signals?tenant_id=*");
+        Assert.Equal(HttpStatusCode.Forbidden, everyTenant.StatusCode);
+        Assert.Equal("cross_tenant_denied", (await everyTenant.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        foreach (var (method, path) in new[] { (HttpMethod.Post, $"{Base}/backups"), (HttpMethod.Get, $"{Base}/backups"), (HttpMethod.Get, $"{Base}/quarantine") })
+        {
+            var refused = await service.SendAsync(new HttpRequestMessage(method, path));
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal("forbidden", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        }
+    }
+}

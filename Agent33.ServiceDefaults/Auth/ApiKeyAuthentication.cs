@@ -55,21 +55,34 @@ public static class ApiKeyAuthentication
 /// <summary>Keys are compared by SHA-256 hash in constant time; the plain keys are never kept or logged.</summary>
 internal sealed class ApiKeyStore
 {
-    private readonly (byte[] Hash, string KeyId, ApiKeyEntry Entry)[] _keys;
+    private readonly (byte[] Hash, Task<AuthenticateResult> Result)[] _keys;
 
     public ApiKeyStore(IOptions<ApiKeyOptions> options)
     {
         Enabled = options.Value.Enabled;
+        // Each key's authentication result is built once: nothing changes a principal after authentication, and
+        // building claims on every request was a good part of the gateway's per-call cost.
         _keys = [.. options.Value.ApiKeys
             .Select(entry => (Hash: SHA256.HashData(Encoding.UTF8.GetBytes(entry.Key)), Entry: entry))
             .DistinctBy(k => Convert.ToHexString(k.Hash)) // as before: a key configured twice counts once
-            .Select(k => (k.Hash, Convert.ToHexString(k.Hash)[..12], k.Entry))];
+            .Select(k => (k.Hash, Task.FromResult(Success(k.Entry.Tenant, k.Entry.Scopes, Convert.ToHexString(k.Hash)[..12]))))];
     }
 
     public bool Enabled { get; }
 
-    /// <summary>The entry for a presented key and the key's id; every stored hash is compared, in constant time.</summary>
-    public (string KeyId, ApiKeyEntry Entry)? Find(string key)
+    /// <summary>With auth off (local experiments only) every caller is an admin of the <c>default</c> tenant.</summary>
+    public static readonly Task<AuthenticateResult> AuthOff = Task.FromResult(Success(ApiKeyAuthenticationHandler.AuthOffTenant, Scopes.All, keyId: "auth-off"));
+
+    public static AuthenticateResult Success(string tenant, IEnumerable<string> scopes, string keyId)
+    {
+        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant), new(ApiKeyAuthentication.KeyIdClaim, keyId) };
+        claims.AddRange(scopes.Select(s => new Claim(ApiKeyAuthentication.ScopeClaim, s)));
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyAuthentication.Scheme));
+        return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyAuthentication.Scheme));
+    }
+
+    /// <summary>The result for a presented key, or null; every stored hash is compared, in constant time.</summary>
+    public Task<AuthenticateResult>? Find(string key)
     {
         // Hashed on the stack: this runs on every request.
         Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
@@ -81,12 +94,12 @@ internal sealed class ApiKeyStore
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         }
-        (string, ApiKeyEntry)? found = null;
-        foreach (var (hash, keyId, entry) in _keys)
+        Task<AuthenticateResult>? found = null;
+        foreach (var (hash, result) in _keys)
         {
             if (CryptographicOperations.FixedTimeEquals(hash, presented))
             {
-                found = (keyId, entry);
+                found = result;
             }
         }
         return found;
@@ -107,7 +120,7 @@ internal sealed class ApiKeyAuthenticationHandler(
     {
         if (!keys.Enabled)
         {
-            return Task.FromResult(Success(AuthOffTenant, Scopes.All, keyId: "auth-off"));
+            return ApiKeyStore.AuthOff;
         }
 
         var presented = ReadKey(Request);
@@ -116,9 +129,7 @@ internal sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.NoResult());
         }
 
-        return Task.FromResult(keys.Find(presented) is { } found
-            ? Success(found.Entry.Tenant, found.Entry.Scopes, found.KeyId)
-            : AuthenticateResult.Fail("Unknown API key."));
+        return keys.Find(presented) ?? Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -133,14 +144,6 @@ internal sealed class ApiKeyAuthenticationHandler(
         var needed = Context.Items[ScopeRequirementHandler.NeededScopeItem] as string;
         return ApiProblem.WriteAsync(Context, StatusCodes.Status403Forbidden, "forbidden",
             needed is null ? "The API key lacks the scope this route needs." : $"The API key lacks the '{needed}' scope this route needs.");
-    }
-
-    private AuthenticateResult Success(string tenant, IEnumerable<string> scopes, string keyId)
-    {
-        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant), new(ApiKeyAuthentication.KeyIdClaim, keyId) };
-        claims.AddRange(scopes.Select(s => new Claim(ApiKeyAuthentication.ScopeClaim, s)));
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyAuthentication.Scheme));
-        return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyAuthentication.Scheme));
     }
 
     private static string? ReadKey(HttpRequest request)

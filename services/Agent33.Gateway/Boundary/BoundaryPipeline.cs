@@ -107,12 +107,14 @@ public sealed partial class BoundaryPipeline(
         http.Features.Set<IHttpResponseBodyFeature>(body);
         Outcome<AttemptOutcome> outcome;
         var call = new BoundaryCall(http, forward, connector, operationLabel, canRetry, http.Request.Body.CanSeek, timeout, body, callerAborted);
+        var context = ResilienceContextPool.Shared.Get(callerAborted);
         try
         {
-            outcome = await resilience.ExecuteAsync(call);
+            outcome = await resilience.ExecuteAsync(call, context);
         }
         finally
         {
+            ResilienceContextPool.Shared.Return(context);
             http.Features.Set(realBody);
             http.RequestAborted = callerAborted;
         }

@@ -40,7 +40,7 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
     /// <summary>Another attempt may be made: the call may be repeated and nothing has reached the caller yet.</summary>
     public bool CanRetry => canRetry && !http.Response.HasStarted;
 
-    public async ValueTask<AttemptOutcome> AttemptAsync(CancellationToken totalTimeout, GatewayMetrics metrics)
+    public async ValueTask<Outcome<AttemptOutcome>> AttemptAsync(CancellationToken totalTimeout, GatewayMetrics metrics)
     {
         http.Response.Clear();
         http.Features.Set<IForwarderErrorFeature>(null);
@@ -79,7 +79,7 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
         {
             connector.Stats.Record(outcome.Kind is CallOutcome.Success or CallOutcome.ClientError, elapsed);
         }
-        return outcome;
+        return Outcome.FromResult(outcome);
     }
 
     private AttemptOutcome Classify()
@@ -128,20 +128,12 @@ public sealed class ConnectorResilience(GatewayMetrics metrics)
     private static readonly ResiliencePropertyKey<BoundaryCall> CallKey = new("agent33.call");
     private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptOutcome>> _pipelines = new(StringComparer.Ordinal);
 
-    internal async ValueTask<Outcome<AttemptOutcome>> ExecuteAsync(BoundaryCall call)
+    /// <summary>Runs the call's attempts; <paramref name="context"/> comes from <see cref="ResilienceContextPool"/> and goes back there after.</summary>
+    internal ValueTask<Outcome<AttemptOutcome>> ExecuteAsync(BoundaryCall call, ResilienceContext context)
     {
-        var context = ResilienceContextPool.Shared.Get(call.CallerAborted);
         context.Properties.Set(CallKey, call);
-        try
-        {
-            return await PipelineFor(call.Connector).ExecuteOutcomeAsync(
-                static async (ctx, self) => Outcome.FromResult(await ctx.Properties.GetValue(CallKey, null!).AttemptAsync(ctx.CancellationToken, self.Metrics)),
-                context, this);
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
+        return PipelineFor(call.Connector).ExecuteOutcomeAsync(
+            static (ctx, self) => ctx.Properties.GetValue(CallKey, null!).AttemptAsync(ctx.CancellationToken, self.Metrics), context, this);
     }
 
     private ResiliencePipeline<AttemptOutcome> PipelineFor(ConnectorRuntime connector) => _pipelines.GetOrAdd(connector.Options.Id, _ =>

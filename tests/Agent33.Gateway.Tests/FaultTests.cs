@@ -7,6 +7,11 @@ using Agent33.Testing;
 namespace Agent33.Gateway.Tests;
 
 /// <summary>Misbehaving upstreams on loopback: connections cut, calls that hang, services that flap, a learning service that is down.</summary>
+/// <remarks>
+/// Run alone: every gateway in the test process feeds every meter listener of the same meter name, and these tests
+/// read process-wide counters (incident signals) and move a fake clock while waiting on background retries.
+/// </remarks>
+[Collection(AloneCollection.Name)]
 public sealed class FaultTests : IAsyncLifetime
 {
     private Upstream _upstream = null!;
@@ -140,4 +145,10 @@ public sealed class FaultTests : IAsyncLifetime
             return GatewayCalls.Sample(await gateway.CreateClient().GetStringAsync("/metrics"), "connector_incident_signal_failures_total") >= 1;
         }, "the lost incident signal to be counted", seconds: 20);
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    public const string Name = "runs alone";
 }

@@ -118,6 +118,26 @@ public sealed class SecurityTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(client, "/connectors/llm:test/ok")).Status);
     }
 
+    [Fact]
+    public async Task Callers_that_go_away_mid_call_are_neither_timeouts_nor_failures()
+    {
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", _upstream.Address));
+        var client = gateway.CreateClient(TestKeys.Writer);
+        for (var i = 0; i < 4; i++)
+        {
+            using var gone = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.GetAsync("/connectors/llm:test/slow", gone.Token));
+        }
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            var view = await client.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/connectors/llm:test");
+            return view.GetProperty("metrics").GetProperty("total_calls").GetInt64() == 0 // the caller's doing is not the upstream's record
+                   && view.GetProperty("circuit").GetProperty("state").GetString() == "closed"
+                   && view.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32() == 0;
+        }, "the abandoned calls to settle", seconds: 15);
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(client, "/connectors/llm:test/ok")).Status);
+    }
+
     /// <summary>Promises a body of 100 kB, sends 10 bytes, and goes away.</summary>
     private static async Task SendCutShortAsync(Uri gateway, string path)
     {

@@ -28,6 +28,7 @@ internal sealed class AttemptResponseBody(IHttpResponseBodyFeature real, long ho
     private Mode _mode;
     private int _phase;
     private CancellationTokenSource? _attempt;
+    private CancellationToken _callerAborted;
 
     /// <summary>The answer must be held whole and rewritten (MCP <c>tools/list</c>).</summary>
     public bool HoldAll => holdAll;
@@ -54,6 +55,7 @@ internal sealed class AttemptResponseBody(IHttpResponseBodyFeature real, long ho
         Overflowed = false;
         HeadersAt = 0;
         Volatile.Write(ref _phase, WaitingForHeaders);
+        _callerAborted = callerAborted;
         _attempt = CancellationTokenSource.CreateLinkedTokenSource(callerAborted);
         return _attempt.Token;
     }
@@ -67,6 +69,12 @@ internal sealed class AttemptResponseBody(IHttpResponseBodyFeature real, long ho
     /// <summary>The total timeout fired: cancel the attempt, unless its answer already streams.</summary>
     public void OnTotalTimeout()
     {
+        // Polly's timeout token is linked to the caller's: a caller going away fires it too, and that is the
+        // caller's doing, never a timeout of the upstream's (which would count against its circuit).
+        if (_callerAborted.IsCancellationRequested)
+        {
+            return;
+        }
         if (Interlocked.CompareExchange(ref _phase, TimedOutPhase, WaitingForHeaders) == WaitingForHeaders)
         {
             try

@@ -21,6 +21,11 @@ public static class GatewayServices
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
         builder.Services.AddSingleton<IncidentSignals>();
+        builder.Services.AddOptions<Llm.LlmOptions>().BindConfiguration(Llm.LlmOptions.Section);
+        builder.Services.AddSingleton<Llm.LlmMetrics>();
+        builder.Services.AddSingleton<Llm.LlmRouter>();
+        builder.Services.AddSingleton<Llm.EffortRoutingClient>();
+        builder.Services.AddHttpClient(Llm.EffortRoutingClient.ClientName, client => client.BaseAddress = new Uri("https+http://routing"));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IncidentSignals>());
         builder.Services.AddLearningServiceClient();
 

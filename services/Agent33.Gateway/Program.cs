@@ -1,4 +1,5 @@
 using Agent33.Gateway;
+using Agent33.Gateway.Llm;
 using Agent33.Gateway.Monitoring;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -10,6 +11,7 @@ var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapConnectorsApi();
+app.MapLlmApi();
 app.MapConnectorProxy();
 app.MapUnknownConnectorFallback();
 

@@ -99,18 +99,28 @@ public sealed partial class BoundaryPipeline(
             http.Items[CallerTargets.ItemKey] = target;
         }
 
-        // The resilience pipeline. Answers it may replace are held back; the caller sees only the final one.
         var canRetry = (mcp?.IsReadOnly ?? idempotent) && (!hasBody || http.Request.Body.CanSeek);
+        var (call, outcome) = await ExecuteAsync(http, connector, forward, operationLabel, canRetry, timeout, holdAll: mcp?.ListsTools == true);
+        await AnswerAsync(http, call, outcome);
+    }
+
+    /// <summary>
+    /// The resilience part, for a call whose body and governance are settled: total timeout → retry → circuit breaker
+    /// → per-attempt metrics → <paramref name="forward"/>. Answers it may replace are held back; a final one that
+    /// streams has reached the caller already. The caller of this method writes every other answer.
+    /// </summary>
+    internal async Task<(BoundaryCall Call, Outcome<AttemptOutcome> Outcome)> ExecuteAsync(
+        HttpContext http, ConnectorRuntime connector, Func<Task> forward, string operationLabel, bool canRetry, TimeSpan timeout, bool holdAll)
+    {
         var realBody = http.Features.Get<IHttpResponseBodyFeature>()!;
         var callerAborted = http.RequestAborted;
-        var body = new AttemptResponseBody(realBody, options.Value.MaxHeldResponseBytes, holdAll: mcp?.ListsTools == true);
+        var body = new AttemptResponseBody(realBody, options.Value.MaxHeldResponseBytes, holdAll);
         http.Features.Set<IHttpResponseBodyFeature>(body);
-        Outcome<AttemptOutcome> outcome;
         var call = new BoundaryCall(http, forward, connector, operationLabel, canRetry, http.Request.Body.CanSeek, timeout, body, callerAborted);
         var context = ResilienceContextPool.Shared.Get(callerAborted);
         try
         {
-            outcome = await resilience.ExecuteAsync(call, context);
+            return (call, await resilience.ExecuteAsync(call, context));
         }
         finally
         {
@@ -118,7 +128,6 @@ public sealed partial class BoundaryPipeline(
             http.Features.Set(realBody);
             http.RequestAborted = callerAborted;
         }
-        await AnswerAsync(http, call, outcome);
     }
 
     /// <summary>The final step: the contract's answer for how the call ended.</summary>
@@ -194,7 +203,7 @@ public sealed partial class BoundaryPipeline(
     }
 
     /// <summary>A held answer: a 408/429 relayed as it came, or a <c>tools/list</c> answer with the denied tools dropped.</summary>
-    private async Task WriteHeldAsync(HttpContext http, BoundaryCall call)
+    internal static async Task WriteHeldAsync(HttpContext http, BoundaryCall call)
     {
         var settings = call.Connector.Options;
         var bytes = call.Body.Held.ToArray();

@@ -7,7 +7,7 @@ public sealed class ConnectorOptions
 {
     public string Id { get; set; } = "";
 
-    /// <summary><c>http</c> or <c>mcp</c>.</summary>
+    /// <summary><c>http</c>, <c>mcp</c> or <c>llm</c> (a model provider behind <c>/v1/chat/completions</c>).</summary>
     public string Kind { get; set; } = "http";
 
     public string Destination { get; set; } = "";
@@ -36,6 +36,15 @@ public sealed class ConnectorOptions
     /// them as they are; any other label is counted as <c>other</c>, so callers cannot grow the label set.
     /// </summary>
     public List<string> Operations { get; set; } = [];
+
+    /// <summary>An <c>llm</c> connector: the models it serves, as globs (<c>gpt-4o*</c>); the first connector that matches serves a model.</summary>
+    public List<string> Models { get; set; } = [];
+
+    /// <summary>An <c>llm</c> connector's wire format; <c>openai</c> (chat completions at <c>{Destination}/chat/completions</c>).</summary>
+    public string Format { get; set; } = "openai";
+
+    /// <summary>An <c>llm</c> connector's provider key, sent upstream as <c>Authorization: Bearer</c>; never the caller's.</summary>
+    public string? ApiKey { get; set; }
 
     /// <summary>
     /// Host globs a caller may target with <c>X-Connector-Target</c> (connectors such as <c>tool:web_fetch</c>
@@ -106,9 +115,13 @@ public sealed class ConnectorCatalog
             {
                 errors.Add($"{at}:Id '{c.Id}' is used twice.");
             }
-            if (c.Kind is not ("http" or "mcp"))
+            if (c.Kind is not ("http" or "mcp" or "llm"))
             {
-                errors.Add($"{at}:Kind must be http or mcp, not '{c.Kind}'.");
+                errors.Add($"{at}:Kind must be http, mcp or llm, not '{c.Kind}'.");
+            }
+            if (c.Kind == "llm" && (c.Models.Count == 0 || c.Models.Any(string.IsNullOrWhiteSpace) || c.Format != "openai"))
+            {
+                errors.Add($"{at}: an llm connector needs Models:<m> (model globs) and Format openai.");
             }
             if (!Uri.TryCreate(c.Destination, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {

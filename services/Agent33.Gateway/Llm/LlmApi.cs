@@ -1,0 +1,287 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Agent33.Gateway.Boundary;
+using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Monitoring;
+using Agent33.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Agent33.Gateway.Llm;
+
+public sealed class LlmOptions
+{
+    public const string Section = "Llm";
+
+    /// <summary>The model used when the routing service does not answer.</summary>
+    public string DefaultModel { get; set; } = "gpt-4o-mini";
+
+    /// <summary>The token budget routing starts from when a call names none (the router scales it by effort).</summary>
+    public int DefaultMaxTokens { get; set; } = 4096;
+}
+
+/// <summary>
+/// The gateway as an OpenAI base URL (<c>{gateway}/v1</c>): <c>GET /v1/models</c> and <c>POST /v1/chat/completions</c>.
+/// <c>model: "auto"</c> (or none) asks the routing service for the call's effort, model and token budget; the model is
+/// served by the first <c>llm</c> connector whose globs match it, through the whole boundary pipeline (governance,
+/// timeout, breaker, metrics); on <c>circuit_open</c>, a timeout, a 5xx or a 429 the next matching connector is tried.
+/// </summary>
+public static class LlmApi
+{
+    public static IEndpointRouteBuilder MapLlmApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/models", (ConnectorCatalog catalog) => TypedResults.Ok(new
+            {
+                @object = "list",
+                data = catalog.Connectors.Values.Where(c => c.Kind == "llm").SelectMany(c => c.Models).Prepend("auto").Distinct()
+                    .Select(model => new { id = model, @object = "model", created = 0, owned_by = "agent33" }),
+            }))
+            .RequireAuthorization(Scopes.Read).WithTags("LLM").WithSummary("Every model the llm connectors serve, and auto.");
+        app.MapPost("/v1/chat/completions", ChatCompletionsAsync)
+            .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("An OpenAI chat completion, effort-routed and governed.")
+            .DisableAntiforgery();
+        return app;
+    }
+
+    private static async Task ChatCompletionsAsync(HttpContext http, LlmRouter router) => await router.CompleteAsync(http);
+}
+
+/// <summary>One chat completion through the boundary, with routing and fallback; errors in OpenAI's shape.</summary>
+public sealed class LlmRouter(
+    ConnectorRegistry registry, Governance governance, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics,
+    GatewayMetrics gatewayMetrics, IHttpForwarder forwarder, IOptions<LlmOptions> options)
+{
+    private readonly Dictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
+
+    public async Task CompleteAsync(HttpContext http)
+    {
+        JsonObject request;
+        try
+        {
+            request = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted) as JsonObject
+                      ?? throw new JsonException("The body must be a JSON object.");
+        }
+        catch (JsonException ex)
+        {
+            await ErrorAsync(http, 400, "invalid_request_error", "invalid_json", $"The request body is not valid JSON: {ex.Message}");
+            return;
+        }
+        if (request["messages"] is not JsonArray { Count: > 0 } messages)
+        {
+            await ErrorAsync(http, 400, "invalid_request_error", "invalid_request", "messages must be a non-empty array.");
+            return;
+        }
+        var requested = request["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
+        if (request["model"] is not null and not JsonValue || (request["model"] is JsonValue && requested is null))
+        {
+            await ErrorAsync(http, 400, "invalid_request_error", "invalid_request", "model must be a string.");
+            return;
+        }
+        var effort = request["reasoning_effort"] is JsonValue e && e.TryGetValue<string>(out var asked) && asked is "low" or "medium" or "high" ? asked : null;
+        var budgetField = request.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        var maxTokens = request[budgetField] is JsonValue t && t.TryGetValue<int>(out var tokens) ? tokens : (int?)null;
+        var tenant = ApiCaller.From(http).Tenant;
+
+        // The routing service decides effort, model and budget; an explicit model is honoured and still recorded.
+        var auto = requested is null || requested == "auto";
+        var decision = await routing.DecideAsync(tenant, http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(), effort, messages,
+            maxTokens ?? options.Value.DefaultMaxTokens,
+            auto ? null : requested, options.Value.DefaultModel, http.RequestAborted);
+        if (decision is null)
+        {
+            metrics.RoutingFailed();
+        }
+        var model = auto ? decision?.Model ?? options.Value.DefaultModel : requested!;
+        request["model"] = model;
+        if (auto && decision?.MaxTokens is { } budget)
+        {
+            request[budgetField] = budget;
+        }
+        var streaming = request["stream"] is JsonValue s && s.TryGetValue<bool>(out var stream) && stream;
+        var callerWantsUsage = request["stream_options"]?["include_usage"] is JsonValue u && u.TryGetValue<bool>(out var include) && include;
+        if (streaming)
+        {
+            request["stream_options"] = new JsonObject { ["include_usage"] = true };
+        }
+        var body = JsonSerializer.SerializeToUtf8Bytes(request);
+
+        var candidates = registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, model, ignoreCase: true))).ToList();
+        if (candidates.Count == 0)
+        {
+            await ErrorAsync(http, 404, "invalid_request_error", "model_not_served", $"No llm connector serves model '{model}'.");
+            return;
+        }
+        var served = ModelLabel(candidates[0].Options, model);
+        var effortLabel = decision?.Effort ?? "none";
+
+        var tap = new UsageTap(http.Features.Get<IHttpResponseBodyFeature>()!, dropUsageEvent: streaming && !callerWantsUsage) { Response = http.Response };
+        http.Features.Set<IHttpResponseBodyFeature>(tap);
+        http.Request.Headers.ContentLength = body.Length;
+        http.Request.ContentType = "application/json";
+        (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
+        ConnectorRuntime? from = null;
+        string? refusal = null;
+        foreach (var connector in candidates)
+        {
+            if (governance.Judge(connector.Options, HttpMethods.Post, null, null) is { } denial)
+            {
+                gatewayMetrics.Denied(connector.Options.Id, "POST");
+                gatewayMetrics.Call(connector.Options.Id, "POST", CallOutcome.GovernanceBlocked);
+                refusal ??= denial.Reason;
+                continue;
+            }
+            if (from is not null)
+            {
+                metrics.Fallback(from.Options.Id, connector.Options.Id);
+            }
+            http.Request.Body = new MemoryStream(body, writable: false);
+            var transformer = new ProviderTransformer(connector.Options, decision, model);
+            var current = connector;
+            last = await boundary.ExecuteAsync(http, connector,
+                async () => await forwarder.SendAsync(http, connector.Options.Destination, ClientFor(current.Options), ForwarderRequestConfig.Empty, transformer),
+                "POST", canRetry: false, TimeSpan.FromSeconds(connector.Options.TimeoutSeconds), holdAll: false);
+            from = connector;
+            var (call, outcome) = last.Value;
+            var result = outcome.Result;
+            var fallBack = !http.Response.HasStarted && outcome.Exception is null
+                           && (result.Kind is CallOutcome.CircuitOpen or CallOutcome.Timeout or CallOutcome.Failure || result is { Kind: CallOutcome.ClientError, StatusCode: 429 });
+            if (!fallBack)
+            {
+                break;
+            }
+        }
+
+        await tap.CompleteUsageAsync(http.RequestAborted);
+        if (tap.FirstByte is { } firstByte)
+        {
+            metrics.TimeToFirstToken(firstByte);
+        }
+        if (tap.PromptTokens is not null || tap.CompletionTokens is not null)
+        {
+            metrics.Usage(served, tap.PromptTokens ?? 0, tap.CompletionTokens ?? 0);
+        }
+
+        if (last is not { } ended)
+        {
+            metrics.Request(served, "none", effortLabel, "governance_blocked");
+            await ErrorAsync(http, 403, "permission_error", "governance_blocked", refusal!);
+            return;
+        }
+        var (finalCall, finalOutcome) = ended;
+        var kind = finalOutcome.Exception is not null ? CallOutcome.Failure : finalOutcome.Result.Kind;
+        metrics.Request(served, finalCall.Connector.Options.Id, effortLabel, kind.ToString().ToLowerInvariant() switch
+        {
+            "clienterror" => "client_error",
+            "circuitopen" => "circuit_open",
+            var other => other,
+        });
+        if (http.Response.HasStarted)
+        {
+            if (finalOutcome.Exception is not null || kind is not (CallOutcome.Success or CallOutcome.ClientError))
+            {
+                http.Abort(); // a stream that failed half-way is cut, never ended as if complete
+            }
+            return;
+        }
+        if (finalCall.CallerAborted.IsCancellationRequested)
+        {
+            return;
+        }
+        var id = finalCall.Connector.Options.Id;
+        switch (finalOutcome.Exception is null ? finalOutcome.Result : default)
+        {
+            case { Kind: CallOutcome.Success or CallOutcome.ClientError, CallerFault: false } when finalCall.Body.IsHeld:
+                await BoundaryPipeline.WriteHeldAsync(http, finalCall); // a 429 no other connector could take
+                return;
+            case { Kind: CallOutcome.Success or CallOutcome.ClientError, CallerFault: false }:
+                return;
+            case { Kind: CallOutcome.CircuitOpen } open:
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(open.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await ErrorAsync(http, 503, "api_error", "circuit_open", $"Every connector serving '{model}' has its circuit open (last: '{id}').", id);
+                return;
+            case { Kind: CallOutcome.Timeout }:
+                await ErrorAsync(http, 504, "api_error", "timeout", $"Connector '{id}' did not answer in time.", id);
+                return;
+            default:
+                await ErrorAsync(http, 502, "api_error", "http_error", $"Connector '{id}' failed (status {finalOutcome.Result.StatusCode}).", id);
+                return;
+        }
+    }
+
+    /// <summary>A bounded model label: the glob that served the model when it has wildcards, else the model.</summary>
+    private static string ModelLabel(ConnectorOptions connector, string model)
+    {
+        var glob = connector.Models.First(g => Glob.Matches(g, model, ignoreCase: true));
+        return glob.Contains('*') || glob.Contains('?') ? glob : model;
+    }
+
+    private HttpMessageInvoker ClientFor(ConnectorOptions connector)
+    {
+        lock (_clients)
+        {
+            if (!_clients.TryGetValue(connector.Id, out var client))
+            {
+                client = new HttpMessageInvoker(new SocketsHttpHandler
+                {
+                    UseProxy = false,
+                    AllowAutoRedirect = false,
+                    AutomaticDecompression = System.Net.DecompressionMethods.None,
+                    UseCookies = false,
+                    ConnectTimeout = TimeSpan.FromSeconds(15),
+                    EnableMultipleHttp2Connections = true,
+                });
+                _clients[connector.Id] = client;
+            }
+            return client;
+        }
+    }
+
+    /// <summary>OpenAI's error shape, with the contract's code.</summary>
+    public static Task ErrorAsync(HttpContext http, int status, string type, string code, string message, string? connectorId = null)
+    {
+        http.Response.Clear();
+        http.Response.StatusCode = status;
+        if (connectorId is not null)
+        {
+            http.Response.Headers[BoundaryPipeline.ConnectorHeader] = connectorId;
+        }
+        return http.Response.WriteAsJsonAsync(new { error = new { message, type, code, param = (string?)null } });
+    }
+
+    /// <summary>Sends the call to the provider's chat completions with the provider's key, never the caller's.</summary>
+    private sealed class ProviderTransformer(ConnectorOptions connector, RoutingDecision? decision, string model) : HttpTransformer
+    {
+        public override async ValueTask TransformRequestAsync(HttpContext http, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(http, proxyRequest, destinationPrefix, cancellationToken);
+            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/chat/completions");
+            proxyRequest.Headers.Remove("Authorization");
+            proxyRequest.Headers.Remove(ApiKeyAuthentication.HeaderName);
+            proxyRequest.Headers.Remove("Cookie");
+            proxyRequest.Headers.Remove("X-Agent33-Domain");
+            if (connector.ApiKey is { Length: > 0 } key)
+            {
+                proxyRequest.Headers.Authorization = new("Bearer", key);
+            }
+        }
+
+        public override async ValueTask<bool> TransformResponseAsync(HttpContext http, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+        {
+            var proceed = await base.TransformResponseAsync(http, proxyResponse, cancellationToken);
+            if (proxyResponse is not null && http.Features.Get<IHttpResponseBodyFeature>() is AttemptResponseBody body)
+            {
+                body.OnHeaders(proxyResponse);
+            }
+            var headers = http.Response.Headers;
+            headers[BoundaryPipeline.ConnectorHeader] = connector.Id;
+            headers["X-Agent33-Model"] = model;
+            if (decision is not null)
+            {
+                headers["X-Agent33-Effort"] = decision.Effort;
+                headers["X-Agent33-Effort-Source"] = decision.EffortSource;
+            }
+            return proceed;
+        }
+    }
+}

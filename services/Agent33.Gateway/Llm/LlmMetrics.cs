@@ -1,0 +1,41 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Agent33.Gateway.Monitoring;
+
+namespace Agent33.Gateway.Llm;
+
+/// <summary>The LLM endpoint's instruments (<c>llm_*</c>), named as the contract fixes them.</summary>
+public sealed class LlmMetrics
+{
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _tokens;
+    private readonly Histogram<double> _timeToFirstToken;
+    private readonly Counter<long> _fallbacks;
+    private readonly Counter<long> _routingFailures;
+
+    public LlmMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(GatewayMetrics.MeterName);
+        _requests = meter.CreateCounter<long>("llm_requests_total", description: "LLM calls by served model, connector, effort and outcome.");
+        _tokens = meter.CreateCounter<long>("llm_tokens_total", description: "Tokens the providers reported, by model and kind (prompt, completion).");
+        _timeToFirstToken = meter.CreateHistogram("llm_time_to_first_token_seconds", unit: "s", description: "Time from the call to the first byte of the answer.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = GatewayMetrics.DurationBuckets });
+        _fallbacks = meter.CreateCounter<long>("llm_fallbacks_total", description: "Calls moved from one connector to the next serving the model.");
+        _routingFailures = meter.CreateCounter<long>("llm_routing_failures_total", description: "Calls that went to Llm:DefaultModel because the routing service did not answer.");
+    }
+
+    public void Request(string model, string connector, string effort, string outcome) =>
+        _requests.Add(1, new TagList { { "model", model }, { "connector", connector }, { "effort", effort }, { "outcome", outcome } });
+
+    public void Usage(string model, long prompt, long completion)
+    {
+        _tokens.Add(prompt, new TagList { { "model", model }, { "kind", "prompt" } });
+        _tokens.Add(completion, new TagList { { "model", model }, { "kind", "completion" } });
+    }
+
+    public void TimeToFirstToken(TimeSpan elapsed) => _timeToFirstToken.Record(elapsed.TotalSeconds);
+
+    public void Fallback(string from, string to) => _fallbacks.Add(1, new TagList { { "from", from }, { "to", to } });
+
+    public void RoutingFailed() => _routingFailures.Add(1);
+}

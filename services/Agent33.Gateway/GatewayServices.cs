@@ -24,6 +24,17 @@ public static class GatewayServices
         builder.Services.AddOptions<Llm.LlmOptions>().BindConfiguration(Llm.LlmOptions.Section);
         builder.Services.AddSingleton<Llm.LlmMetrics>();
         builder.Services.AddSingleton<Llm.LlmRouter>();
+        builder.Services.AddSingleton<Llm.Spend.Budgets>();
+        if (Llm.Spend.GatewayDatabase.IsConfigured(builder.Configuration))
+        {
+            // Spend shared by every replica; Aspire's integration adds the health check, tracing and metrics.
+            builder.AddNpgsqlDbContext<Llm.Spend.GatewayDbContext>(Llm.Spend.GatewayDatabase.ConnectionName, settings => settings.DisableRetry = true);
+            builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.PostgresSpendStore>();
+        }
+        else
+        {
+            builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
+        }
         builder.Services.AddSingleton<Llm.EffortRoutingClient>();
         builder.Services.AddHttpClient(Llm.EffortRoutingClient.ClientName, client => client.BaseAddress = new Uri("https+http://routing"));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IncidentSignals>());

@@ -1,5 +1,6 @@
 using Agent33.Gateway;
 using Agent33.Gateway.Llm;
+using Agent33.Gateway.Llm.Spend;
 using Agent33.Gateway.Monitoring;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -8,6 +9,7 @@ builder.AddServiceDefaults();
 builder.AddGatewayServices();
 
 var app = builder.Build();
+await app.MigrateGatewayDatabaseAsync();
 
 app.MapDefaultEndpoints();
 app.MapConnectorsApi();
@@ -15,6 +17,6 @@ app.MapLlmApi();
 app.MapConnectorProxy();
 app.MapUnknownConnectorFallback();
 
-app.Run();
+await app.RunAsync();
 
 public partial class Program;

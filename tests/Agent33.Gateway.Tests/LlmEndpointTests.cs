@@ -22,10 +22,12 @@ public sealed class LlmEndpointTests : IAsyncLifetime
 {
     private LlmProvider _provider = null!;
     private ServiceProcess _routing = null!;
+    private Upstream _learning = null!; // stands in for the learning service, keeping the signals posted to it
 
     public async Task InitializeAsync()
     {
         _provider = await LlmProvider.StartAsync();
+        _learning = await Upstream.StartAsync();
         _routing = await ServiceProcess.StartAsync("Agent33.Routing", new Dictionary<string, string>(TestKeys.Settings())
         {
             ["services:learning-service:http:0"] = "http://127.0.0.1:9",
@@ -39,12 +41,14 @@ public sealed class LlmEndpointTests : IAsyncLifetime
     {
         _routing.Dispose();
         await _provider.DisposeAsync();
+        await _learning.DisposeAsync();
     }
 
     private GatewayFactory Gateway(string? routing = null, params (string Key, string Value)[] more) => new([
         ("ServiceApiKey", TestKeys.Service),
         ("services:routing:http:0", routing ?? _routing.BaseAddress.ToString().TrimEnd('/')),
         ("Llm:DefaultModel", "fallback-model"),
+        ("services:learning-service:http:0", _learning.Address),
         .. GatewayFactory.Connector(0, "llm:down", $"{_provider.Address}/down/v1", kind: "llm", more: [("Models:0", "flaky-*"), ("Circuit:FailureThreshold", "1")]),
         .. GatewayFactory.Connector(1, "llm:main", $"{_provider.Address}/ok/v1", kind: "llm",
             more: [("Models:0", "*-model"), ("Models:1", "flaky-*"), ("ApiKey", "provider-secret")]),
@@ -179,5 +183,71 @@ public sealed class LlmEndpointTests : IAsyncLifetime
         var list = await gateway.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/models");
         Assert.Equal("list", list.GetProperty("object").GetString());
         Assert.Equal(["auto", "flaky-*", "*-model"], list.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray());
+    }
+
+    private static async Task<HttpResponseMessage> AskAsync(HttpClient client) =>
+        await client.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"mid-model","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+
+    [Fact]
+    public async Task A_tenant_over_its_daily_budget_is_refused_until_the_next_utc_midnight_and_one_signal_says_so()
+    {
+        await using var gateway = Gateway(more: [("Llm:Budgets:tenant-a:DailyTokens", "30")]);
+        gateway.Clock.SetUtcNow(new DateTimeOffset(2026, 11, 25, 18, 0, 0, TimeSpan.Zero));
+        var client = gateway.CreateClient(TestKeys.Writer);
+        Assert.Equal(HttpStatusCode.OK, (await AskAsync(client)).StatusCode); // 18 tokens
+        Assert.Equal(HttpStatusCode.OK, (await AskAsync(client)).StatusCode); // 36: over from now on
+        for (var i = 0; i < 2; i++)
+        {
+            var refused = await AskAsync(client);
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.Equal(TimeSpan.FromHours(6), refused.Headers.RetryAfter!.Delta);
+            var error = await refused.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("budget_exceeded", error.GetProperty("error").GetProperty("code").GetString());
+        }
+        Assert.Equal(HttpStatusCode.OK, (await AskAsync(gateway.CreateClient(TestKeys.OtherWriter))).StatusCode); // another tenant's budget
+
+        var usage = await client.GetFromJsonAsync<JsonElement>("/v1/llm/usage?days=2");
+        var today = Assert.Single(usage.GetProperty("usage").EnumerateArray());
+        Assert.Equal(("2026-11-25", 2, 22, 14, 30), (today.GetProperty("day").GetString(), today.GetProperty("requests").GetInt32(),
+            today.GetProperty("prompt_tokens").GetInt32(), today.GetProperty("completion_tokens").GetInt32(), today.GetProperty("budget_tokens").GetInt32()));
+
+        gateway.Clock.Advance(TimeSpan.FromHours(6)); // midnight: a new day's budget
+        Assert.Equal(HttpStatusCode.OK, (await AskAsync(client)).StatusCode);
+
+        await Eventually.WaitUntilAsync(() => _learning.Signals.Any(s => s.GetProperty("summary").GetString() == "LLM budget reached for tenant tenant-a"),
+            "the budget signal", seconds: 10);
+        Assert.Single(_learning.Signals, s => s.GetProperty("summary").GetString() == "LLM budget reached for tenant tenant-a");
+        Assert.Equal(2, Sample(await ScrapeAsync(gateway), "llm_budget_rejections_total"));
+    }
+
+    [Fact]
+    public async Task Two_gateway_processes_share_one_budget_through_postgres()
+    {
+        var database = new PostgresFixture();
+        await database.InitializeAsync();
+        try
+        {
+            var settings = new Dictionary<string, string>(TestKeys.Settings())
+            {
+                ["ConnectionStrings:gateway"] = database.ConnectionString,
+                ["ServiceApiKey"] = TestKeys.Service,
+                ["services:routing:http:0"] = _routing.BaseAddress.ToString().TrimEnd('/'),
+                ["services:learning-service:http:0"] = _learning.Address,
+                ["Llm:Budgets:tenant-a:DailyTokens"] = "30",
+                ["Connectors:0:Id"] = "llm:main", ["Connectors:0:Kind"] = "llm", ["Connectors:0:Destination"] = $"{_provider.Address}/ok/v1",
+                ["Connectors:0:Models:0"] = "*-model",
+            };
+            using var first = await ServiceProcess.StartAsync("Agent33.Gateway", settings);
+            using var second = await ServiceProcess.StartAsync("Agent33.Gateway", settings);
+            Assert.Equal(HttpStatusCode.OK, (await AskAsync(first.CreateClient(TestKeys.Writer))).StatusCode);  // 18 tokens
+            Assert.Equal(HttpStatusCode.OK, (await AskAsync(second.CreateClient(TestKeys.Writer))).StatusCode); // 36, recorded by the other
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await AskAsync(first.CreateClient(TestKeys.Writer))).StatusCode);
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await AskAsync(second.CreateClient(TestKeys.Writer))).StatusCode);
+        }
+        finally
+        {
+            await database.DisposeAsync();
+        }
     }
 }

@@ -5,46 +5,58 @@ using Agent33.ServiceDefaults.Signals;
 namespace Agent33.Gateway.Boundary;
 
 /// <summary>
-/// Posts one <c>incident</c> learning signal when a connector's circuit opens (the edge from closed), in the
-/// background: the proxy path never waits on the learning service, and a failed post is only counted.
+/// Posts the gateway's learning signals — an <c>incident</c> when a connector's circuit opens (the edge from closed), a
+/// <c>performance</c> signal on a tenant's first LLM budget refusal of a day — in the background: the proxy path never waits on the learning service, and a failed post is only counted.
 /// </summary>
 public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, IMeterFactory meters, ILogger<IncidentSignals> logger) : BackgroundService
 {
-    private readonly Channel<CircuitEvent> _opened = Channel.CreateBounded<CircuitEvent>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
+    private readonly Channel<(string Subject, object Signal)> _outbox = Channel.CreateBounded<(string, object)>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly Counter<long> _failures = meters.Create(Monitoring.GatewayMetrics.MeterName).CreateCounter<long>(
         "connector_incident_signal_failures_total", description: "Incident signals the learning service did not record.");
 
-    public void CircuitOpened(CircuitEvent change) => _opened.Writer.TryWrite(change);
+    public void CircuitOpened(CircuitEvent change) => _outbox.Writer.TryWrite((change.ConnectorId, new
+    {
+        signal_type = "incident",
+        severity = "high",
+        summary = $"Connector {change.ConnectorId} circuit opened",
+        details = $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
+        source = "connector-gateway",
+        context = new Dictionary<string, string> { ["connector"] = change.ConnectorId },
+    }));
+
+    /// <summary>A tenant's first LLM budget refusal of a UTC day.</summary>
+    public void BudgetReached(string tenant, DateOnly day, string budget) => _outbox.Writer.TryWrite((tenant, new
+    {
+        signal_type = "performance",
+        severity = "medium",
+        summary = $"LLM budget reached for tenant {tenant}",
+        details = $"Tenant '{tenant}' reached its daily LLM budget ({budget}) on {day:yyyy-MM-dd}; its calls answer budget_exceeded until the next UTC midnight.",
+        source = "connector-gateway",
+        tenant_id = tenant,
+        context = new Dictionary<string, string> { ["tenant"] = tenant, ["budget"] = budget, ["day"] = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) },
+    }));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await foreach (var change in _opened.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var (subject, signal) in _outbox.Reader.ReadAllAsync(stoppingToken))
         {
             try
             {
-                var status = await clients.PostSignalAsync(configuration["ServiceApiKey"], new
-                {
-                    signal_type = "incident",
-                    severity = "high",
-                    summary = $"Connector {change.ConnectorId} circuit opened",
-                    details = $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
-                    source = "connector-gateway",
-                    context = new Dictionary<string, string> { ["connector"] = change.ConnectorId },
-                }, stoppingToken);
+                var status = await clients.PostSignalAsync(configuration["ServiceApiKey"], signal, stoppingToken);
                 if ((int)status is < 200 or >= 300)
                 {
                     _failures.Add(1);
-                    LogFailed(logger, change.ConnectorId, $"HTTP {(int)status}");
+                    LogFailed(logger, subject, $"HTTP {(int)status}");
                 }
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested) // whatever the failure, the background loop must live on
             {
                 _failures.Add(1);
-                LogFailed(logger, change.ConnectorId, ex.Message);
+                LogFailed(logger, subject, ex.Message);
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Incident signal for connector {Connector} not recorded: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string connector, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Learning signal about {Subject} not recorded: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string subject, string reason);
 }

@@ -56,4 +56,38 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
             return null;
         }
     }
+
+    /// <summary>Prices actual usage with the routing service's catalogue (<c>POST /v1/routing/usage</c>); null when it does not answer.</summary>
+    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, string? effort, CancellationToken cancellationToken)
+    {
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        patience.CancelAfter(Patience);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/routing/usage")
+            {
+                Content = JsonContent.Create(new JsonObject
+                {
+                    ["tenant_id"] = tenant,
+                    ["model"] = model,
+                    ["prompt_tokens"] = promptTokens,
+                    ["completion_tokens"] = completionTokens,
+                    ["effort"] = effort,
+                }),
+            };
+            request.Headers.Authorization = new("Bearer", configuration["ServiceApiKey"]);
+            using var response = await clients.CreateClient(ClientName).SendAsync(request, patience.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+            var priced = await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token);
+            return priced.GetProperty("cost_usd").GetDecimal();
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested
+                                   && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
+    }
 }

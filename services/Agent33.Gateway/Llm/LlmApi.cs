@@ -19,6 +19,9 @@ public sealed class LlmOptions
 
     /// <summary>The token budget routing starts from when a call names none (the router scales it by effort).</summary>
     public int DefaultMaxTokens { get; set; } = 4096;
+
+    /// <summary>Per-tenant daily budgets (<c>Llm:Budgets:&lt;tenant&gt;:DailyUsd</c>, <c>:DailyTokens</c>).</summary>
+    public Dictionary<string, Spend.LlmBudget> Budgets { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -38,6 +41,8 @@ public static class LlmApi
                     .Select(model => new { id = model, @object = "model", created = 0, owned_by = "agent33" }),
             }))
             .RequireAuthorization(Scopes.Read).WithTags("LLM").WithSummary("Every model the llm connectors serve, and auto.");
+        app.MapGet("/v1/llm/usage", UsageAsync)
+            .RequireAuthorization(Scopes.Read).WithTags("LLM").WithSummary("A tenant's LLM spend per UTC day and model, with its budgets.");
         app.MapPost("/v1/chat/completions", ChatCompletionsAsync)
             .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("An OpenAI chat completion, effort-routed and governed.")
             .DisableAntiforgery();
@@ -45,12 +50,37 @@ public static class LlmApi
     }
 
     private static async Task ChatCompletionsAsync(HttpContext http, LlmRouter router) => await router.CompleteAsync(http);
+
+    public sealed record UsageRow(string Day, string Model, long Requests, long PromptTokens, long CompletionTokens, decimal CostUsd, decimal? BudgetUsd, long? BudgetTokens);
+
+    private static async Task<IResult> UsageAsync(HttpContext http, string? tenantId, int? days, Spend.ISpendStore spend, Spend.Budgets budgets)
+    {
+        if (days is < 1 or > 366)
+        {
+            return Agent33.ServiceDefaults.Problems.ApiProblem.BadRequest("invalid_days", "days must be between 1 and 366.");
+        }
+        var resolved = ApiCaller.From(http).ResolveTenant(tenantId);
+        if (resolved.Problem is { } problem)
+        {
+            return problem;
+        }
+        var tenant = resolved.Tenant!;
+        var today = budgets.Today;
+        var rows = await spend.RangeAsync(tenant, today.AddDays(-(days ?? 7) + 1), today, http.RequestAborted);
+        var budget = budgets.For(tenant);
+        return TypedResults.Ok(new
+        {
+            tenant_id = tenant,
+            usage = rows.Select(r => new UsageRow(r.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.Model, r.Requests,
+                r.PromptTokens, r.CompletionTokens, r.CostUsd, budget?.DailyUsd, budget?.DailyTokens)),
+        });
+    }
 }
 
 /// <summary>One chat completion through the boundary, with routing and fallback; errors in OpenAI's shape.</summary>
 public sealed class LlmRouter(
     ConnectorRegistry registry, Governance governance, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics,
-    GatewayMetrics gatewayMetrics, IHttpForwarder forwarder, IOptions<LlmOptions> options)
+    GatewayMetrics gatewayMetrics, IHttpForwarder forwarder, Spend.Budgets budgets, Spend.ISpendStore spend, IOptions<LlmOptions> options)
 {
     private readonly Dictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
 
@@ -82,6 +112,13 @@ public sealed class LlmRouter(
         var budgetField = request.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         var maxTokens = request[budgetField] is JsonValue t && t.TryGetValue<int>(out var tokens) ? tokens : (int?)null;
         var tenant = ApiCaller.From(http).Tenant;
+        if (await budgets.CheckAsync(tenant, http.RequestAborted) is { } refusal)
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(refusal.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ErrorAsync(http, 429, "insufficient_quota", "budget_exceeded",
+                $"Tenant '{tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.", keepHeaders: true);
+            return;
+        }
 
         // The routing service decides effort, model and budget; an explicit model is honoured and still recorded.
         var auto = requested is null || requested == "auto";
@@ -121,14 +158,14 @@ public sealed class LlmRouter(
         http.Request.ContentType = "application/json";
         (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
         ConnectorRuntime? from = null;
-        string? refusal = null;
+        string? denied = null;
         foreach (var connector in candidates)
         {
             if (governance.Judge(connector.Options, HttpMethods.Post, null, null) is { } denial)
             {
                 gatewayMetrics.Denied(connector.Options.Id, "POST");
                 gatewayMetrics.Call(connector.Options.Id, "POST", CallOutcome.GovernanceBlocked);
-                refusal ??= denial.Reason;
+                denied ??= denial.Reason;
                 continue;
             }
             if (from is not null)
@@ -159,13 +196,18 @@ public sealed class LlmRouter(
         }
         if (tap.PromptTokens is not null || tap.CompletionTokens is not null)
         {
-            metrics.Usage(served, tap.PromptTokens ?? 0, tap.CompletionTokens ?? 0);
+            // Spend counts against the budget of the day the call started, priced in one place: the routing service.
+            var (prompt, completion) = (tap.PromptTokens ?? 0, tap.CompletionTokens ?? 0);
+            metrics.Usage(served, prompt, completion);
+            var cost = await routing.PriceAsync(tenant, model, prompt, completion, decision?.Effort, CancellationToken.None) ?? 0m;
+            metrics.Cost(served, (double)cost);
+            await spend.AddAsync(tenant, budgets.Today, model, prompt, completion, cost, CancellationToken.None);
         }
 
         if (last is not { } ended)
         {
             metrics.Request(served, "none", effortLabel, "governance_blocked");
-            await ErrorAsync(http, 403, "permission_error", "governance_blocked", refusal!);
+            await ErrorAsync(http, 403, "permission_error", "governance_blocked", denied!);
             return;
         }
         var (finalCall, finalOutcome) = ended;
@@ -238,9 +280,12 @@ public sealed class LlmRouter(
     }
 
     /// <summary>OpenAI's error shape, with the contract's code.</summary>
-    public static Task ErrorAsync(HttpContext http, int status, string type, string code, string message, string? connectorId = null)
+    public static Task ErrorAsync(HttpContext http, int status, string type, string code, string message, string? connectorId = null, bool keepHeaders = false)
     {
-        http.Response.Clear();
+        if (!keepHeaders)
+        {
+            http.Response.Clear();
+        }
         http.Response.StatusCode = status;
         if (connectorId is not null)
         {

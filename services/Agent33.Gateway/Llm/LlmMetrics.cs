@@ -12,6 +12,8 @@ public sealed class LlmMetrics
     private readonly Histogram<double> _timeToFirstToken;
     private readonly Counter<long> _fallbacks;
     private readonly Counter<long> _routingFailures;
+    private readonly Counter<double> _cost;
+    private readonly Counter<long> _budgetRejections;
 
     public LlmMetrics(IMeterFactory meters)
     {
@@ -21,6 +23,9 @@ public sealed class LlmMetrics
         _timeToFirstToken = meter.CreateHistogram("llm_time_to_first_token_seconds", unit: "s", description: "Time from the call to the first byte of the answer.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = GatewayMetrics.DurationBuckets });
         _fallbacks = meter.CreateCounter<long>("llm_fallbacks_total", description: "Calls moved from one connector to the next serving the model.");
+        _cost = meter.CreateCounter<double>("llm_cost_usd_total", unit: "USD", description: "What the calls cost, priced by the routing service's catalogue.");
+        _budgetRejections = meter.CreateCounter<long>("llm_budget_rejections_total", description: "Calls refused because a tenant's daily budget was reached.");
+        _budgetRejections.Add(0);
         _routingFailures = meter.CreateCounter<long>("llm_routing_failures_total", description: "Calls that went to Llm:DefaultModel because the routing service did not answer.");
     }
 
@@ -38,4 +43,8 @@ public sealed class LlmMetrics
     public void Fallback(string from, string to) => _fallbacks.Add(1, new TagList { { "from", from }, { "to", to } });
 
     public void RoutingFailed() => _routingFailures.Add(1);
+
+    public void Cost(string model, double usd) => _cost.Add(usd, new KeyValuePair<string, object?>("model", model));
+
+    public void BudgetRejected() => _budgetRejections.Add(1);
 }

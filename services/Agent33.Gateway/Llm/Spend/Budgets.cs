@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace Agent33.Gateway.Llm.Spend;
+
+/// <summary>A tenant's daily limits (<c>Llm:Budgets:&lt;tenant&gt;:DailyUsd</c>, <c>:DailyTokens</c>); unset is unlimited.</summary>
+public sealed class LlmBudget
+{
+    public decimal? DailyUsd { get; set; }
+    public long? DailyTokens { get; set; }
+}
+
+/// <summary>Why a call is refused, and how long until the next UTC midnight.</summary>
+public sealed record BudgetRefusal(string Budget, TimeSpan RetryAfter);
+
+/// <summary>
+/// Per-tenant daily budgets over the spend every replica records. A call is refused once the UTC day's spend has
+/// reached a budget; the first refusal of a tenant's day posts one learning signal.
+/// </summary>
+public sealed class Budgets(ISpendStore spend, IOptions<LlmOptions> options, TimeProvider time, Boundary.IncidentSignals signals, LlmMetrics metrics)
+{
+    private readonly ConcurrentDictionary<(string, DateOnly), bool> _signalled = new();
+
+    public DateOnly Today => DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+
+    public LlmBudget? For(string tenant) => options.Value.Budgets.GetValueOrDefault(tenant);
+
+    public async Task<BudgetRefusal?> CheckAsync(string tenant, CancellationToken cancellationToken)
+    {
+        if (For(tenant) is not { } budget || (budget.DailyUsd is null && budget.DailyTokens is null))
+        {
+            return null;
+        }
+        var today = Today;
+        var spent = await spend.DayAsync(tenant, today, cancellationToken);
+        var reached = budget.DailyUsd is { } usd && spent.CostUsd >= usd ? $"DailyUsd {usd.ToString(CultureInfo.InvariantCulture)}"
+            : budget.DailyTokens is { } tokens && spent.Tokens >= tokens ? $"DailyTokens {tokens}"
+            : null;
+        if (reached is null)
+        {
+            return null;
+        }
+        metrics.BudgetRejected();
+        if (_signalled.TryAdd((tenant, today), true))
+        {
+            signals.BudgetReached(tenant, today, reached);
+        }
+        var midnight = new DateTimeOffset(today.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        return new BudgetRefusal(reached, midnight - time.GetUtcNow());
+    }
+}

@@ -22,6 +22,7 @@ var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing
 
 var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
     .WithReference(learning)
+    .WithReference(routing) // the LLM endpoint asks routing for each call's effort and prices its usage there
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithGatewayCommands(apiKeys);

@@ -48,6 +48,19 @@ public static class DemoWorkload
             .WithEnvironment("Connectors__92__Id", "mcp:demo")
             .WithEnvironment("Connectors__92__Kind", "mcp")
             .WithEnvironment("Connectors__92__Destination", ReferenceExpression.Create($"{upstream}/mcp"))
-            .WithEnvironment("Connectors__92__Tools__Deny__0", "delete_*");
+            .WithEnvironment("Connectors__92__Tools__Deny__0", "delete_*")
+            // Two providers of the same models: calls fall back to the backup while the primary is down.
+            .WithEnvironment("Connectors__93__Id", "llm:demo-primary")
+            .WithEnvironment("Connectors__93__Kind", "llm")
+            .WithEnvironment("Connectors__93__Destination", ReferenceExpression.Create($"{upstream}/llm/primary/v1"))
+            .WithEnvironment("Connectors__93__Models__0", "*")
+            .WithEnvironment("Connectors__93__RetryAttempts", "0")
+            .WithEnvironment("Connectors__93__Circuit__RecoveryTimeoutSeconds", "5")
+            .WithEnvironment("Connectors__94__Id", "llm:demo-backup")
+            .WithEnvironment("Connectors__94__Kind", "llm")
+            .WithEnvironment("Connectors__94__Destination", ReferenceExpression.Create($"{upstream}/llm/backup/v1"))
+            .WithEnvironment("Connectors__94__Models__0", "*")
+            // The demo's tenant (the service key's, "default") runs out of its token budget in about three minutes.
+            .WithEnvironment("Llm__Budgets__default__DailyTokens", "12000");
     }
 }

@@ -7,7 +7,8 @@ namespace Agent33.Demo;
 /// <summary>
 /// Drives a steady, mixed load through the system so the dashboard shows life within a minute: routing
 /// decisions of low, medium and high effort, connector calls through the gateway (steady, flapping, MCP
-/// with an allowed and a denied tool), and learning signals.
+/// with an allowed and a denied tool), LLM calls through the gateway's OpenAI endpoint (tokens, cost, fallbacks
+/// while the primary provider is down, and a budget refusal within a few minutes), and learning signals.
 /// </summary>
 public sealed partial class DemoTraffic(IConfiguration configuration, ILogger<DemoTraffic> logger) : BackgroundService
 {
@@ -56,6 +57,18 @@ public sealed partial class DemoTraffic(IConfiguration configuration, ILogger<De
             await Try("routing decision", () => routing.PostAsJsonAsync("/v1/routing/decisions", Requests[random.Next(Requests.Length)], stoppingToken));
             await Try("stable connector", () => gateway.GetAsync($"/connectors/{StableConnector}/v1/models", stoppingToken));
             await Try("flaky connector", () => gateway.GetAsync($"/connectors/{FlakyConnector}/v1/models", stoppingToken));
+            if (tick % 4 == 0)
+            {
+                // An agent's LLM call through the gateway's OpenAI endpoint: effort-routed, streamed every other time.
+                string[] efforts = ["low", "medium", "high"];
+                await Try("llm call", () => gateway.PostAsJsonAsync("/v1/chat/completions", new
+                {
+                    model = "auto",
+                    reasoning_effort = efforts[random.Next(efforts.Length)],
+                    stream = tick % 8 == 0,
+                    messages = new[] { new { role = "user", content = "Summarise today's connector incidents." } },
+                }, stoppingToken));
+            }
             if (tick % 8 == 0)
             {
                 mcp = await CallMcpAsync(mcp, stoppingToken);

@@ -30,6 +30,40 @@ public static class DemoUpstreams
             FlakyIsDown(time.GetUtcNow())
                 ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The demo's flaky upstream is down this quarter-minute.")
                 : TypedResults.Ok(new { upstream = "flaky", path, ok = true }));
+        // OpenAI-compatible providers: "primary" is down with the flaky upstream (so calls fall back), "backup" never is.
+        app.MapPost("/llm/{provider}/v1/chat/completions", async (string provider, HttpContext context, TimeProvider time) =>
+        {
+            if (provider == "primary" && FlakyIsDown(time.GetUtcNow()))
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return;
+            }
+            var request = (await System.Text.Json.Nodes.JsonNode.ParseAsync(context.Request.Body))!;
+            var model = request["model"]?.GetValue<string>() ?? "demo-model";
+            var words = new[] { "The", " demo", " provider", " answers", $" from {provider}." };
+            if (request["stream"]?.GetValue<bool>() != true)
+            {
+                await context.Response.WriteAsJsonAsync(new
+                {
+                    id = "chatcmpl-demo", @object = "chat.completion", created = time.GetUtcNow().ToUnixTimeSeconds(), model,
+                    choices = new[] { new { index = 0, message = new { role = "assistant", content = string.Concat(words) }, finish_reason = "stop" } },
+                    usage = new { prompt_tokens = 40, completion_tokens = 25, total_tokens = 65 },
+                });
+                return;
+            }
+            context.Response.ContentType = "text/event-stream";
+            foreach (var word in words)
+            {
+                await context.Response.WriteAsync("data: " + System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    id = "chatcmpl-demo", @object = "chat.completion.chunk", model,
+                    choices = new[] { new { index = 0, delta = new { content = word } } },
+                }) + "\n\n");
+                await context.Response.Body.FlushAsync();
+                await Task.Delay(80);
+            }
+            await context.Response.WriteAsync("data: {\"id\":\"chatcmpl-demo\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":25,\"total_tokens\":65}}\n\ndata: [DONE]\n\n");
+        }).AllowAnonymous();
         app.MapMcp("/mcp").AllowAnonymous();
         return app;
     }

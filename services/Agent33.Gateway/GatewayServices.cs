@@ -36,7 +36,11 @@ public static class GatewayServices
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
         }
         builder.Services.AddSingleton<Llm.EffortRoutingClient>();
-        builder.Services.AddHttpClient(Llm.EffortRoutingClient.ClientName, client => client.BaseAddress = new Uri("https+http://routing"));
+        // No retries on the way to routing: a routing service that is down must cost an LLM call nothing but the default model.
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to opt one client out
+        builder.Services.AddHttpClient(Llm.EffortRoutingClient.ClientName, client => client.BaseAddress = new Uri("https+http://routing"))
+            .RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IncidentSignals>());
         builder.Services.AddLearningServiceClient();
 

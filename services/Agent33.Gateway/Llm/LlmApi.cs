@@ -122,10 +122,11 @@ public sealed class LlmRouter(
 
         // The routing service decides effort, model and budget; an explicit model is honoured and still recorded.
         var auto = requested is null || requested == "auto";
-        var decision = await routing.DecideAsync(tenant, http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(), effort, messages,
-            maxTokens ?? options.Value.DefaultMaxTokens,
-            auto ? null : requested, options.Value.DefaultModel, http.RequestAborted);
-        if (decision is null)
+        var deciding = routing.DecideAsync(tenant, http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(), effort, messages,
+            maxTokens ?? options.Value.DefaultMaxTokens, auto ? null : requested, options.Value.DefaultModel, auto ? http.RequestAborted : CancellationToken.None);
+        // An explicit model does not wait for routing: the decision is still recorded there, beside the call.
+        var decision = auto ? await deciding : null;
+        if (auto && decision is null)
         {
             metrics.RoutingFailed();
         }

@@ -24,12 +24,16 @@ public static class RoutingServices
         builder.Services.AddLearningServiceClient();
         builder.Services.AddSingleton<LearningSignals>();
 
-        // Histogram buckets that include the alert thresholds, so Prometheus can count decisions above them.
+        // Histogram buckets that include the alert thresholds, so Prometheus can count decisions (and calls) above them.
         var alerts = new AlertOptions();
         builder.Configuration.GetSection($"{RoutingOptions.Section}:Alerts").Bind(alerts);
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddView(RoutingMetrics.EstimatedCost, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.CostBuckets(alerts) })
-            .AddView(RoutingMetrics.TokenBudget, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.TokenBuckets(alerts) }));
+            .AddView(RoutingMetrics.TokenBudget, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.TokenBuckets(alerts) })
+            .AddView(RoutingMetrics.ActualCost, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.CostBuckets(alerts) })
+            .AddView(RoutingMetrics.ActualTokens, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.TokenBuckets(alerts) })
+            .AddView(RoutingMetrics.TokenEstimateRatio, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.RatioBuckets })
+            .AddView(RoutingMetrics.CostEstimateRatio, new ExplicitBucketHistogramConfiguration { Boundaries = RoutingMetrics.RatioBuckets }));
         return builder;
     }
 }

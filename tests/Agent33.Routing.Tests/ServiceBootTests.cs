@@ -20,6 +20,6 @@ public sealed class OpenApiTests
     {
         await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseTestKeys());
         await OpenApiContract.AssertRoutesAsync(factory.CreateClient(),
-            ("POST", "/v1/routing/decisions"), ("POST", "/v1/routing/classify"), ("GET", "/v1/dashboard/metrics"), ("GET", "/v1/dashboard/alerts"));
+            ("POST", "/v1/routing/decisions"), ("POST", "/v1/routing/usage"), ("POST", "/v1/routing/classify"), ("GET", "/v1/dashboard/metrics"), ("GET", "/v1/dashboard/alerts"));
     }
 }

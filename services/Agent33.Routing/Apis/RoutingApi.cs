@@ -12,6 +12,8 @@ public static class RoutingApi
 {
     private const int MaxTextLength = 256;
     private const int MaxTokensLimit = 10_000_000;
+    private const int MaxModelLength = 200;
+    private const double MaxEstimatedCost = 1_000_000;
 
     public static IEndpointRouteBuilder MapRoutingApi(this IEndpointRouteBuilder app)
     {
@@ -20,6 +22,10 @@ public static class RoutingApi
         group.MapPost("/decisions", Decide)
             .RequireAuthorization(Scopes.Write)
             .WithSummary("Route one agent call: effort, model, token budget and estimated cost, as the reference router decides them. A key decides for its own tenant; admin and service keys for any (else 403 cross_tenant_denied).");
+
+        group.MapPost("/usage", ReportUsage)
+            .RequireAuthorization(Scopes.Write)
+            .WithSummary("Report an LLM call's actual usage (the provider's prompt and completion tokens): answers it priced by the pricing catalogue, and records actual tokens and cost, and actual ÷ estimated, beside the effort_routing_* metrics. A key reports for its own tenant; admin and service keys for any (else 403 cross_tenant_denied).");
 
         group.MapPost("/classify", Classify)
             .RequireAuthorization(Scopes.Read)
@@ -46,6 +52,59 @@ public static class RoutingApi
         alerts.Evaluate();
         return TypedResults.Ok(decision);
     }
+
+    private static Results<Ok<PricedUsage>, ProblemHttpResult> ReportUsage(UsageReport report, HttpContext http, EffortRouter router, RoutingMetrics metrics)
+    {
+        if ((Validate(report) ?? ApiCaller.From(http).ResolveTenant(report.TenantId).Problem) is { } problem)
+        {
+            return problem;
+        }
+        var usage = router.PriceUsage(report.Model!.Trim(), NullIfBlank(report.Provider), report.PromptTokens!.Value, report.CompletionTokens!.Value);
+        metrics.RecordUsage(usage, report.Effort, report.EstimatedTokenBudget, report.EstimatedCost);
+        return TypedResults.Ok(usage);
+    }
+
+    private static ProblemHttpResult? Validate(UsageReport report)
+    {
+        if (string.IsNullOrWhiteSpace(report.Model))
+        {
+            return Invalid("model is required.");
+        }
+        if (report.Model.Trim().Length > MaxModelLength)
+        {
+            return Invalid($"model must be at most {MaxModelLength} characters.");
+        }
+        if (report.Provider?.Length > MaxTextLength)
+        {
+            return Invalid($"provider must be at most {MaxTextLength} characters.");
+        }
+        foreach (var (field, value) in new[] { ("prompt_tokens", report.PromptTokens), ("completion_tokens", report.CompletionTokens) })
+        {
+            if (value is not { } tokens)
+            {
+                return Invalid($"{field} is required.");
+            }
+            if (tokens is < 0 or > MaxTokensLimit)
+            {
+                return Invalid($"{field} must be between 0 and {MaxTokensLimit}.");
+            }
+        }
+        if (report.Effort is not null && !EffortLevels.TryParse(report.Effort, out _))
+        {
+            return Invalid("effort must be low, medium or high.");
+        }
+        if (report.EstimatedTokenBudget is < 1 or > MaxTokensLimit)
+        {
+            return Invalid($"estimated_token_budget must be between 1 and {MaxTokensLimit}.");
+        }
+        if (report.EstimatedCost is { } cost && !(cost is >= 0 and <= MaxEstimatedCost))
+        {
+            return Invalid($"estimated_cost must be between 0 and {MaxEstimatedCost}.");
+        }
+        return null;
+    }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     private static Results<Ok<HeuristicDecision>, ProblemHttpResult> Classify(ClassifyRequest request, EffortRouter router)
     {

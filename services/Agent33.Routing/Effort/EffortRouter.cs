@@ -387,6 +387,28 @@ public sealed class EffortRouter
         return null;
     }
 
+    /// <summary>
+    /// Prices a call's actual usage with the catalogue the estimates use: the model's entry prices prompt tokens at
+    /// its input and completion tokens at its output price; a model without one falls back, as an estimate does, to
+    /// the flat <c>Routing:CostPer1kTokens</c> over all tokens, and with no flat rate either it stays unpriced.
+    /// Rounded as the estimates are: catalogue prices quantized to 6 places half-even, the flat rate as Python's round.
+    /// </summary>
+    public PricedUsage PriceUsage(string model, string? provider, int promptTokens, int completionTokens)
+    {
+        var total = promptTokens + completionTokens;
+        if (_pricing.LookupModel(provider, model) is { } entry)
+        {
+            return new PricedUsage(model, promptTokens, completionTokens, total,
+                PricingCatalog.Cost(entry, promptTokens, completionTokens), CostStatus.Catalogue, entry.Source);
+        }
+        if (_costPer1kTokens > 0)
+        {
+            return new PricedUsage(model, promptTokens, completionTokens, total,
+                PythonRound.Round(total / 1000.0 * _costPer1kTokens, 6), CostStatus.FlatRate, "legacy_flat_rate");
+        }
+        return new PricedUsage(model, promptTokens, completionTokens, total, null, CostStatus.Unpriced, null);
+    }
+
     private static Dictionary<string, EffortLevel> Policies(Dictionary<string, string> configured, bool lowerKeys)
     {
         var policies = new Dictionary<string, EffortLevel>(StringComparer.Ordinal);

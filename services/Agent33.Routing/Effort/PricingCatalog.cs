@@ -20,6 +20,7 @@ public sealed record PricingEntry(
 public sealed class PricingCatalog
 {
     private readonly Dictionary<(string, string), PricingEntry> _overrides = [];
+    private readonly Dictionary<string, PricingEntry> _overridesByModel = new(StringComparer.Ordinal);
     private readonly Dictionary<(string, string), PricingEntry> _entries = [];
     private readonly Dictionary<string, PricingEntry> _byModel = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PricingEntry> _wildcardProviders = new(StringComparer.Ordinal);
@@ -43,12 +44,15 @@ public sealed class PricingCatalog
         }
         foreach (var entry in options.Value.PricingOverrides)
         {
-            _overrides[(entry.Provider.Trim().ToLowerInvariant(), entry.Model.Trim().ToLowerInvariant())] = new PricingEntry(
+            var key = (entry.Provider.Trim().ToLowerInvariant(), entry.Model.Trim().ToLowerInvariant());
+            var parsed = new PricingEntry(
                 entry.InputCostPerMillion ?? 0,
                 entry.OutputCostPerMillion ?? 0,
                 "user_override",
                 string.IsNullOrWhiteSpace(entry.SourceUrl) ? null : entry.SourceUrl.Trim(),
                 entry.FetchedAt is { } fetched ? IsoFormat(fetched) : null);
+            _overrides[key] = parsed;
+            _overridesByModel.TryAdd(key.Item2, parsed);
         }
     }
 
@@ -61,10 +65,34 @@ public sealed class PricingCatalog
                ?? _wildcardProviders.GetValueOrDefault(key.Item1);
     }
 
+    /// <summary>
+    /// The price of a model whose provider may be unknown (the gateway reports usage by model): with a provider,
+    /// <see cref="Lookup"/>; without, an operator override for the model (the first configured, whatever its
+    /// provider), then the catalogue's entry for the model under any provider. Wildcard providers need a provider.
+    /// </summary>
+    public PricingEntry? LookupModel(string? provider, string model)
+    {
+        if (!string.IsNullOrEmpty(provider))
+        {
+            return Lookup(provider, model);
+        }
+        var key = model.ToLowerInvariant();
+        return _overridesByModel.GetValueOrDefault(key) ?? _byModel.GetValueOrDefault(key);
+    }
+
+    /// <summary>USD for a call's actual usage — prompt tokens at the input price, completion tokens at the output price — quantized as <see cref="Cost(PricingEntry, int)"/>.</summary>
+    public static double Cost(PricingEntry entry, int promptTokens, int completionTokens) =>
+        Quantize(entry.InputCostPerMillion * promptTokens / 1_000_000m + entry.OutputCostPerMillion * completionTokens / 1_000_000m);
+
     /// <summary>USD for <paramref name="tokens"/> input and as many output tokens, quantized to 6 places half-even.</summary>
     public static double Cost(PricingEntry entry, int tokens)
     {
         var total = entry.InputCostPerMillion * tokens / 1_000_000m + entry.OutputCostPerMillion * tokens / 1_000_000m;
+        return Quantize(total);
+    }
+
+    private static double Quantize(decimal total)
+    {
         var quantized = Math.Round(total, 6, MidpointRounding.ToEven);
         return double.Parse(quantized.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
     }

@@ -19,6 +19,10 @@ public sealed class RoutingMetrics
     public const string TokenBudget = "effort_routing_estimated_token_budget";
     public const string ExportFailures = "effort_routing_export_failures_total";
     public const string SignalFailures = "effort_routing_signal_failures_total";
+    public const string ActualTokens = "effort_routing_actual_tokens";
+    public const string ActualCost = "effort_routing_actual_cost_usd";
+    public const string TokenEstimateRatio = "effort_routing_actual_to_estimated_token_ratio";
+    public const string CostEstimateRatio = "effort_routing_actual_to_estimated_cost_ratio";
 
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _highEffort;
@@ -26,6 +30,10 @@ public sealed class RoutingMetrics
     private readonly Histogram<long> _tokenBudget;
     private readonly Counter<long> _exportFailures;
     private readonly Counter<long> _signalFailures;
+    private readonly Histogram<long> _actualTokens;
+    private readonly Histogram<double> _actualCost;
+    private readonly Histogram<double> _tokenRatio;
+    private readonly Histogram<double> _costRatio;
 
     public RoutingMetrics(IMeterFactory meters, TimeProvider time, IOptions<RoutingOptions> options)
     {
@@ -36,6 +44,10 @@ public sealed class RoutingMetrics
         _tokenBudget = meter.CreateHistogram<long>(TokenBudget, description: "Estimated token budget of a routed call.");
         _exportFailures = meter.CreateCounter<long>(ExportFailures, description: "Decisions the JSONL export failed to write.");
         _signalFailures = meter.CreateCounter<long>(SignalFailures, description: "Alert learning signals the learning service did not accept.");
+        _actualTokens = meter.CreateHistogram<long>(ActualTokens, description: "Tokens (prompt + completion) a provider reported for an LLM call.");
+        _actualCost = meter.CreateHistogram<double>(ActualCost, description: "An LLM call's reported usage priced by the pricing catalogue, in USD.");
+        _tokenRatio = meter.CreateHistogram<double>(TokenEstimateRatio, description: "Actual tokens (prompt + completion) divided by the decision's estimated token budget.");
+        _costRatio = meter.CreateHistogram<double>(CostEstimateRatio, description: "Actual cost divided by the decision's estimated cost.");
         Summary = new MetricsSummary(time, TimeSpan.FromSeconds(options.Value.Dashboard.WindowSeconds));
     }
 
@@ -68,6 +80,56 @@ public sealed class RoutingMetrics
         }
     }
 
+    /// <summary>
+    /// A call's actual usage, beside the decision metrics: total tokens and priced cost (when priced), and — when the
+    /// reporter passes the decision's estimates — actual ÷ estimated tokens and cost. With an effort, OTel carries it
+    /// as a tag and the summary keeps <c>name(effort=…)</c> beside the unlabelled key, as for the estimates.
+    /// </summary>
+    public void RecordUsage(PricedUsage usage, string? effort, int? estimatedTokenBudget, double? estimatedCost)
+    {
+        var tags = new TagList();
+        var labels = "";
+        if (effort is not null)
+        {
+            tags.Add("effort", effort);
+            labels = MetricsSummary.LabelKey(("effort", effort));
+        }
+        Observe(_actualTokens, ActualTokens, usage.TotalTokens, tags, labels);
+        if (usage.CostUsd is { } cost)
+        {
+            Observe(_actualCost, ActualCost, cost, tags, labels);
+            if (estimatedCost is > 0 and var estimate)
+            {
+                Observe(_costRatio, CostEstimateRatio, cost / estimate, tags, labels);
+            }
+        }
+        if (estimatedTokenBudget is > 0 and var budget)
+        {
+            Observe(_tokenRatio, TokenEstimateRatio, (double)usage.TotalTokens / budget, tags, labels);
+        }
+    }
+
+    private void Observe(Histogram<long> histogram, string name, long value, in TagList tags, string labels)
+    {
+        histogram.Record(value, tags);
+        Summarize(name, value, labels);
+    }
+
+    private void Observe(Histogram<double> histogram, string name, double value, in TagList tags, string labels)
+    {
+        histogram.Record(value, tags);
+        Summarize(name, value, labels);
+    }
+
+    private void Summarize(string name, double value, string labels)
+    {
+        if (labels.Length > 0)
+        {
+            Summary.Observe(name, value, labels);
+        }
+        Summary.Observe(name, value);
+    }
+
     public void ExportFailed()
     {
         _exportFailures.Add(1);
@@ -86,4 +148,7 @@ public sealed class RoutingMetrics
 
     public static double[] TokenBuckets(AlertOptions alerts) =>
         [.. new[] { 256.0, 512, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, alerts.HighTokenBudgetThreshold }.Distinct().Order()];
+
+    /// <summary>Actual ÷ estimated: 1 is an exact estimate; below it the estimate was generous, above it short.</summary>
+    public static readonly double[] RatioBuckets = [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 4, 10];
 }

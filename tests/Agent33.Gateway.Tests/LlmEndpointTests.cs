@@ -51,7 +51,7 @@ public sealed class LlmEndpointTests : IAsyncLifetime
         ("services:learning-service:http:0", _learning.Address),
         .. GatewayFactory.Connector(0, "llm:down", $"{_provider.Address}/down/v1", kind: "llm", more: [("Models:0", "flaky-*"), ("Circuit:FailureThreshold", "1")]),
         .. GatewayFactory.Connector(1, "llm:main", $"{_provider.Address}/ok/v1", kind: "llm",
-            more: [("Models:0", "*-model"), ("Models:1", "flaky-*"), ("ApiKey", "provider-secret")]),
+            more: [("Models:0", "*-model"), ("Models:1", "flaky-*"), ("Models:2", "gpt-4o*"), ("ApiKey", "provider-secret")]),
         .. more,
     ]);
 
@@ -182,7 +182,7 @@ public sealed class LlmEndpointTests : IAsyncLifetime
         await using var gateway = Gateway();
         var list = await gateway.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/models");
         Assert.Equal("list", list.GetProperty("object").GetString());
-        Assert.Equal(["auto", "flaky-*", "*-model"], list.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray());
+        Assert.Equal(["auto", "flaky-*", "*-model", "gpt-4o*"], list.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray());
     }
 
     private static async Task<HttpResponseMessage> AskAsync(HttpClient client) =>
@@ -249,5 +249,19 @@ public sealed class LlmEndpointTests : IAsyncLifetime
         {
             await database.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task Actual_usage_is_priced_by_the_routing_catalogue_and_kept_as_the_tenants_spend()
+    {
+        await using var gateway = Gateway();
+        ChatCompletion completion = await Chat(gateway, "gpt-4o").CompleteChatAsync([new UserChatMessage("hello")]);
+        Assert.Equal((11, 7), (completion.Usage.InputTokenCount, completion.Usage.OutputTokenCount));
+
+        var usage = await gateway.CreateClient(TestKeys.Writer).GetFromJsonAsync<JsonElement>("/v1/llm/usage");
+        var row = Assert.Single(usage.GetProperty("usage").EnumerateArray());
+        Assert.Equal("gpt-4o", row.GetProperty("model").GetString());
+        Assert.True(row.GetProperty("cost_usd").GetDecimal() > 0, $"{row}");
+        Assert.True(Sample(await ScrapeAsync(gateway), "llm_cost_usd_total", ("model", "gpt-4o*")) > 0);
     }
 }

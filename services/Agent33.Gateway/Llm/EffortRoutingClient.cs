@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Agent33.Gateway.Llm;
 
 /// <summary>What the routing service decided for one LLM call.</summary>
-public sealed record RoutingDecision(string Effort, string EffortSource, string Model, int? MaxTokens);
+public sealed record RoutingDecision(string Effort, string EffortSource, string Model, int? MaxTokens, long? EstimatedTokenBudget, decimal? EstimatedCost);
 
 /// <summary>
 /// Asks the routing service (<c>POST /v1/routing/decisions</c>) for a call's effort, model and token budget, naming
@@ -48,7 +48,9 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
                 decision.GetProperty("effort").GetString()!,
                 decision.GetProperty("effort_source").GetString()!,
                 decision.GetProperty("model").GetString()!,
-                decision.TryGetProperty("max_tokens", out var budget) && budget.ValueKind == JsonValueKind.Number ? budget.GetInt32() : null);
+                decision.TryGetProperty("max_tokens", out var budget) && budget.ValueKind == JsonValueKind.Number ? budget.GetInt32() : null,
+                decision.TryGetProperty("estimated_token_budget", out var tokens) && tokens.ValueKind == JsonValueKind.Number ? tokens.GetInt64() : null,
+                decision.TryGetProperty("estimated_cost", out var cost) && cost.ValueKind == JsonValueKind.Number ? cost.GetDecimal() : null);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
                                    && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
@@ -58,7 +60,7 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
     }
 
     /// <summary>Prices actual usage with the routing service's catalogue (<c>POST /v1/routing/usage</c>); null when it does not answer.</summary>
-    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, string? effort, CancellationToken cancellationToken)
+    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, RoutingDecision? decision, CancellationToken cancellationToken)
     {
         using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         patience.CancelAfter(Patience);
@@ -72,7 +74,9 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
                     ["model"] = model,
                     ["prompt_tokens"] = promptTokens,
                     ["completion_tokens"] = completionTokens,
-                    ["effort"] = effort,
+                    ["effort"] = decision?.Effort,
+                    ["estimated_token_budget"] = decision?.EstimatedTokenBudget is > 0 ? decision.EstimatedTokenBudget : null,
+                    ["estimated_cost"] = decision?.EstimatedCost,
                 }),
             };
             request.Headers.Authorization = new("Bearer", configuration["ServiceApiKey"]);
@@ -82,7 +86,7 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
                 return null;
             }
             var priced = await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token);
-            return priced.GetProperty("cost_usd").GetDecimal();
+            return priced.GetProperty("cost_usd") is { ValueKind: JsonValueKind.Number } cost ? (decimal)cost.GetDouble() : null; // (an exponent, 9.8E-05, is no decimal literal)
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
                                    && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)

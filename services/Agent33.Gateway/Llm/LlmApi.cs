@@ -200,7 +200,7 @@ public sealed class LlmRouter(
             // Spend counts against the budget of the day the call started, priced in one place: the routing service.
             var (prompt, completion) = (tap.PromptTokens ?? 0, tap.CompletionTokens ?? 0);
             metrics.Usage(served, prompt, completion);
-            var cost = await routing.PriceAsync(tenant, model, prompt, completion, decision?.Effort, CancellationToken.None) ?? 0m;
+            var cost = await routing.PriceAsync(tenant, model, prompt, completion, decision, CancellationToken.None) ?? 0m;
             metrics.Cost(served, (double)cost);
             await spend.AddAsync(tenant, budgets.Today, model, prompt, completion, cost, CancellationToken.None);
         }

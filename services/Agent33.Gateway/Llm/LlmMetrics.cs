@@ -23,7 +23,7 @@ public sealed class LlmMetrics
         _timeToFirstToken = meter.CreateHistogram("llm_time_to_first_token_seconds", unit: "s", description: "Time from the call to the first byte of the answer.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = GatewayMetrics.DurationBuckets });
         _fallbacks = meter.CreateCounter<long>("llm_fallbacks_total", description: "Calls moved from one connector to the next serving the model.");
-        _cost = meter.CreateCounter<double>("llm_cost_usd_total", unit: "USD", description: "What the calls cost, priced by the routing service's catalogue.");
+        _cost = meter.CreateCounter<double>("llm_cost_usd_total", description: "What the calls cost, priced by the routing service's catalogue.");
         _budgetRejections = meter.CreateCounter<long>("llm_budget_rejections_total", description: "Calls refused because a tenant's daily budget was reached.");
         _budgetRejections.Add(0);
         _routingFailures = meter.CreateCounter<long>("llm_routing_failures_total", description: "Calls that went to Llm:DefaultModel because the routing service did not answer.");

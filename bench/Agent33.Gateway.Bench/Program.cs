@@ -13,6 +13,8 @@ using Yarp.ReverseProxy.Configuration;
 //   [seconds] [--rounds N]   load: warm-up, then N (≥ 3) alternating rounds of each target; medians and ratios
 //   --hold SECONDS           the gateway alone under wrk load for that long, its PID printed (dotnet-trace, dotnet-counters)
 //   sse [requests]           time to first event and total time of an event stream: direct, bare YARP, gateway
+//   llm [requests]           the OpenAI endpoint: time to first token of a streamed chat completion, gateway vs direct to the
+//                            provider stub, and non-streaming completions/s under wrk (POST), alternating, three rounds
 //   trace-report FILE [N]    the top N frames of a dotnet-trace collect-linux CPU trace (see README.md)
 //
 // The same executable is also the backend and the bare YARP proxy (the "backend" and "bare-yarp" arguments).
@@ -28,7 +30,8 @@ switch (args.FirstOrDefault())
         return TraceReport.Print(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 25);
 }
 
-var sseMode = args.FirstOrDefault() == "sse";
+var llmMode = args.FirstOrDefault() == "llm";
+var sseMode = args.FirstOrDefault() == "sse" || llmMode;
 int seconds = 8, rounds = 3, requests = 50;
 int? hold = null;
 var rest = sseMode ? args[1..] : args;
@@ -93,6 +96,10 @@ try
     var yarpUrl = Url(FreePort());
     Children.Start("bare YARP", "dotnet", [self, "bare-yarp", Port(yarpUrl), backendUrl], work.FullName, new() { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
     await WaitUpAsync($"{yarpUrl}/v1/models");
+    if (llmMode)
+    {
+        return await RunLlmAsync(wrkForLlm: EnsureTool("wrk", ["wrk"]), requests, backendUrl, gatewayUrl, work.FullName);
+    }
     if (sseMode)
     {
         return await RunSseAsync(requests, [
@@ -218,6 +225,80 @@ static async Task<int> RunSseAsync(int requests, Target[] targets)
     return samples.Values.Any(list => list.Any(s => s.Error is not null)) ? 1 : 0;
 }
 
+// The OpenAI endpoint against its provider: time to first token (sequential streams) and non-streaming completions/s
+// under wrk, gateway and direct alternating.
+static async Task<int> RunLlmAsync(string? wrkForLlm, int requests, string backendUrl, string gatewayUrl, string work)
+{
+    if (wrkForLlm is null)
+    {
+        return 2;
+    }
+    using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = Timeout.InfiniteTimeSpan });
+    client.DefaultRequestHeaders.Authorization = new("Bearer", Backend.ApiKey);
+    (string Name, string Url)[] targets = [("direct", $"{backendUrl}/v1/chat/completions"), ("gateway", $"{gatewayUrl}/v1/chat/completions")];
+    foreach (var (_, url) in targets)
+    {
+        for (var i = 0; i < 500; i++)
+        {
+            using var response = await client.PostAsync(url, new StringContent(Backend.ChatBody, Encoding.UTF8, "application/json"));
+            response.EnsureSuccessStatusCode();
+        }
+    }
+    var ttft = targets.ToDictionary(t => t.Name, _ => new List<double>());
+    for (var i = -5; i < requests; i++)
+    {
+        foreach (var (name, url) in targets)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(Backend.StreamedChatBody, Encoding.UTF8, "application/json") };
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var stream = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[4096];
+            double? first = null;
+            while (await stream.ReadAsync(buffer) > 0)
+            {
+                first ??= Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            }
+            if (i >= 0 && response.IsSuccessStatusCode && first is not null)
+            {
+                ttft[name].Add(first.Value);
+            }
+        }
+    }
+    Console.WriteLine($"{requests} sequential streamed chat completions per target; load average {LoadAverage()}");
+    foreach (var (name, _) in targets)
+    {
+        Console.WriteLine($"  {name,-8} time to first token p50 {Percentile(ttft[name], 0.5),6:F2} ms  p99 {Percentile(ttft[name], 0.99),6:F2} ms  ({ttft[name].Count} ok)");
+    }
+    Console.WriteLine($"added time to first token p50: {Percentile(ttft["gateway"], 0.5) - Percentile(ttft["direct"], 0.5):F2} ms (target ≤ 1 ms)");
+
+    var script = Path.Combine(work, "chat.lua");
+    File.WriteAllText(script, $"wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{Backend.ChatBody}'\n");
+    var rates = targets.ToDictionary(t => t.Name, _ => new List<double>());
+    for (var round = 0; round <= 3; round++)
+    {
+        foreach (var (name, url) in targets)
+        {
+            var info = new ProcessStartInfo(wrkForLlm, ["-t1", "-c32", "-d5s", "--latency", "-s", script, "-H", $"Authorization: Bearer {Backend.ApiKey}", url])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var process = Process.Start(info)!;
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            var result = WrkResult.Parse(output);
+            if (round > 0) // round 0 warms up
+            {
+                rates[name].Add(result.RequestsPerSecond);
+                Console.WriteLine($"round {round}   {name,-8} {result.RequestsPerSecond,9:N0} completions/s   p50 {result.P50Ms,6:F2} ms   errors {result.Errors}");
+            }
+        }
+    }
+    Console.WriteLine($"median completions/s: direct {Percentile(rates["direct"], 0.5):N0}, gateway {Percentile(rates["gateway"], 0.5):N0} ({Percentile(rates["gateway"], 0.5) / Percentile(rates["direct"], 0.5):F2}×)");
+    return 0;
+}
+
 static async Task<StreamSample> StreamOnceAsync(HttpClient client, string url)
 {
     var started = Stopwatch.GetTimestamp();
@@ -273,6 +354,13 @@ static Process StartGateway(string url, string backendUrl) => Children.Start("ga
         ["Connectors__0__Id"] = "llm:bench",
         ["Connectors__0__Kind"] = "http",
         ["Connectors__0__Destination"] = backendUrl,
+        // The OpenAI endpoint's provider: the same backend's chat completions (llm mode). No routing service runs (a
+        // closed loopback port): an explicit model never waits for one, and pricing happens after the answer is complete.
+        ["services__routing__http__0"] = "http://127.0.0.1:9",
+        ["Connectors__1__Id"] = "llm:provider",
+        ["Connectors__1__Kind"] = "llm",
+        ["Connectors__1__Destination"] = $"{backendUrl}/v1",
+        ["Connectors__1__Models__0"] = "bench-model",
         // Defaults kept: retry (2), breaker, OTel metrics and tracing as ServiceDefaults set them (Prometheus
         // /metrics; no OTLP endpoint, as in the manifest), appsettings.json's log levels, and the write rate
         // limit — the old RateLimiting__WritesPerSecond=0 is gone because the limiter never counts GETs, so a
@@ -324,6 +412,7 @@ static async Task RunBackendAsync(int port)
     builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
     var app = builder.Build();
     app.MapGet("/v1/stream", Backend.StreamAsync);
+    app.MapPost("/v1/chat/completions", Backend.ChatAsync);
     app.MapGet("/{**path}", () => Results.Text(Backend.ModelsBody, "application/json"));
     await app.RunAsync();
 }
@@ -499,6 +588,31 @@ internal static class Backend
     public const string ModelsBody = """{"object":"list","data":[{"id":"bench-model"}]}""";
     public const int StreamEvents = 11;
     public static readonly TimeSpan StreamInterval = TimeSpan.FromMilliseconds(100);
+
+    public const string ChatBody = """{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}""";
+    public const string StreamedChatBody = """{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"hi"}]}""";
+
+    /// <summary>An OpenAI-style provider: a small completion with usage, or a stream of chunks 100 ms apart and a usage chunk.</summary>
+    public static async Task ChatAsync(HttpContext http)
+    {
+        var request = await System.Text.Json.JsonDocument.ParseAsync(http.Request.Body);
+        if (!request.RootElement.TryGetProperty("stream", out var stream) || !stream.GetBoolean())
+        {
+            await http.Response.WriteAsync("""{"id":"c","object":"chat.completion","model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}""");
+            return;
+        }
+        http.Response.ContentType = "text/event-stream";
+        for (var i = 0; i < StreamEvents; i++)
+        {
+            if (i > 0)
+            {
+                await Task.Delay(StreamInterval, http.RequestAborted);
+            }
+            await http.Response.WriteAsync($"data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{i} \"}}}}]}}\n\n", http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+        await http.Response.WriteAsync("data: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":11,\"total_tokens\":16}}\n\ndata: [DONE]\n\n");
+    }
 
     /// <summary>An LLM-style event stream: the first event at once, then one every 100 ms, about 1 s in all.</summary>
     public static async Task StreamAsync(HttpContext http)

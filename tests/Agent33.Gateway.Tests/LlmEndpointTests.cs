@@ -258,10 +258,13 @@ public sealed class LlmEndpointTests : IAsyncLifetime
         ChatCompletion completion = await Chat(gateway, "gpt-4o").CompleteChatAsync([new UserChatMessage("hello")]);
         Assert.Equal((11, 7), (completion.Usage.InputTokenCount, completion.Usage.OutputTokenCount));
 
-        var usage = await gateway.CreateClient(TestKeys.Writer).GetFromJsonAsync<JsonElement>("/v1/llm/usage");
-        var row = Assert.Single(usage.GetProperty("usage").EnumerateArray());
-        Assert.Equal("gpt-4o", row.GetProperty("model").GetString());
-        Assert.True(row.GetProperty("cost_usd").GetDecimal() > 0, $"{row}");
+        // The price is added beside the call, once the answer is complete.
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            var usage = await gateway.CreateClient(TestKeys.Writer).GetFromJsonAsync<JsonElement>("/v1/llm/usage");
+            var row = Assert.Single(usage.GetProperty("usage").EnumerateArray());
+            return row.GetProperty("model").GetString() == "gpt-4o" && row.GetProperty("requests").GetInt32() == 1 && row.GetProperty("cost_usd").GetDecimal() > 0;
+        }, "the call's price in the spend", seconds: 10);
         Assert.True(Sample(await ScrapeAsync(gateway), "llm_cost_usd_total", ("model", "gpt-4o*")) > 0);
     }
 }

@@ -197,12 +197,14 @@ public sealed class LlmRouter(
         }
         if (tap.PromptTokens is not null || tap.CompletionTokens is not null)
         {
-            // Spend counts against the budget of the day the call started, priced in one place: the routing service.
+            // Tokens count against the budget of the day the call started before the caller has the end of the answer;
+            // the price (routing's catalogue: pricing lives in one place) is added once the answer is complete, so a
+            // slow or absent routing service never holds the caller.
             var (prompt, completion) = (tap.PromptTokens ?? 0, tap.CompletionTokens ?? 0);
+            var day = budgets.Today;
             metrics.Usage(served, prompt, completion);
-            var cost = await routing.PriceAsync(tenant, model, prompt, completion, decision, CancellationToken.None) ?? 0m;
-            metrics.Cost(served, (double)cost);
-            await spend.AddAsync(tenant, budgets.Today, model, prompt, completion, cost, CancellationToken.None);
+            await spend.AddAsync(tenant, day, model, requests: 1, prompt, completion, costUsd: 0m, CancellationToken.None);
+            _ = AddPriceAsync(tenant, day, model, served, prompt, completion, decision);
         }
 
         if (last is not { } ended)
@@ -249,6 +251,27 @@ public sealed class LlmRouter(
             default:
                 await ErrorAsync(http, 502, "api_error", "http_error", $"Connector '{id}' failed (status {finalOutcome.Result.StatusCode}).", id);
                 return;
+        }
+    }
+
+    /// <summary>Prices a call's usage and adds the cost to the spend, beside the call (nothing the caller waits for).</summary>
+    private async Task AddPriceAsync(string tenant, DateOnly day, string model, string served, long prompt, long completion, RoutingDecision? decision)
+    {
+        try
+        {
+            if (await routing.PriceAsync(tenant, model, prompt, completion, decision, CancellationToken.None) is { } cost)
+            {
+                metrics.Cost(served, (double)cost);
+                await spend.AddAsync(tenant, day, model, requests: 0, 0, 0, cost, CancellationToken.None);
+            }
+            else
+            {
+                metrics.Unpriced();
+            }
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            metrics.Unpriced(); // the tokens are recorded; only this call's cost is missing, and it is counted
         }
     }
 

@@ -14,6 +14,7 @@ public sealed class LlmMetrics
     private readonly Counter<long> _routingFailures;
     private readonly Counter<double> _cost;
     private readonly Counter<long> _budgetRejections;
+    private readonly Counter<long> _unpriced;
 
     public LlmMetrics(IMeterFactory meters)
     {
@@ -26,6 +27,7 @@ public sealed class LlmMetrics
         _cost = meter.CreateCounter<double>("llm_cost_usd_total", description: "What the calls cost, priced by the routing service's catalogue.");
         _budgetRejections = meter.CreateCounter<long>("llm_budget_rejections_total", description: "Calls refused because a tenant's daily budget was reached.");
         _budgetRejections.Add(0);
+        _unpriced = meter.CreateCounter<long>("llm_unpriced_calls_total", description: "Calls whose usage the routing service did not price (their tokens still count).");
         _routingFailures = meter.CreateCounter<long>("llm_routing_failures_total", description: "Calls that went to Llm:DefaultModel because the routing service did not answer.");
     }
 
@@ -47,4 +49,6 @@ public sealed class LlmMetrics
     public void Cost(string model, double usd) => _cost.Add(usd, new KeyValuePair<string, object?>("model", model));
 
     public void BudgetRejected() => _budgetRejections.Add(1);
+
+    public void Unpriced() => _unpriced.Add(1);
 }

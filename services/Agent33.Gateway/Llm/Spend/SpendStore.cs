@@ -9,7 +9,8 @@ public readonly record struct DaySpend(decimal CostUsd, long Tokens);
 /// <summary>Where LLM spend is kept: Postgres (shared by every replica) when <c>ConnectionStrings:gateway</c> is set.</summary>
 public interface ISpendStore
 {
-    Task AddAsync(string tenant, DateOnly day, string model, long promptTokens, long completionTokens, decimal costUsd, CancellationToken cancellationToken);
+    /// <summary>Adds to the tenant's row for the day and model (a call's tokens, later its price with <paramref name="requests"/> 0).</summary>
+    Task AddAsync(string tenant, DateOnly day, string model, long requests, long promptTokens, long completionTokens, decimal costUsd, CancellationToken cancellationToken);
 
     Task<DaySpend> DayAsync(string tenant, DateOnly day, CancellationToken cancellationToken);
 
@@ -19,15 +20,15 @@ public interface ISpendStore
 /// <summary>Spend in the gateway's database: one row per tenant, day and model, added to in one statement by every replica.</summary>
 public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStore
 {
-    public async Task AddAsync(string tenant, DateOnly day, string model, long promptTokens, long completionTokens, decimal costUsd, CancellationToken cancellationToken)
+    public async Task AddAsync(string tenant, DateOnly day, string model, long requests, long promptTokens, long completionTokens, decimal costUsd, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
         await db.Database.ExecuteSqlInterpolatedAsync($"""
             INSERT INTO llm_spend (tenant_id, day, model, requests, prompt_tokens, completion_tokens, cost_usd)
-            VALUES ({tenant}, {day}, {model}, 1, {promptTokens}, {completionTokens}, {costUsd})
+            VALUES ({tenant}, {day}, {model}, {requests}, {promptTokens}, {completionTokens}, {costUsd})
             ON CONFLICT (tenant_id, day, model) DO UPDATE SET
-                requests = llm_spend.requests + 1,
+                requests = llm_spend.requests + EXCLUDED.requests,
                 prompt_tokens = llm_spend.prompt_tokens + EXCLUDED.prompt_tokens,
                 completion_tokens = llm_spend.completion_tokens + EXCLUDED.completion_tokens,
                 cost_usd = llm_spend.cost_usd + EXCLUDED.cost_usd
@@ -57,12 +58,12 @@ public sealed class InMemorySpendStore : ISpendStore
 {
     private readonly ConcurrentDictionary<(string, DateOnly, string), LlmSpendRow> _rows = new();
 
-    public Task AddAsync(string tenant, DateOnly day, string model, long promptTokens, long completionTokens, decimal costUsd, CancellationToken cancellationToken)
+    public Task AddAsync(string tenant, DateOnly day, string model, long requests, long promptTokens, long completionTokens, decimal costUsd, CancellationToken cancellationToken)
     {
         var row = _rows.GetOrAdd((tenant, day, model), _ => new LlmSpendRow { TenantId = tenant, Day = day, Model = model });
         lock (row)
         {
-            row.Requests++;
+            row.Requests += requests;
             row.PromptTokens += promptTokens;
             row.CompletionTokens += completionTokens;
             row.CostUsd += costUsd;

@@ -40,6 +40,6 @@ public sealed class OpenApiTests(PostgresFixture postgres) : IClassFixture<Postg
             ("POST", $"{b}/signals"), ("GET", $"{b}/signals"), ("GET", $"{b}/summary"), ("GET", $"{b}/trends"), ("GET", $"{b}/calibration"),
             ("GET", $"{b}/intakes"), ("POST", $"{b}/backups"), ("GET", $"{b}/backups"), ("GET", $"{b}/backups/{{backupId}}"),
             ("DELETE", $"{b}/backups/{{backupId}}"), ("POST", $"{b}/restore"), ("POST", $"{b}/migrations/import"),
-            ("GET", $"{b}/migrations/status"), ("GET", $"{b}/quarantine"));
+            ("GET", $"{b}/migrations/status"), ("GET", $"{b}/quarantine"), ("DELETE", $"{b}/quarantine/{{id}}"));
     }
 }

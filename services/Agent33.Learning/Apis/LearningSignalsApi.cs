@@ -73,13 +73,13 @@ public static class LearningSignalsApi
         {
             return ApiProblem.BadRequest("invalid_signal", "summary is required.");
         }
-        if (body.Summary.Length > 2000 || body.Details?.Length > 20_000 || body.Source?.Length > 500)
+        if (body.Summary.Length > SignalLimits.SummaryChars || body.Details?.Length > SignalLimits.DetailsChars || body.Source?.Length > SignalLimits.SourceChars)
         {
-            return ApiProblem.BadRequest("invalid_signal", "summary (2,000), details (20,000) or source (500 characters) is too long.");
+            return ApiProblem.BadRequest("invalid_signal", SignalLimits.TooLong);
         }
-        if (body.Context is { } context && (context.Count > 50 || context.Any(kv => kv.Key.Length > 100 || kv.Value is null || kv.Value.Length > 2000)))
+        if (body.Context is { } context && (context.Values.Any(v => v is null) || SignalLimits.CheckMap("context", context) is not null))
         {
-            return ApiProblem.BadRequest("invalid_signal", "context holds at most 50 string entries (keys up to 100, values up to 2,000 characters).");
+            return ApiProblem.BadRequest("invalid_signal", SignalLimits.ContextRule);
         }
         string?[] texts = [body.Summary, body.Details, body.Source, .. body.Context?.SelectMany(kv => new[] { kv.Key, kv.Value }) ?? []];
         if (texts.Any(text => text?.Contains('\0') == true))

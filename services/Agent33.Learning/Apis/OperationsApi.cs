@@ -67,7 +67,14 @@ public static class OperationsApi
 
         group.MapGet("/quarantine", async (LearningDbContext db, int? limit, CancellationToken ct) =>
                 TypedResults.Ok(await db.Quarantine.AsNoTracking().OrderByDescending(q => q.Id).Take(Math.Clamp(limit ?? 50, 1, 1000)).ToListAsync(ct)))
-            .WithSummary("Records and payloads that could not be imported, kept verbatim with their reason and source.");
+            .WithSummary("Records and payloads that could not be imported: their beginning (up to 64 KiB), SHA-256 and size, reason and source.");
+
+        group.MapDelete("/quarantine/{id}", async Task<Results<NoContent, ProblemHttpResult>> (string id, HttpContext http, LearningOperations operations, CancellationToken ct) =>
+                long.TryParse(id, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var key)
+                && await operations.PurgeQuarantinedAsync(key, Actor(http), ct)
+                    ? TypedResults.NoContent()
+                    : ApiProblem.NotFound("quarantine_not_found", $"There is no quarantined record '{id}'."))
+            .WithSummary("Purge a quarantined record once it has been dealt with (audited).");
         return app;
     }
 
@@ -102,13 +109,17 @@ public static class OperationsApi
     private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> ImportAsync(
         HttpContext http, LearningOperations operations, IOptions<LearningOptions> options, bool? force, string? on_corruption, CancellationToken ct)
     {
-        AllowLargeBody(http);
         if (on_corruption is not (null or "reject" or "quarantine"))
         {
             return ApiProblem.BadRequest("invalid_request", "on_corruption must be reject or quarantine.");
         }
         var quarantine = on_corruption is null ? options.Value.Migration.Quarantines : on_corruption == "quarantine";
-        await using var source = new LegacySource("json", "upload", http.Request.Body);
+        var (body, tooLarge) = await Uploads.SpoolAsync(http, options.Value.Migration.MaxImportBytes, "Learning:Migration:MaxImportBytes", ct);
+        if (tooLarge is not null)
+        {
+            return tooLarge;
+        }
+        await using var source = new LegacySource("json", "upload", body!);
         try
         {
             return TypedResults.Ok(await operations.ImportAsync(source, force ?? false, quarantine, Actor(http), ct));

@@ -13,9 +13,12 @@ public static class EnvelopeReader
     private static readonly HashSet<string> StateSections =
         [CanonicalState.Signals, CanonicalState.GeneratedIntakes, CanonicalState.SignalIntakeMap, CanonicalState.MetricsSnapshots];
 
-    public static async Task<EnvelopeSummary> ReadAsync(Stream input, IStateSink sink, CancellationToken cancellationToken)
+    /// <param name="maxRecordBytes">The largest single value read; a larger record is skipped and handed to the sink's
+    /// <see cref="IStateSink.AddOversizedAsync"/> (any other larger value makes the document invalid).</param>
+    public static async Task<EnvelopeSummary> ReadAsync(Stream input, IStateSink sink, CancellationToken cancellationToken,
+        int maxRecordBytes = JsonStream.DefaultMaxValueBytes)
     {
-        var json = new JsonStream(input);
+        var json = new JsonStream(input, maxRecordBytes);
         await using var canonical = new CanonicalState();
         var declared = new Declared();
         var sawState = false;
@@ -159,8 +162,14 @@ public static class EnvelopeReader
         {
             throw new BackupFormatException(BackupEnvelope.Invalid, $"{name} must be an array.");
         }
-        while (await json.ReadItemAsync(cancellationToken) is { } item)
+        while (await json.ReadItemAsync(cancellationToken) is { } element)
         {
+            if (element.Oversized is { } oversized)
+            {
+                await sink.AddOversizedAsync(name, oversized, cancellationToken);
+                continue;
+            }
+            var item = element.Value;
             if (item.ValueKind != JsonValueKind.Object)
             {
                 throw new BackupFormatException(BackupEnvelope.Invalid, $"Every element of {name} must be an object.");

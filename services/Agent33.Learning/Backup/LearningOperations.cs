@@ -100,12 +100,15 @@ public sealed partial class LearningOperations(
             return skipped;
         }
 
-        // Kept in memory only to quarantine it verbatim should it prove corrupt; legacy stores are small by nature.
-        var payload = await new StreamReader(source.State).ReadToEndAsync(ct);
+        // The state is read as a stream, never whole: a file, the SQLite row, or an upload spooled to disk.
+        // It must be seekable, so a payload that proves corrupt can be read again for the quarantine.
+        if (!source.State.CanSeek)
+        {
+            throw new ArgumentException("A legacy source must be seekable (a file or a spooled upload).", nameof(source));
+        }
         try
         {
-            var result = await ReplaceStateAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(payload)),
-                quarantineCorrupt ? sourceName : null, requireEnvelopeOrState: false, ct);
+            var result = await ReplaceStateAsync(source.State, quarantineCorrupt ? sourceName : null, requireEnvelopeOrState: false, ct);
             if (!quarantineCorrupt || result.Quarantined == 0)
             {
                 result = result with { Status = "imported" };
@@ -120,8 +123,8 @@ public sealed partial class LearningOperations(
         }
         catch (BackupFormatException ex)
         {
-            // The payload itself is unreadable: keep it verbatim, whatever the mode, and report.
-            await QuarantineAsync(sourceName, "payload", payload, ex.Message, ct);
+            // The payload itself is unreadable: keep it (its beginning, hash and size), whatever the mode, and report.
+            await QuarantineAsync(sourceName, "payload", await QuarantinedPayload.FromStreamAsync(source.State, ct), ex.Message, ct);
             var failed = new RestoreResult("rejected", 0, 0, 0, 1, $"The legacy payload is corrupt and was quarantined: {ex.Message}");
             await RecordRunAsync(source, force, failed, ct);
             throw;
@@ -144,7 +147,7 @@ public sealed partial class LearningOperations(
                 await clear.ExecuteNonQueryAsync(ct);
             }
             await using var writer = new StateWriter(connection, quarantineSource is null ? null :
-                (kind, json, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, json.GetRawText(), reason, ct)));
+                (kind, kept, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, kept, reason, ct)));
             var summary = await EnvelopeReader.ReadAsync(input, writer, ct);
             if (requireEnvelopeOrState && !summary.SawStateSection)
             {
@@ -169,7 +172,7 @@ public sealed partial class LearningOperations(
         }
     }
 
-    public async Task QuarantineAsync(string source, string kind, string payload, string reason, CancellationToken ct)
+    public async Task QuarantineAsync(string source, string kind, QuarantinedPayload payload, string reason, CancellationToken ct)
     {
         // Its own connection and transaction: a quarantined record stays even when the import rolls back.
         // The configured string: an opened connection's own string no longer carries the password.
@@ -177,18 +180,36 @@ public sealed partial class LearningOperations(
         await connection.OpenAsync(ct);
         await using var insert = new NpgsqlCommand(
             """
-            INSERT INTO quarantined_records (quarantined_at, source, kind, reason, payload) VALUES (@at, @source, @kind, @reason, @payload);
+            INSERT INTO quarantined_records (quarantined_at, source, kind, reason, payload, payload_sha256, payload_bytes, payload_truncated)
+            VALUES (@at, @source, @kind, @reason, @payload, @sha256, @bytes, @truncated);
             INSERT INTO audit_events (occurred_at, kind, actor, details) VALUES (@at, 'record_quarantined', 'learning-service', @details::jsonb);
             """, connection);
         insert.Parameters.Add(new NpgsqlParameter("at", time.GetUtcNow()));
         insert.Parameters.Add(new NpgsqlParameter("source", source));
         insert.Parameters.Add(new NpgsqlParameter("kind", kind));
         insert.Parameters.Add(new NpgsqlParameter("reason", reason));
-        insert.Parameters.Add(new NpgsqlParameter("payload", payload));
-        insert.Parameters.Add(new NpgsqlParameter("details", JsonSerializer.Serialize(new { source, kind, reason })));
+        insert.Parameters.Add(new NpgsqlParameter("payload", payload.Excerpt));
+        insert.Parameters.Add(new NpgsqlParameter("sha256", payload.Sha256));
+        insert.Parameters.Add(new NpgsqlParameter("bytes", payload.Bytes));
+        insert.Parameters.Add(new NpgsqlParameter("truncated", payload.Truncated));
+        insert.Parameters.Add(new NpgsqlParameter("details", JsonSerializer.Serialize(new { source, kind, reason, payload_sha256 = payload.Sha256, payload_bytes = payload.Bytes })));
         await insert.ExecuteNonQueryAsync(ct);
         _corruption.Add(1, new KeyValuePair<string, object?>("kind", kind));
         LogQuarantined(logger, kind, source, reason);
+    }
+
+    /// <summary>Removes a quarantined record once an operator has dealt with it; false when there is none with that id.</summary>
+    public async Task<bool> PurgeQuarantinedAsync(long id, string actor, CancellationToken ct)
+    {
+        var removed = await db.Quarantine.Where(q => q.Id == id)
+            .Select(q => new { q.Id, q.Source, q.Kind, q.PayloadSha256, q.PayloadBytes })
+            .FirstOrDefaultAsync(ct);
+        if (removed is null || await db.Quarantine.Where(q => q.Id == id).ExecuteDeleteAsync(ct) == 0)
+        {
+            return false;
+        }
+        await AuditAsync("quarantine_purged", actor, removed, ct);
+        return true;
     }
 
     private async Task RecordRunAsync(LegacySource source, bool force, RestoreResult result, CancellationToken ct)

@@ -10,7 +10,7 @@ namespace Agent33.Learning.Backup;
 /// caller's transaction: the caller commits only after the whole state was read and verified. Records
 /// the reference would reject fail the write, or — when a quarantine is given — go there instead.
 /// </summary>
-internal sealed class StateWriter(NpgsqlConnection connection, Func<string, JsonElement, string, ValueTask>? quarantine) : IStateSink, IAsyncDisposable
+internal sealed class StateWriter(NpgsqlConnection connection, Func<string, QuarantinedPayload, string, ValueTask>? quarantine) : IStateSink, IAsyncDisposable
 {
     private NpgsqlBinaryImporter? _importer;
     private string? _section;
@@ -80,6 +80,7 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             {
                 throw new InvalidRecordException(StateRecords.NulReason);
             }
+            CheckDocumentSize(json, "intake");
             intakeId = StateRecords.RequiredString(json, "intake_id", StateRecords.IdLength);
             submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? throw new InvalidRecordException("submitted_at is missing");
             tenant = StateRecords.OptionalString(json, "tenant_id", StateRecords.IdLength) ?? "default";
@@ -132,6 +133,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             await RejectAsync("snapshot", json, StateRecords.NulReason);
             return;
         }
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).Length > SignalLimits.DocumentBytes)
+        {
+            await RejectAsync("snapshot", json, $"the snapshot is larger than {SignalLimits.DocumentBytes / 1024} KiB");
+            return;
+        }
         var id = json.TryGetProperty("snapshot_id", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : $"MSN-restored-{_snapshotPosition}";
         if (id.Length > StateRecords.IdLength)
         {
@@ -158,14 +164,35 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
         }
     }
 
-    private async ValueTask RejectAsync(string kind, JsonElement json, string reason)
+    public ValueTask AddOversizedAsync(string section, QuarantinedPayload kept, CancellationToken ct) =>
+        RejectAsync(KindOf(section), kept, $"the record is larger than {JsonStream.DefaultMaxValueBytes / (1024 * 1024)} MiB, far beyond any record the service accepts");
+
+    private static string KindOf(string section) => section switch
+    {
+        CanonicalState.Signals => "signal",
+        CanonicalState.GeneratedIntakes => "intake",
+        CanonicalState.MetricsSnapshots => "snapshot",
+        _ => section,
+    };
+
+    private static void CheckDocumentSize(JsonElement json, string kind)
+    {
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).Length > SignalLimits.DocumentBytes)
+        {
+            throw new InvalidRecordException($"the {kind} is larger than {SignalLimits.DocumentBytes / 1024} KiB");
+        }
+    }
+
+    private ValueTask RejectAsync(string kind, JsonElement json, string reason) => RejectAsync(kind, QuarantinedPayload.FromJson(json), reason);
+
+    private async ValueTask RejectAsync(string kind, QuarantinedPayload kept, string reason)
     {
         if (quarantine is null)
         {
             throw new BackupFormatException(BackupEnvelope.Invalid, $"A {kind} record is invalid: {reason}.");
         }
         Quarantined++;
-        await quarantine(kind, json, reason);
+        await quarantine(kind, kept, reason);
     }
 
     private async ValueTask<NpgsqlBinaryImporter> SectionAsync(string section, string copyCommand, CancellationToken ct)

@@ -32,6 +32,9 @@ public sealed class MigrationOptions
     public string OnCorruption { get; set; } = "reject";
 
     public bool Quarantines => OnCorruption == "quarantine";
+
+    /// <summary>The largest legacy state <c>POST /migrations/import</c> accepts (streamed to disk, never held in memory); over it: 413.</summary>
+    public long MaxImportBytes { get; set; } = 256L * 1024 * 1024;
 }
 
 public sealed class AutoIntakeOptions
@@ -79,6 +82,10 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.Migration.OnCorruption is not ("reject" or "quarantine"))
         {
             errors.Add($"Learning:Migration:OnCorruption must be reject or quarantine, not '{o.Migration.OnCorruption}'.");
+        }
+        if (o.Migration.MaxImportBytes < 1)
+        {
+            errors.Add("Learning:Migration:MaxImportBytes must be at least 1.");
         }
         if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {

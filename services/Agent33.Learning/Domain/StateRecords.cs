@@ -46,6 +46,19 @@ public static class StateRecords
             throw new InvalidRecordException($"occurrence_count {occurrences} is not a whole number of at least 1");
         }
         var source = OptionalString(json, "source") ?? "";
+        var details = OptionalString(json, "details") ?? "";
+        var context = StringMap(json, "context");
+        var enrichment = StringMap(json, "enrichment");
+        var reasons = StringList(json, "quality_reasons");
+        // The limits of POST /signals: a record the API would refuse is not let in through a restore either.
+        if ((SignalLimits.Check(summary, details, source, context) ?? SignalLimits.CheckMap("enrichment", enrichment)) is { } tooLarge)
+        {
+            throw new InvalidRecordException(tooLarge);
+        }
+        if (reasons.Count > SignalLimits.QualityReasons || reasons.Any(r => r.Length > SignalLimits.QualityReasonChars))
+        {
+            throw new InvalidRecordException($"quality_reasons holds more than {SignalLimits.QualityReasons} entries or one longer than {SignalLimits.QualityReasonChars} characters");
+        }
         return new LearningSignal
         {
             SignalId = OptionalString(json, "signal_id", IdLength) ?? throw new InvalidRecordException("signal_id is missing"),
@@ -55,13 +68,13 @@ public static class StateRecords
             SeverityRank = rank,
             TenantId = tenant,
             Summary = summary,
-            Details = OptionalString(json, "details") ?? "",
+            Details = details,
             Source = source,
-            Context = StringMap(json, "context"),
+            Context = context,
             QualityScore = Number(json, "quality_score") ?? 0.0,
             QualityLabel = qualityLabel,
-            QualityReasons = StringList(json, "quality_reasons"),
-            Enrichment = StringMap(json, "enrichment"),
+            QualityReasons = reasons,
+            Enrichment = enrichment,
             OccurrenceCount = (int)occurrences,
             // The reference fills these from recorded_at when it loads a state that lacks them.
             FirstSeenAt = Timestamp(json, "first_seen_at") ?? recordedAt,

@@ -165,6 +165,20 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_restore_larger_than_the_configured_limit_is_413_and_changes_nothing()
+    {
+        await using var factory = Service(("Learning:Backups:MaxRestoreBytes", "10000"));
+        var admin = factory.CreateClient(TestKeys.Admin);
+        var before = await CountAsync(admin);
+
+        var response = await admin.PostAsync($"{Base}/restore", Json(LegacyState().ToJsonString()));
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("payload_too_large", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(before, await CountAsync(admin));
+    }
+
+    [Fact]
     public async Task A_corrupt_payload_is_quarantined_as_its_first_64_KiB_with_the_hash_and_size_of_all_of_it()
     {
         await using var factory = Service();

@@ -13,8 +13,9 @@ namespace Agent33.Learning.Backup;
 public sealed record RestoreResult(string Status, int SignalCount, int IntakeCount, int SignalIntakeMapCount, int Quarantined, string? Message = null);
 
 /// <summary>
-/// Backups, restores and legacy imports of the whole learning state. A restore or import replaces the
-/// state in one transaction (all or nothing) while writers wait; a backup reads one consistent snapshot
+/// Backups, restores and legacy imports of the whole learning state. A restore or import is read and verified
+/// whole first, from a local file, with nothing locked; then it replaces the state in one transaction (all or
+/// nothing) while writers wait for that swap only; a backup reads one consistent snapshot
 /// without blocking anyone. Bad records are never dropped silently: they fail the operation, or with
 /// <c>quarantine</c> they are kept verbatim in <c>quarantined_records</c>, audited and counted.
 /// </summary>
@@ -63,13 +64,36 @@ public sealed partial class LearningOperations(
         return stored;
     }
 
-    /// <summary>Replaces the whole state with an uploaded envelope or raw state; nothing changes unless all of it verifies.</summary>
+    /// <summary>
+    /// Replaces the whole state with an uploaded envelope or raw state; nothing changes unless all of it verifies.
+    /// A stream that cannot be read twice (the command line's progress bar) is spooled to a temporary file first.
+    /// </summary>
     public async Task<RestoreResult> RestoreAsync(Stream input, string actor, CancellationToken ct)
     {
-        var result = await ReplaceStateAsync(input, quarantineSource: null, requireEnvelopeOrState: true, ct);
-        await AuditAsync("state_restored", actor, result, ct);
-        return result;
+        FileStream? spool = null;
+        try
+        {
+            if (!input.CanSeek)
+            {
+                spool = TempFile();
+                await input.CopyToAsync(spool, ct);
+                spool.Position = 0;
+            }
+            var result = await ReplaceStateAsync(spool ?? input, quarantineSource: null, requireEnvelopeOrState: true, ct);
+            await AuditAsync("state_restored", actor, result, ct);
+            return result;
+        }
+        finally
+        {
+            if (spool is not null)
+            {
+                await spool.DisposeAsync();
+            }
+        }
     }
+
+    private static FileStream TempFile() =>
+        new(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
 
     public async Task<RestoreResult?> RestoreBackupAsync(string backupId, string actor, CancellationToken ct)
     {
@@ -78,7 +102,7 @@ public sealed partial class LearningOperations(
             return null;
         }
         // Spool the stored envelope to a temporary file: the database store reads it over the same connection.
-        await using var spool = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.DeleteOnClose);
+        await using var spool = TempFile();
         await store.CopyToAsync(backupId, spool, ct);
         spool.Position = 0;
         var result = await ReplaceStateAsync(spool, quarantineSource: null, requireEnvelopeOrState: true, ct);
@@ -131,13 +155,32 @@ public sealed partial class LearningOperations(
         }
     }
 
+    /// <summary>
+    /// Two passes over a seekable input. The first reads and verifies all of it — every record, the counts and the
+    /// checksum — and quarantines what it must, touching no learning table, however slowly the input was uploaded.
+    /// Only then the swap: lock the tables, clear them and copy the verified records in, in one transaction.
+    /// </summary>
     private async Task<RestoreResult> ReplaceStateAsync(Stream input, string? quarantineSource, bool requireEnvelopeOrState, CancellationToken ct)
     {
+        input.Position = 0;
+        int quarantined;
+        await using (var check = new StateWriter(connection: null, quarantineSource is null ? null :
+            (kind, kept, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, kept, reason, ct))))
+        {
+            var summary = await EnvelopeReader.ReadAsync(input, check, ct);
+            if (requireEnvelopeOrState && !summary.SawStateSection)
+            {
+                throw new BackupFormatException(BackupEnvelope.Invalid, "The body is neither a backup envelope nor a learning state (no signals, generated_intakes, signal_intake_map or metrics_snapshots).");
+            }
+            quarantined = check.Quarantined;
+        }
+
+        input.Position = 0;
         var connection = await OpenAsync(ct);
         try
         {
             await using var transaction = await connection.BeginTransactionAsync(ct);
-            // Writers wait for the restore instead of slipping rows into a state that is being replaced.
+            // Writers wait for the swap instead of slipping rows into a state that is being replaced.
             await using (var lockTables = new NpgsqlCommand($"LOCK TABLE {StateTables} IN SHARE ROW EXCLUSIVE MODE", connection, transaction))
             {
                 await lockTables.ExecuteNonQueryAsync(ct);
@@ -146,16 +189,12 @@ public sealed partial class LearningOperations(
             {
                 await clear.ExecuteNonQueryAsync(ct);
             }
-            await using var writer = new StateWriter(connection, quarantineSource is null ? null :
-                (kind, kept, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, kept, reason, ct)));
-            var summary = await EnvelopeReader.ReadAsync(input, writer, ct);
-            if (requireEnvelopeOrState && !summary.SawStateSection)
-            {
-                throw new BackupFormatException(BackupEnvelope.Invalid, "The body is neither a backup envelope nor a learning state (no signals, generated_intakes, signal_intake_map or metrics_snapshots).");
-            }
+            // The records the first pass quarantined are skipped again, silently: they are in the quarantine already.
+            await using var writer = new StateWriter(connection, quarantineSource is null ? null : (_, _, _) => ValueTask.CompletedTask);
+            await EnvelopeReader.ReadAsync(input, writer, ct, verify: false);
             await writer.CompleteAsync(ct);
             await transaction.CommitAsync(ct);
-            return new RestoreResult("ok", writer.Signals, writer.Intakes, writer.MapEntries, writer.Quarantined);
+            return new RestoreResult("ok", writer.Signals, writer.Intakes, writer.MapEntries, quarantined);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {

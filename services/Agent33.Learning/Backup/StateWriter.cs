@@ -9,8 +9,9 @@ namespace Agent33.Learning.Backup;
 /// Writes a streamed state into the learning tables with binary COPY, one section at a time, inside the
 /// caller's transaction: the caller commits only after the whole state was read and verified. Records
 /// the reference would reject fail the write, or — when a quarantine is given — go there instead.
+/// Without a connection it only checks: the verifying pass a restore makes before it locks anything.
 /// </summary>
-internal sealed class StateWriter(NpgsqlConnection connection, Func<string, QuarantinedPayload, string, ValueTask>? quarantine) : IStateSink, IAsyncDisposable
+internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, QuarantinedPayload, string, ValueTask>? quarantine) : IStateSink, IAsyncDisposable
 {
     private NpgsqlBinaryImporter? _importer;
     private string? _section;
@@ -32,6 +33,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Quar
         catch (InvalidRecordException ex)
         {
             await RejectAsync("signal", json, ex.Message);
+            return;
+        }
+        if (connection is null)
+        {
+            Signals++;
             return;
         }
         var copy = await SectionAsync("signals",
@@ -91,6 +97,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Quar
             await RejectAsync("intake", json, ex.Message);
             return;
         }
+        if (connection is null)
+        {
+            Intakes++;
+            return;
+        }
         var copy = await SectionAsync("intakes",
             "COPY generated_intakes (intake_id, tenant_id, generated_from_signal_id, submitted_at, document) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);
@@ -119,6 +130,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Quar
             await RejectAsync("map entry", JsonSerializer.SerializeToElement(new { signal_id = signalId, intake_id = intakeId }), unstorable);
             return;
         }
+        if (connection is null)
+        {
+            MapEntries++;
+            return;
+        }
         var copy = await SectionAsync("map", "COPY signal_intake_map (signal_id, intake_id) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(signalId, NpgsqlDbType.Varchar, ct);
@@ -142,6 +158,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Quar
         if (id.Length > StateRecords.IdLength)
         {
             await RejectAsync("snapshot", json, $"snapshot_id is longer than {StateRecords.IdLength} characters");
+            return;
+        }
+        if (connection is null)
+        {
+            Snapshots++;
             return;
         }
         var copy = await SectionAsync("snapshots", "COPY metrics_snapshots (snapshot_id, position, document) FROM STDIN (FORMAT BINARY)", ct);
@@ -202,7 +223,7 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Quar
             return _importer;
         }
         await CompleteAsync(ct);
-        _importer = await connection.BeginBinaryImportAsync(copyCommand, ct);
+        _importer = await connection!.BeginBinaryImportAsync(copyCommand, ct);
         _section = section;
         return _importer;
     }

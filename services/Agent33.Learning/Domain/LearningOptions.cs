@@ -21,6 +21,14 @@ public sealed class LearningOptions
     public int PruneIntervalSeconds { get; set; } = 2;
 
     public MigrationOptions Migration { get; set; } = new();
+
+    public BackupOptions Backups { get; set; } = new();
+}
+
+public sealed class BackupOptions
+{
+    /// <summary>The largest envelope or raw state <c>POST /restore</c> accepts (spooled to disk, never held in memory); over it: 413.</summary>
+    public long MaxRestoreBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 }
 
 public sealed class MigrationOptions
@@ -82,6 +90,10 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.Migration.OnCorruption is not ("reject" or "quarantine"))
         {
             errors.Add($"Learning:Migration:OnCorruption must be reject or quarantine, not '{o.Migration.OnCorruption}'.");
+        }
+        if (o.Backups.MaxRestoreBytes < 1)
+        {
+            errors.Add("Learning:Backups:MaxRestoreBytes must be at least 1.");
         }
         if (o.Migration.MaxImportBytes < 1)
         {

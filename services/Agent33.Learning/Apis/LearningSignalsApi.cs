@@ -41,7 +41,7 @@ public static class LearningSignalsApi
     private static async Task<Results<Created<SignalView>, Ok<SignalView>, ProblemHttpResult>> RecordAsync(
         SignalRequest body, HttpContext http, LearningStore store, CancellationToken ct)
     {
-        var tenant = ApiCaller.From(http).ResolveTenant(body.TenantId);
+        var tenant = ResolveTenant(ApiCaller.From(http), body.TenantId);
         if (tenant.Problem is { } denied)
         {
             return denied;
@@ -212,10 +212,21 @@ public static class LearningSignalsApi
             tenant = LearningStore.AllTenants;
             return caller.IsAdmin ? null : ApiProblem.Forbidden("cross_tenant_denied", "Only an admin key may read every tenant (tenant_id=*).");
         }
-        var resolution = caller.ResolveTenant(requested);
+        var resolution = ResolveTenant(caller, requested);
         tenant = resolution.Tenant ?? "";
         return resolution.Problem;
     }
+
+    /// <summary>The tenant the reference's request model names when the caller names none.</summary>
+    public const string ReferenceDefaultTenant = "default";
+
+    /// <summary>
+    /// As <see cref="ApiCaller.ResolveTenant"/>, except that <c>tenant_id: "default"</c> from an ordinary key means the
+    /// key's own tenant, as in the reference engine, whose clients send that default whether or not they mean it. An
+    /// admin key, or a service key acting for its callers, names the tenant called "default" with it.
+    /// </summary>
+    private static TenantResolution ResolveTenant(ApiCaller caller, string? requested) =>
+        caller.ResolveTenant(requested?.Trim() == ReferenceDefaultTenant && !caller.IsAdmin && !caller.Scopes.Contains("service") ? null : requested);
 
     private static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
     {

@@ -47,4 +47,33 @@ public sealed class ReferenceParityTests(PostgresFixture postgres) : IClassFixtu
         var adminPosted = await admin.PostAsJsonAsync($"{Base}/signals", new { summary = "An admin writes to the default tenant", tenant_id = "default" });
         Assert.Equal("default", (await adminPosted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
     }
+
+    /// <summary>The reference accepts an empty summary (the field is required, not non-empty) and scores it: 0.35 × 0.55 = 0.193.</summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public async Task An_empty_summary_is_stored_and_scored_as_the_reference_scores_it(string summary)
+    {
+        await using var factory = new LearningServiceFactory(postgres);
+        var writer = factory.CreateClient(TestKeys.OtherWriter);
+
+        var response = await writer.PostAsync($"{Base}/signals",
+            new StringContent(JsonSerializer.Serialize(new { signal_type = "bug", severity = "medium", summary, source = $"empty-{summary.Length}" }), Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var signal = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(summary, signal.GetProperty("summary").GetString());
+        // 0.25 × 0 + 0.20 × 0 + 0.10 × 1 (source) + 0.10 × 0 + 0.35 × 0.55, the reference's sum, rounded to 3 places as Python rounds.
+        Assert.Equal(0.292, signal.GetProperty("quality_score").GetDouble()); // 0.2925 as a double is just below the half: Python rounds it down
+        Assert.Equal("low", signal.GetProperty("quality_label").GetString());
+        Assert.Equal(["summary_too_short", "details_missing", "context_missing"],
+            signal.GetProperty("quality_reasons").EnumerateArray().Select(r => r.GetString()));
+        Assert.Equal("0", signal.GetProperty("enrichment").GetProperty("summary_length").GetString());
+
+        // Without a source, exactly the reference's 0.193.
+        var bare = await writer.PostAsync($"{Base}/signals",
+            new StringContent(JsonSerializer.Serialize(new { signal_type = summary.Length == 0 ? "feedback" : "process", severity = "medium", summary }), Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Created, bare.StatusCode);
+        Assert.Equal(0.193, (await bare.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("quality_score").GetDouble());
+    }
 }

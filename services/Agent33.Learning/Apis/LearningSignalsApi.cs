@@ -69,7 +69,8 @@ public static class LearningSignalsApi
         {
             return ApiProblem.BadRequest("invalid_severity", $"severity must be one of {string.Join(", ", Severities.Names)}.");
         }
-        if (string.IsNullOrWhiteSpace(body.Summary))
+        // Required, but may be empty, as in the reference (it scores an empty summary low: summary_too_short).
+        if (body.Summary is null)
         {
             return ApiProblem.BadRequest("invalid_signal", "summary is required.");
         }

@@ -76,4 +76,39 @@ public sealed class ReferenceParityTests(PostgresFixture postgres) : IClassFixtu
         Assert.Equal(HttpStatusCode.Created, bare.StatusCode);
         Assert.Equal(0.193, (await bare.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("quality_score").GetDouble());
     }
+
+    /// <summary>
+    /// The state the reference's test_restore_learning_state_accepts_legacy_raw_backup writes: a signal without
+    /// recorded_at (or scores). The reference's model fills recorded_at with the present moment, and its loader the
+    /// first and last seen times from it; scores stay at the model's defaults.
+    /// </summary>
+    [Fact]
+    public async Task A_legacy_raw_state_without_recorded_at_restores_stamped_with_the_restore_time()
+    {
+        await using var factory = new LearningServiceFactory(postgres);
+        var admin = factory.CreateClient(TestKeys.Admin);
+        factory.Clock.Advance(TimeSpan.FromHours(3));
+        const string state = """
+            {
+              "generated_intakes": [],
+              "signal_intake_map": {},
+              "signals": [
+                {"severity": "high", "signal_id": "SIG-legacy", "signal_type": "bug", "summary": "Legacy backup payload", "tenant_id": "tenant-legacy"}
+              ]
+            }
+            """;
+
+        var response = await admin.PostAsync($"{Base}/restore", new StringContent(state, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("signal_count").GetInt32());
+        var signal = Assert.Single((await admin.GetFromJsonAsync<JsonElement>($"{Base}/signals?tenant_id=tenant-legacy")).EnumerateArray());
+        Assert.Equal(("SIG-legacy", "Legacy backup payload", "bug", "high"), (signal.GetProperty("signal_id").GetString(),
+            signal.GetProperty("summary").GetString(), signal.GetProperty("signal_type").GetString(), signal.GetProperty("severity").GetString()));
+        var now = factory.Clock.GetUtcNow();
+        Assert.Equal((now, now, now), (signal.GetProperty("recorded_at").GetDateTimeOffset(),
+            signal.GetProperty("first_seen_at").GetDateTimeOffset(), signal.GetProperty("last_seen_at").GetDateTimeOffset()));
+        Assert.Equal((0.0, "low", 1), (signal.GetProperty("quality_score").GetDouble(), signal.GetProperty("quality_label").GetString(),
+            signal.GetProperty("occurrence_count").GetInt32()));
+    }
 }

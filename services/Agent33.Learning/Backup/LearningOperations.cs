@@ -164,8 +164,9 @@ public sealed partial class LearningOperations(
     {
         input.Position = 0;
         int quarantined;
+        var loadedAt = time.GetUtcNow();
         await using (var check = new StateWriter(connection: null, quarantineSource is null ? null :
-            (kind, kept, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, kept, reason, ct))))
+            (kind, kept, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, kept, reason, ct)), loadedAt))
         {
             var summary = await EnvelopeReader.ReadAsync(input, check, ct);
             if (requireEnvelopeOrState && !summary.SawStateSection)
@@ -190,7 +191,7 @@ public sealed partial class LearningOperations(
                 await clear.ExecuteNonQueryAsync(ct);
             }
             // The records the first pass quarantined are skipped again, silently: they are in the quarantine already.
-            await using var writer = new StateWriter(connection, quarantineSource is null ? null : (_, _, _) => ValueTask.CompletedTask);
+            await using var writer = new StateWriter(connection, quarantineSource is null ? null : (_, _, _) => ValueTask.CompletedTask, loadedAt);
             await EnvelopeReader.ReadAsync(input, writer, ct, verify: false);
             await writer.CompleteAsync(ct);
             await transaction.CommitAsync(ct);

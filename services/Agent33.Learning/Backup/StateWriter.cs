@@ -11,7 +11,9 @@ namespace Agent33.Learning.Backup;
 /// the reference would reject fail the write, or — when a quarantine is given — go there instead.
 /// Without a connection it only checks: the verifying pass a restore makes before it locks anything.
 /// </summary>
-internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, QuarantinedPayload, string, ValueTask>? quarantine) : IStateSink, IAsyncDisposable
+/// <param name="loadedAt">When the state is loaded: a record without its timestamp gets this one, as in the reference.</param>
+internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, QuarantinedPayload, string, ValueTask>? quarantine, DateTimeOffset loadedAt)
+    : IStateSink, IAsyncDisposable
 {
     private NpgsqlBinaryImporter? _importer;
     private string? _section;
@@ -28,7 +30,7 @@ internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, Qua
         LearningSignal signal;
         try
         {
-            signal = StateRecords.ToSignal(json);
+            signal = StateRecords.ToSignal(json, loadedAt);
         }
         catch (InvalidRecordException ex)
         {
@@ -88,7 +90,7 @@ internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, Qua
             }
             CheckDocumentSize(json, "intake");
             intakeId = StateRecords.RequiredString(json, "intake_id", StateRecords.IdLength);
-            submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? throw new InvalidRecordException("submitted_at is missing");
+            submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? loadedAt;
             tenant = StateRecords.OptionalString(json, "tenant_id", StateRecords.IdLength) ?? "default";
             fromSignal = StateRecords.OptionalString(json, "generated_from_signal_id", StateRecords.IdLength);
         }

@@ -16,7 +16,12 @@ public static class StateRecords
 
     public static readonly string[] QualityLabels = ["low", "medium", "high"];
 
-    public static LearningSignal ToSignal(JsonElement json)
+    /// <summary>A signal record as the reference loads it now (a missing <c>recorded_at</c> is the present moment).</summary>
+    public static LearningSignal ToSignal(JsonElement json) => ToSignal(json, DateTimeOffset.UtcNow);
+
+    /// <param name="loadedAt">When the record is loaded: the reference's model gives a record without <c>recorded_at</c>
+    /// this time (its default factory is <c>datetime.now(UTC)</c>), and so its <c>first_seen_at</c> and <c>last_seen_at</c>.</param>
+    public static LearningSignal ToSignal(JsonElement json, DateTimeOffset loadedAt)
     {
         if (HoldsNul(json))
         {
@@ -33,7 +38,7 @@ public static class StateRecords
         {
             throw new InvalidRecordException($"severity '{severity}' is not one of {string.Join(", ", Severities.Names)}");
         }
-        var recordedAt = Timestamp(json, "recorded_at") ?? throw new InvalidRecordException("recorded_at is missing");
+        var recordedAt = Timestamp(json, "recorded_at") ?? loadedAt;
         var tenant = OptionalString(json, "tenant_id", IdLength) ?? "default";
         var qualityLabel = OptionalString(json, "quality_label") ?? "low";
         if (!QualityLabels.Contains(qualityLabel))

@@ -111,4 +111,25 @@ public sealed class ReferenceParityTests(PostgresFixture postgres) : IClassFixtu
         Assert.Equal((0.0, "low", 1), (signal.GetProperty("quality_score").GetDouble(), signal.GetProperty("quality_label").GetString(),
             signal.GetProperty("occurrence_count").GetInt32()));
     }
+
+    [Fact]
+    public async Task Calibration_without_a_target_aims_at_the_configured_auto_intake_max_items()
+    {
+        await using var factory = new LearningServiceFactory(postgres, ("Learning:AutoIntake:MaxItems", "2"));
+        var admin = factory.CreateClient(TestKeys.Admin);
+        var tenant = $"calibration-{Guid.NewGuid():N}"[..24];
+        foreach (var (summary, severity) in new[] { ("Critical and well formed", "critical"), ("High one here", "high"), ("Low one with little", "low") })
+        {
+            (await admin.PostAsJsonAsync($"{Base}/signals", new { summary, severity, tenant_id = tenant })).EnsureSuccessStatusCode();
+        }
+
+        var report = await admin.GetFromJsonAsync<JsonElement>($"{Base}/calibration?tenant_id={tenant}");
+
+        Assert.Equal(2, report.GetProperty("target_auto_intakes_per_window").GetInt32());
+        Assert.Equal(2, report.GetProperty("recommended_auto_intake_max_items").GetInt32());
+        Assert.Equal(2, report.GetProperty("policy_snapshot").GetProperty("auto_intake_max_items").GetInt32());
+        // A named target still wins.
+        Assert.Equal(3, (await admin.GetFromJsonAsync<JsonElement>($"{Base}/calibration?tenant_id={tenant}&target_auto_intakes_per_window=3"))
+            .GetProperty("target_auto_intakes_per_window").GetInt32());
+    }
 }

@@ -173,13 +173,15 @@ public static class LearningSignalsApi
     }
 
     private static async Task<Results<Ok<CalibrationReport>, ProblemHttpResult>> CalibrationAsync(
-        HttpContext http, LearningStore store, string? window_days, string? target_auto_intakes_per_window, string? tenant_id, CancellationToken ct)
+        HttpContext http, LearningStore store, IOptions<LearningOptions> options,
+        string? window_days, string? target_auto_intakes_per_window, string? tenant_id, CancellationToken ct)
     {
         if (ParseInt(window_days, "window_days", 30, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
         {
             return badWindow;
         }
-        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", 3, 1, MaxLimit, "invalid_target", out var target) is { } badTarget)
+        // Unnamed, the target is what auto-intake takes per run (Learning:AutoIntake:MaxItems), as in the reference.
+        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", options.Value.AutoIntake.MaxItems, 1, MaxLimit, "invalid_target", out var target) is { } badTarget)
         {
             return badTarget;
         }

@@ -21,6 +21,7 @@ public static class LearningServices
         builder.Services.AddSingleton<IValidateOptions<LearningOptions>, LearningOptionsValidation>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<LearningStore>();
+        builder.Services.AddSingleton<StoredSignals>();
         if (withBackgroundWork)
         {
             builder.Services.AddHostedService<LearningPruner>();

@@ -20,7 +20,8 @@ public sealed record RestoreResult(string Status, int SignalCount, int IntakeCou
 /// <c>quarantine</c> they are kept verbatim in <c>quarantined_records</c>, audited and counted.
 /// </summary>
 public sealed partial class LearningOperations(
-    LearningDbContext db, IBackupStore store, TimeProvider time, IMeterFactory meters, IConfiguration configuration, ILogger<LearningOperations> logger)
+    LearningDbContext db, IBackupStore store, TimeProvider time, IMeterFactory meters, IConfiguration configuration, StoredSignals stored,
+    ILogger<LearningOperations> logger)
 {
     private const string StateTables = "learning_signals, generated_intakes, signal_intake_map, metrics_snapshots";
     private readonly Counter<long> _corruption = meters.Create("Agent33.Learning").CreateCounter<long>(
@@ -195,6 +196,7 @@ public sealed partial class LearningOperations(
             await EnvelopeReader.ReadAsync(input, writer, ct, verify: false);
             await writer.CompleteAsync(ct);
             await transaction.CommitAsync(ct);
+            stored.Forget(); // the state was replaced: the next write counts again
             return new RestoreResult("ok", writer.Signals, writer.Intakes, writer.MapEntries, quarantined);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)

@@ -132,4 +132,23 @@ public sealed class ReferenceParityTests(PostgresFixture postgres) : IClassFixtu
         Assert.Equal(3, (await admin.GetFromJsonAsync<JsonElement>($"{Base}/calibration?tenant_id={tenant}&target_auto_intakes_per_window=3"))
             .GetProperty("target_auto_intakes_per_window").GetInt32());
     }
+
+    /// <summary>The reference trims and lower-cases these settings before checking them; here " HIGH " stopped the service.</summary>
+    [Fact]
+    public async Task Settings_are_trimmed_and_lower_cased_before_they_are_checked()
+    {
+        await using var factory = new LearningServiceFactory(postgres,
+            ("Learning:AutoIntake:MinSeverity", " HIGH "), ("Learning:Migration:OnCorruption", " Quarantine "), ("Learning:MaxSignals", "100000"));
+        var admin = factory.CreateClient(TestKeys.Admin);
+
+        var calibration = await admin.GetFromJsonAsync<JsonElement>($"{Base}/calibration");
+        Assert.Equal("high", calibration.GetProperty("policy_snapshot").GetProperty("auto_intake_min_severity").GetString());
+
+        // The corruption setting took effect as "quarantine": an import with one bad record imports the rest by default.
+        var state = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(ReferenceFixtures.PathOf("learning", "legacy-state.json")))!;
+        state["signals"]![0]!.AsObject().Remove("summary");
+        var import = await admin.PostAsync($"{Base}/migrations/import?force=true", new StringContent(state.ToJsonString(), Encoding.UTF8, "application/json"));
+        Assert.True(import.IsSuccessStatusCode, await import.Content.ReadAsStringAsync());
+        Assert.Equal("imported_with_quarantine", (await import.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
+    }
 }

@@ -53,6 +53,18 @@ public sealed class AutoIntakeOptions
     public int MaxItems { get; set; } = 3;
 }
 
+/// <summary>Normalises the named settings as the reference does before it checks them: trimmed and lower-cased.</summary>
+internal sealed class LearningOptionsNormalization : IPostConfigureOptions<LearningOptions>
+{
+    public void PostConfigure(string? name, LearningOptions o)
+    {
+        o.AutoIntake.MinSeverity = Normalize(o.AutoIntake.MinSeverity);
+        o.Migration.OnCorruption = Normalize(o.Migration.OnCorruption);
+    }
+
+    private static string Normalize(string? value) => (value ?? "").Trim().ToLowerInvariant();
+}
+
 /// <summary>Stops the service at start on settings the reference would reject, naming the setting.</summary>
 internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptions>
 {

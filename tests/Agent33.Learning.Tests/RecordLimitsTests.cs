@@ -109,6 +109,40 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
     }
 
     /// <summary>
+    /// Found by the adversarial probe: a restore took tenants "*" (which reads as every tenant), "../x" and "". A record's
+    /// tenant must be a name a key could carry; a signal's and an intake's alike.
+    /// </summary>
+    [Theory]
+    [InlineData("signals", "*")]
+    [InlineData("signals", "../x")]
+    [InlineData("signals", "")]
+    [InlineData("generated_intakes", "*")]
+    [InlineData("generated_intakes", "tenant a")]
+    public async Task A_record_naming_no_valid_tenant_fails_a_restore_and_an_import_quarantines_it(string section, string tenant)
+    {
+        await using var factory = Service();
+        var admin = factory.CreateClient(TestKeys.Admin);
+        var state = LegacyState();
+        state[section]![2]!["tenant_id"] = tenant;
+        var body = state.ToJsonString();
+        var reason = $"tenant_id '{tenant}' is not a tenant name";
+        var before = await CountAsync(admin);
+
+        var restore = await admin.PostAsync($"{Base}/restore", Json(body));
+        var problem = await restore.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Contains(reason, problem.GetProperty("detail").GetString());
+        Assert.Equal(before, await CountAsync(admin));
+
+        var import = await admin.PostAsync($"{Base}/migrations/import?on_corruption=quarantine&force=true", Json(body));
+        Assert.True(import.IsSuccessStatusCode, await import.Content.ReadAsStringAsync());
+        Assert.Equal(1, (await import.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("quarantined").GetInt32());
+        Assert.Contains(await QuarantineAsync(admin), q => q.GetProperty("reason").GetString()!.Contains(reason));
+        var tenants = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/summary?tenant_id=*&limit=10000")).GetProperty("summary").GetProperty("counts_by_tenant");
+        Assert.All(tenants.EnumerateObject(), t => Assert.Matches("^[a-z0-9-]+$", t.Name));
+    }
+
+    /// <summary>
     /// A record far larger than any the service accepts (here 5 MB; the probe sent 256 MB) is never held whole: the
     /// reader skips it, a restore is refused, an import quarantines its first 64 KiB with the hash and size of all of it.
     /// </summary>

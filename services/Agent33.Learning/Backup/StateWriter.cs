@@ -91,7 +91,7 @@ internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, Qua
             CheckDocumentSize(json, "intake");
             intakeId = StateRecords.RequiredString(json, "intake_id", StateRecords.IdLength);
             submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? loadedAt;
-            tenant = StateRecords.OptionalString(json, "tenant_id", StateRecords.IdLength) ?? "default";
+            tenant = StateRecords.Tenant(json);
             fromSignal = StateRecords.OptionalString(json, "generated_from_signal_id", StateRecords.IdLength);
         }
         catch (InvalidRecordException ex)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Json;
 
 namespace Agent33.Learning.Domain;
@@ -39,7 +40,7 @@ public static class StateRecords
             throw new InvalidRecordException($"severity '{severity}' is not one of {string.Join(", ", Severities.Names)}");
         }
         var recordedAt = Timestamp(json, "recorded_at") ?? loadedAt;
-        var tenant = OptionalString(json, "tenant_id", IdLength) ?? "default";
+        var tenant = Tenant(json);
         var qualityLabel = OptionalString(json, "quality_label") ?? "low";
         if (!QualityLabels.Contains(qualityLabel))
         {
@@ -88,6 +89,17 @@ public static class StateRecords
             RelatedIntakeId = OptionalString(json, "related_intake_id", IdLength),
             Fingerprint = LearningSignal.FingerprintOf(tenant, type, summary, source),
         };
+    }
+
+    /// <summary>
+    /// A record's tenant: "default" when it names none (the reference's model default); otherwise a name a key could
+    /// carry (<see cref="TenantNames"/>), never <c>*</c> (every tenant, for admins' reports), a path or an empty string.
+    /// </summary>
+    public static string Tenant(JsonElement json)
+    {
+        var tenant = OptionalString(json, "tenant_id", IdLength) ?? "default";
+        return TenantNames.IsValid(tenant) ? tenant
+            : throw new InvalidRecordException($"tenant_id '{tenant}' is not a tenant name ({TenantNames.Rule})");
     }
 
     public const string NulReason = "it holds the NUL character (U+0000), which the database cannot store";

@@ -18,9 +18,11 @@ public static class LearningServices
     {
         builder.AddLearningPersistence();
         builder.Services.AddOptions<LearningOptions>().BindConfiguration(LearningOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IPostConfigureOptions<LearningOptions>, LearningOptionsNormalization>();
         builder.Services.AddSingleton<IValidateOptions<LearningOptions>, LearningOptionsValidation>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<LearningStore>();
+        builder.Services.AddSingleton<StoredSignals>();
         if (withBackgroundWork)
         {
             builder.Services.AddHostedService<LearningPruner>();
@@ -28,7 +30,7 @@ public static class LearningServices
 
         // Backups live in the database unless the operator points them at a directory.
         var backups = builder.Configuration.GetSection("Learning:Backups");
-        switch (backups["Store"] ?? "database")
+        switch ((backups["Store"] ?? "database").Trim().ToLowerInvariant())
         {
             case "database":
                 builder.Services.AddScoped<IBackupStore, DatabaseBackupStore>();

@@ -6,6 +6,8 @@ using System.Text.Json.Nodes;
 using Agent33.Learning.Backup;
 using Agent33.Learning.Tests.Backup;
 using Agent33.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Agent33.Learning.Tests;
 
@@ -223,8 +225,111 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
             Assert.Contains("unpaired surrogate", problem.GetProperty("detail").GetString());
             Assert.Equal(before, await CountAsync(admin));
         }
+        // The whole payload is identified by its hash; the quarantine keeps its first 64 KiB (this one is 94 KB).
         var quarantine = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/quarantine")).EnumerateArray();
-        Assert.Contains(quarantine, q => q.GetProperty("kind").GetString() == "payload" && q.GetProperty("payload").GetString() == body);
+        var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(body)));
+        Assert.Contains(quarantine, q => q.GetProperty("kind").GetString() == "payload" && q.GetProperty("payload_sha256").GetString() == sha256
+                                         && body.StartsWith(q.GetProperty("payload").GetString()!, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Found by the adversarial probe: a restore dripped at 300 B/s held every POST /signals for 30 s, because it locked
+    /// the tables before reading its body. The body is now on local disk and verified before anything is locked.
+    /// </summary>
+    [Fact]
+    public async Task A_slow_restore_upload_holds_up_no_writer()
+    {
+        var serverRead = 0L;
+        await using var factory = Service();
+        await using var counted = factory.WithWebHostBuilder(b => b.ConfigureServices(services =>
+            services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new CountRestoreBodyReads(n => Interlocked.Add(ref serverRead, n)))));
+        // A client without the factory's redirect handler, which would buffer the whole body before sending any of it.
+        var admin = counted.CreateDefaultClient();
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", TestKeys.Admin);
+        var writer = counted.CreateClient(TestKeys.Writer);
+        var envelope = await File.ReadAllBytesAsync(ReferenceFixtures.PathOf("learning", "backup-envelope.json"));
+        var rest = new TaskCompletionSource();
+
+        // Most of the envelope arrives, then the client stalls, as a dripping client does.
+        var restore = admin.PostAsync($"{Base}/restore", new StalledContent(envelope, 100_000, rest.Task));
+        try
+        {
+            await Eventually.WaitUntilAsync(() => Interlocked.Read(ref serverRead) >= 100_000, "the service to read the first 100,000 bytes of the restore");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var write = await Record.ExceptionAsync(async () =>
+            {
+                using var response = await writer.PostAsJsonAsync($"{Base}/signals", new { summary = "Written while a restore is uploading" }, patience.Token);
+                Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            });
+            Assert.True(write is null, $"the write failed or waited for the restore: {write?.Message}");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the write took {clock.Elapsed.TotalSeconds:F1} s while a restore was uploading");
+        }
+        finally
+        {
+            rest.SetResult();
+        }
+        Assert.Equal(HttpStatusCode.OK, (await restore).StatusCode);
+        Assert.Equal(100, await CountAsync(admin)); // then the restore replaced the state, that write included
+    }
+
+    /// <summary>Counts the bytes the service reads from restore bodies (the test's view of how far the upload got).</summary>
+    private sealed class CountRestoreBodyReads(Action<int> onRead) : Microsoft.AspNetCore.Hosting.IStartupFilter
+    {
+        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, then) =>
+            {
+                if (context.Request.Path.Value?.EndsWith("/restore", StringComparison.Ordinal) == true)
+                {
+                    context.Request.Body = new CountingStream(context.Request.Body, onRead);
+                }
+                return then(context);
+            });
+            next(app);
+        };
+    }
+
+    private sealed class CountingStream(Stream inner, Action<int> onRead) : Stream
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer, cancellationToken);
+            onRead(read);
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    /// <summary>Sends the first <paramref name="first"/> bytes, then the rest only once <paramref name="rest"/> completes.</summary>
+    private sealed class StalledContent(byte[] body, int first, Task rest) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await stream.WriteAsync(body.AsMemory(0, first));
+            await stream.FlushAsync();
+            await rest;
+            await stream.WriteAsync(body.AsMemory(first));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = body.Length;
+            return true;
+        }
     }
 
     [Fact]
@@ -235,7 +340,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
         foreach (var (method, path) in new[]
                  {
                      (HttpMethod.Post, "/backups"), (HttpMethod.Get, "/backups"), (HttpMethod.Post, "/restore"),
-                     (HttpMethod.Post, "/migrations/import"), (HttpMethod.Get, "/migrations/status"), (HttpMethod.Get, "/quarantine"),
+                     (HttpMethod.Post, "/migrations/import"), (HttpMethod.Get, "/migrations/status"), (HttpMethod.Get, "/quarantine"), (HttpMethod.Delete, "/quarantine/1"),
                  })
         {
             var response = await writer.SendAsync(new HttpRequestMessage(method, Base + path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") });

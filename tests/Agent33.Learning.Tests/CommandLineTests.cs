@@ -5,8 +5,12 @@ using Npgsql;
 namespace Agent33.Learning.Tests;
 
 /// <summary>The operator command line against real Postgres: exit codes, idempotence, nothing changed on bad input.</summary>
+[Collection(OneConsole)]
 public sealed class CommandLineTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
 {
+    /// <summary>The command line draws on the one console (Spectre.Console allows one live display at a time): its tests take turns.</summary>
+    public const string OneConsole = "The command line's console";
+
     private Task<int> RunAsync(params string[] args) =>
         LearningCommandLine.RunAsync([.. args, $"--ConnectionStrings:learning={postgres.ConnectionString}", "--Learning:MaxSignals=100000"]);
 
@@ -43,6 +47,54 @@ public sealed class CommandLineTests(PostgresFixture postgres) : IClassFixture<P
         }
         Assert.Equal(0, await RunAsync("status"));
         Assert.Equal(2, await RunAsync("restore"));
+    }
+}
+
+/// <summary>The command line's options as the runbook writes them, on a database of their own (these start from an empty one).</summary>
+[Collection(CommandLineTests.OneConsole)]
+public sealed class CommandLineOptionsTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    private Task<int> RunAsync(params string[] args) =>
+        LearningCommandLine.RunAsync([.. args, $"--ConnectionStrings:learning={postgres.ConnectionString}", "--Learning:MaxSignals=100000"]);
+
+    private async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Found replaying the runbook: "migrate FILE --on-corruption reject" read "reject" as a second file (usage, exit 2),
+    /// and --backup-first into an empty database took no backup, where the reference always backs up first.
+    /// </summary>
+    [Fact]
+    public async Task Migrate_reads_valued_options_wherever_they_stand_and_always_backs_up_first()
+    {
+        var legacy = ReferenceFixtures.PathOf("learning", "legacy-state.json");
+
+        Assert.Equal(0, await RunAsync("migrate", legacy, "--on-corruption", "reject", "--backup-first"));
+        Assert.Equal(100, await ScalarAsync("SELECT count(*) FROM learning_signals"));
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM backups"));
+        Assert.Equal(0, await ScalarAsync("SELECT signal_count FROM backups")); // the empty state it replaced, as the rollback point
+
+        var damaged = Path.Combine(Path.GetTempPath(), $"agent33-damaged-{Guid.NewGuid():N}.json");
+        var state = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(legacy))!;
+        state["signals"]![0]!.AsObject().Remove("summary");
+        await File.WriteAllTextAsync(damaged, state.ToJsonString());
+        try
+        {
+            Assert.Equal(1, await RunAsync("migrate", "--on-corruption", "reject", damaged, "--force"));
+            Assert.Equal(100, await ScalarAsync("SELECT count(*) FROM learning_signals"));
+            Assert.Equal(0, await RunAsync("migrate", "--on-corruption=quarantine", "--force", damaged));
+            Assert.Equal(99, await ScalarAsync("SELECT count(*) FROM learning_signals"));
+            Assert.Equal(2, await RunAsync("migrate", damaged, "--on-corruption", "sometimes"));
+        }
+        finally
+        {
+            File.Delete(damaged);
+        }
     }
 }
 

@@ -41,7 +41,7 @@ public static class LearningSignalsApi
     private static async Task<Results<Created<SignalView>, Ok<SignalView>, ProblemHttpResult>> RecordAsync(
         SignalRequest body, HttpContext http, LearningStore store, CancellationToken ct)
     {
-        var tenant = ApiCaller.From(http).ResolveTenant(body.TenantId);
+        var tenant = ResolveTenant(ApiCaller.From(http), body.TenantId);
         if (tenant.Problem is { } denied)
         {
             return denied;
@@ -69,17 +69,18 @@ public static class LearningSignalsApi
         {
             return ApiProblem.BadRequest("invalid_severity", $"severity must be one of {string.Join(", ", Severities.Names)}.");
         }
-        if (string.IsNullOrWhiteSpace(body.Summary))
+        // Required, but may be empty, as in the reference (it scores an empty summary low: summary_too_short).
+        if (body.Summary is null)
         {
             return ApiProblem.BadRequest("invalid_signal", "summary is required.");
         }
-        if (body.Summary.Length > 2000 || body.Details?.Length > 20_000 || body.Source?.Length > 500)
+        if (body.Summary.Length > SignalLimits.SummaryChars || body.Details?.Length > SignalLimits.DetailsChars || body.Source?.Length > SignalLimits.SourceChars)
         {
-            return ApiProblem.BadRequest("invalid_signal", "summary (2,000), details (20,000) or source (500 characters) is too long.");
+            return ApiProblem.BadRequest("invalid_signal", SignalLimits.TooLong);
         }
-        if (body.Context is { } context && (context.Count > 50 || context.Any(kv => kv.Key.Length > 100 || kv.Value is null || kv.Value.Length > 2000)))
+        if (body.Context is { } context && (context.Values.Any(v => v is null) || SignalLimits.CheckMap("context", context) is not null))
         {
-            return ApiProblem.BadRequest("invalid_signal", "context holds at most 50 string entries (keys up to 100, values up to 2,000 characters).");
+            return ApiProblem.BadRequest("invalid_signal", SignalLimits.ContextRule);
         }
         string?[] texts = [body.Summary, body.Details, body.Source, .. body.Context?.SelectMany(kv => new[] { kv.Key, kv.Value }) ?? []];
         if (texts.Any(text => text?.Contains('\0') == true))
@@ -172,13 +173,15 @@ public static class LearningSignalsApi
     }
 
     private static async Task<Results<Ok<CalibrationReport>, ProblemHttpResult>> CalibrationAsync(
-        HttpContext http, LearningStore store, string? window_days, string? target_auto_intakes_per_window, string? tenant_id, CancellationToken ct)
+        HttpContext http, LearningStore store, IOptions<LearningOptions> options,
+        string? window_days, string? target_auto_intakes_per_window, string? tenant_id, CancellationToken ct)
     {
         if (ParseInt(window_days, "window_days", 30, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
         {
             return badWindow;
         }
-        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", 3, 1, MaxLimit, "invalid_target", out var target) is { } badTarget)
+        // Unnamed, the target is what auto-intake takes per run (Learning:AutoIntake:MaxItems), as in the reference.
+        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", options.Value.AutoIntake.MaxItems, 1, MaxLimit, "invalid_target", out var target) is { } badTarget)
         {
             return badTarget;
         }
@@ -212,10 +215,21 @@ public static class LearningSignalsApi
             tenant = LearningStore.AllTenants;
             return caller.IsAdmin ? null : ApiProblem.Forbidden("cross_tenant_denied", "Only an admin key may read every tenant (tenant_id=*).");
         }
-        var resolution = caller.ResolveTenant(requested);
+        var resolution = ResolveTenant(caller, requested);
         tenant = resolution.Tenant ?? "";
         return resolution.Problem;
     }
+
+    /// <summary>The tenant the reference's request model names when the caller names none.</summary>
+    public const string ReferenceDefaultTenant = "default";
+
+    /// <summary>
+    /// As <see cref="ApiCaller.ResolveTenant"/>, except that <c>tenant_id: "default"</c> from an ordinary key means the
+    /// key's own tenant, as in the reference engine, whose clients send that default whether or not they mean it. An
+    /// admin key, or a service key acting for its callers, names the tenant called "default" with it.
+    /// </summary>
+    private static TenantResolution ResolveTenant(ApiCaller caller, string? requested) =>
+        caller.ResolveTenant(requested?.Trim() == ReferenceDefaultTenant && !caller.IsAdmin && !caller.Scopes.Contains("service") ? null : requested);
 
     private static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
     {

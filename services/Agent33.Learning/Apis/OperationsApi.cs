@@ -6,7 +6,6 @@ using Agent33.Learning.LegacyMigration;
 using Agent33.Learning.Persistence;
 using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Problems;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -16,9 +15,6 @@ namespace Agent33.Learning.Apis;
 /// <summary>Backup, restore, legacy migration and quarantine: admin only.</summary>
 public static class OperationsApi
 {
-    /// <summary>Uploads (restores, imports) may be large; everything else keeps the small default limit.</summary>
-    public const long MaxUploadBytes = 2L * 1024 * 1024 * 1024;
-
     public static IEndpointRouteBuilder MapOperationsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup(LearningSignalsApi.BasePath).WithTags("Backup, restore and migration").RequireAuthorization(Scopes.Admin);
@@ -67,31 +63,35 @@ public static class OperationsApi
 
         group.MapGet("/quarantine", async (LearningDbContext db, int? limit, CancellationToken ct) =>
                 TypedResults.Ok(await db.Quarantine.AsNoTracking().OrderByDescending(q => q.Id).Take(Math.Clamp(limit ?? 50, 1, 1000)).ToListAsync(ct)))
-            .WithSummary("Records and payloads that could not be imported, kept verbatim with their reason and source.");
+            .WithSummary("Records and payloads that could not be imported: their beginning (up to 64 KiB), SHA-256 and size, reason and source.");
+
+        group.MapDelete("/quarantine/{id}", async Task<Results<NoContent, ProblemHttpResult>> (string id, HttpContext http, LearningOperations operations, CancellationToken ct) =>
+                long.TryParse(id, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var key)
+                && await operations.PurgeQuarantinedAsync(key, Actor(http), ct)
+                    ? TypedResults.NoContent()
+                    : ApiProblem.NotFound("quarantine_not_found", $"There is no quarantined record '{id}'."))
+            .WithSummary("Purge a quarantined record once it has been dealt with (audited).");
         return app;
     }
 
-    private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> RestoreAsync(HttpContext http, LearningOperations operations, CancellationToken ct)
+    private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> RestoreAsync(
+        HttpContext http, LearningOperations operations, IOptions<LearningOptions> options, CancellationToken ct)
     {
-        AllowLargeBody(http);
-        // A body of a few bytes may be {"backup_id": "..."}; anything else streams straight into the restore.
-        var head = new byte[4096];
-        var read = await http.Request.Body.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct);
-        if (read < head.Length && TryBackupId(head.AsSpan(0, read)) is { } backupId)
+        // The upload is on local disk before anything is verified or locked: a slow client holds up no writer.
+        var (body, tooLarge) = await Uploads.SpoolAsync(http, options.Value.Backups.MaxRestoreBytes, "Learning:Backups:MaxRestoreBytes", ct);
+        if (tooLarge is not null)
         {
-            try
+            return tooLarge;
+        }
+        await using var spooled = body!;
+        try
+        {
+            // A body of a few bytes may be {"backup_id": "..."}; anything else is an envelope or a raw state.
+            if (spooled.Length < 4096 && await TryBackupIdAsync(spooled, ct) is { } backupId)
             {
                 return await operations.RestoreBackupAsync(backupId, Actor(http), ct) is { } restored ? TypedResults.Ok(restored) : NotFound(backupId);
             }
-            catch (BackupFormatException ex)
-            {
-                return ApiProblem.BadRequest(ex.Code, ex.Message);
-            }
-        }
-        await using var body = new PrefixedStream(head.AsMemory(0, read), http.Request.Body);
-        try
-        {
-            return TypedResults.Ok(await operations.RestoreAsync(body, Actor(http), ct));
+            return TypedResults.Ok(await operations.RestoreAsync(spooled, Actor(http), ct));
         }
         catch (BackupFormatException ex)
         {
@@ -102,13 +102,17 @@ public static class OperationsApi
     private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> ImportAsync(
         HttpContext http, LearningOperations operations, IOptions<LearningOptions> options, bool? force, string? on_corruption, CancellationToken ct)
     {
-        AllowLargeBody(http);
         if (on_corruption is not (null or "reject" or "quarantine"))
         {
             return ApiProblem.BadRequest("invalid_request", "on_corruption must be reject or quarantine.");
         }
         var quarantine = on_corruption is null ? options.Value.Migration.Quarantines : on_corruption == "quarantine";
-        await using var source = new LegacySource("json", "upload", http.Request.Body);
+        var (body, tooLarge) = await Uploads.SpoolAsync(http, options.Value.Migration.MaxImportBytes, "Learning:Migration:MaxImportBytes", ct);
+        if (tooLarge is not null)
+        {
+            return tooLarge;
+        }
+        await using var source = new LegacySource("json", "upload", body!);
         try
         {
             return TypedResults.Ok(await operations.ImportAsync(source, force ?? false, quarantine, Actor(http), ct));
@@ -119,11 +123,14 @@ public static class OperationsApi
         }
     }
 
-    private static string? TryBackupId(ReadOnlySpan<byte> head)
+    private static async Task<string?> TryBackupIdAsync(Stream small, CancellationToken ct)
     {
+        var head = new byte[small.Length];
+        await small.ReadExactlyAsync(head, ct);
+        small.Position = 0;
         try
         {
-            using var document = JsonDocument.Parse(head.ToArray());
+            using var document = JsonDocument.Parse(head);
             return document.RootElement is { ValueKind: JsonValueKind.Object } root
                    && root.EnumerateObject().Count() == 1
                    && root.TryGetProperty("backup_id", out var id) && id.ValueKind == JsonValueKind.String
@@ -136,49 +143,9 @@ public static class OperationsApi
         }
     }
 
-    private static void AllowLargeBody(HttpContext http)
-    {
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-        {
-            limit.MaxRequestBodySize = MaxUploadBytes;
-        }
-    }
-
     private static ProblemHttpResult NotFound(string backupId) =>
         ApiProblem.NotFound(BackupEnvelope.NotFound, $"There is no backup '{backupId}'.");
 
     private static string Actor(HttpContext http) =>
         $"api-key:{http.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value ?? "unknown"}";
-
-    /// <summary>The bytes already read, then the rest of the request body.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_prefix.Length > 0)
-            {
-                var n = Math.Min(buffer.Length, _prefix.Length);
-                _prefix[..n].CopyTo(buffer);
-                _prefix = _prefix[n..];
-                return n;
-            }
-            return await rest.ReadAsync(buffer, cancellationToken);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("use ReadAsync");
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }

@@ -29,6 +29,12 @@ public interface IStateSink
     ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken);
 
     ValueTask AddSnapshotAsync(System.Text.Json.JsonElement snapshot, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// An element of <paramref name="section"/> larger than any record the service accepts: read past, never held
+    /// whole; <paramref name="kept"/> is its beginning, hash and size.
+    /// </summary>
+    ValueTask AddOversizedAsync(string section, QuarantinedPayload kept, CancellationToken cancellationToken);
 }
 
 /// <summary>What a read envelope (or raw legacy state) declared and contained.</summary>

@@ -13,10 +13,16 @@ public static class EnvelopeReader
     private static readonly HashSet<string> StateSections =
         [CanonicalState.Signals, CanonicalState.GeneratedIntakes, CanonicalState.SignalIntakeMap, CanonicalState.MetricsSnapshots];
 
-    public static async Task<EnvelopeSummary> ReadAsync(Stream input, IStateSink sink, CancellationToken cancellationToken)
+    /// <param name="maxRecordBytes">The largest single value read; a larger record is skipped and handed to the sink's
+    /// <see cref="IStateSink.AddOversizedAsync"/> (any other larger value makes the document invalid).</param>
+    /// <param name="verify">False when the same bytes were verified already (a restore's second pass, under its locks):
+    /// the canonical state is not rebuilt, nothing is checked against the envelope, and the summary's counts are 0.</param>
+    public static async Task<EnvelopeSummary> ReadAsync(Stream input, IStateSink sink, CancellationToken cancellationToken,
+        int maxRecordBytes = JsonStream.DefaultMaxValueBytes, bool verify = true)
     {
-        var json = new JsonStream(input);
-        await using var canonical = new CanonicalState();
+        var json = new JsonStream(input, maxRecordBytes);
+        await using var canonicalState = new CanonicalState();
+        var canonical = verify ? canonicalState : null;
         var declared = new Declared();
         var sawState = false;
         var sawRawSection = false;
@@ -55,10 +61,10 @@ public static class EnvelopeReader
         }
         await json.EnsureEndAsync(cancellationToken);
 
-        var checksum = await canonical.ComputeChecksumAsync(cancellationToken);
-        var summary = new EnvelopeSummary(sawState, declared.FormatVersion, declared.CreatedAt, canonical.SignalCount,
-            canonical.IntakeCount, canonical.MapCount, canonical.SnapshotCount, checksum, sawState || sawRawSection);
-        if (sawState)
+        var checksum = canonical is null ? "" : await canonical.ComputeChecksumAsync(cancellationToken);
+        var summary = new EnvelopeSummary(sawState, declared.FormatVersion, declared.CreatedAt, canonical?.SignalCount ?? 0,
+            canonical?.IntakeCount ?? 0, canonical?.MapCount ?? 0, canonical?.SnapshotCount ?? 0, checksum, sawState || sawRawSection);
+        if (sawState && canonical is not null)
         {
             Verify(declared, summary);
         }
@@ -101,7 +107,7 @@ public static class EnvelopeReader
         }
     }
 
-    private static async Task ReadStateAsync(JsonStream json, CanonicalState canonical, IStateSink sink, CancellationToken cancellationToken)
+    private static async Task ReadStateAsync(JsonStream json, CanonicalState? canonical, IStateSink sink, CancellationToken cancellationToken)
     {
         if ((await json.NextAsync(cancellationToken)).Type != JsonTokenType.StartObject)
         {
@@ -129,7 +135,7 @@ public static class EnvelopeReader
         }
     }
 
-    private static async Task ReadSectionAsync(JsonStream json, string name, CanonicalState canonical, IStateSink sink, CancellationToken cancellationToken)
+    private static async Task ReadSectionAsync(JsonStream json, string name, CanonicalState? canonical, IStateSink sink, CancellationToken cancellationToken)
     {
         var start = await json.NextAsync(cancellationToken);
         if (name == CanonicalState.SignalIntakeMap)
@@ -150,7 +156,7 @@ public static class EnvelopeReader
                 {
                     throw new BackupFormatException(BackupEnvelope.Invalid, $"signal_intake_map['{key.Text}'] must be a string.");
                 }
-                canonical.AddMapEntry(key.Text!, value.Text!);
+                canonical?.AddMapEntry(key.Text!, value.Text!);
                 await sink.AddMapEntryAsync(key.Text!, value.Text!, cancellationToken);
             }
         }
@@ -159,8 +165,14 @@ public static class EnvelopeReader
         {
             throw new BackupFormatException(BackupEnvelope.Invalid, $"{name} must be an array.");
         }
-        while (await json.ReadItemAsync(cancellationToken) is { } item)
+        while (await json.ReadItemAsync(cancellationToken) is { } element)
         {
+            if (element.Oversized is { } oversized)
+            {
+                await sink.AddOversizedAsync(name, oversized, cancellationToken);
+                continue;
+            }
+            var item = element.Value;
             if (item.ValueKind != JsonValueKind.Object)
             {
                 throw new BackupFormatException(BackupEnvelope.Invalid, $"Every element of {name} must be an object.");
@@ -168,15 +180,15 @@ public static class EnvelopeReader
             switch (name)
             {
                 case CanonicalState.Signals:
-                    canonical.AddSignal(item);
+                    canonical?.AddSignal(item);
                     await sink.AddSignalAsync(item, cancellationToken);
                     break;
                 case CanonicalState.GeneratedIntakes:
-                    canonical.AddIntake(item);
+                    canonical?.AddIntake(item);
                     await sink.AddIntakeAsync(item, cancellationToken);
                     break;
                 default:
-                    canonical.AddSnapshot(item);
+                    canonical?.AddSnapshot(item);
                     await sink.AddSnapshotAsync(item, cancellationToken);
                     break;
             }

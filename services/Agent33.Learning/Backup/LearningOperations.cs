@@ -13,13 +13,15 @@ namespace Agent33.Learning.Backup;
 public sealed record RestoreResult(string Status, int SignalCount, int IntakeCount, int SignalIntakeMapCount, int Quarantined, string? Message = null);
 
 /// <summary>
-/// Backups, restores and legacy imports of the whole learning state. A restore or import replaces the
-/// state in one transaction (all or nothing) while writers wait; a backup reads one consistent snapshot
+/// Backups, restores and legacy imports of the whole learning state. A restore or import is read and verified
+/// whole first, from a local file, with nothing locked; then it replaces the state in one transaction (all or
+/// nothing) while writers wait for that swap only; a backup reads one consistent snapshot
 /// without blocking anyone. Bad records are never dropped silently: they fail the operation, or with
 /// <c>quarantine</c> they are kept verbatim in <c>quarantined_records</c>, audited and counted.
 /// </summary>
 public sealed partial class LearningOperations(
-    LearningDbContext db, IBackupStore store, TimeProvider time, IMeterFactory meters, IConfiguration configuration, ILogger<LearningOperations> logger)
+    LearningDbContext db, IBackupStore store, TimeProvider time, IMeterFactory meters, IConfiguration configuration, StoredSignals stored,
+    ILogger<LearningOperations> logger)
 {
     private const string StateTables = "learning_signals, generated_intakes, signal_intake_map, metrics_snapshots";
     private readonly Counter<long> _corruption = meters.Create("Agent33.Learning").CreateCounter<long>(
@@ -63,13 +65,36 @@ public sealed partial class LearningOperations(
         return stored;
     }
 
-    /// <summary>Replaces the whole state with an uploaded envelope or raw state; nothing changes unless all of it verifies.</summary>
+    /// <summary>
+    /// Replaces the whole state with an uploaded envelope or raw state; nothing changes unless all of it verifies.
+    /// A stream that cannot be read twice (the command line's progress bar) is spooled to a temporary file first.
+    /// </summary>
     public async Task<RestoreResult> RestoreAsync(Stream input, string actor, CancellationToken ct)
     {
-        var result = await ReplaceStateAsync(input, quarantineSource: null, requireEnvelopeOrState: true, ct);
-        await AuditAsync("state_restored", actor, result, ct);
-        return result;
+        FileStream? spool = null;
+        try
+        {
+            if (!input.CanSeek)
+            {
+                spool = TempFile();
+                await input.CopyToAsync(spool, ct);
+                spool.Position = 0;
+            }
+            var result = await ReplaceStateAsync(spool ?? input, quarantineSource: null, requireEnvelopeOrState: true, ct);
+            await AuditAsync("state_restored", actor, result, ct);
+            return result;
+        }
+        finally
+        {
+            if (spool is not null)
+            {
+                await spool.DisposeAsync();
+            }
+        }
     }
+
+    private static FileStream TempFile() =>
+        new(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
 
     public async Task<RestoreResult?> RestoreBackupAsync(string backupId, string actor, CancellationToken ct)
     {
@@ -78,7 +103,7 @@ public sealed partial class LearningOperations(
             return null;
         }
         // Spool the stored envelope to a temporary file: the database store reads it over the same connection.
-        await using var spool = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.DeleteOnClose);
+        await using var spool = TempFile();
         await store.CopyToAsync(backupId, spool, ct);
         spool.Position = 0;
         var result = await ReplaceStateAsync(spool, quarantineSource: null, requireEnvelopeOrState: true, ct);
@@ -100,12 +125,15 @@ public sealed partial class LearningOperations(
             return skipped;
         }
 
-        // Kept in memory only to quarantine it verbatim should it prove corrupt; legacy stores are small by nature.
-        var payload = await new StreamReader(source.State).ReadToEndAsync(ct);
+        // The state is read as a stream, never whole: a file, the SQLite row, or an upload spooled to disk.
+        // It must be seekable, so a payload that proves corrupt can be read again for the quarantine.
+        if (!source.State.CanSeek)
+        {
+            throw new ArgumentException("A legacy source must be seekable (a file or a spooled upload).", nameof(source));
+        }
         try
         {
-            var result = await ReplaceStateAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(payload)),
-                quarantineCorrupt ? sourceName : null, requireEnvelopeOrState: false, ct);
+            var result = await ReplaceStateAsync(source.State, quarantineCorrupt ? sourceName : null, requireEnvelopeOrState: false, ct);
             if (!quarantineCorrupt || result.Quarantined == 0)
             {
                 result = result with { Status = "imported" };
@@ -120,21 +148,41 @@ public sealed partial class LearningOperations(
         }
         catch (BackupFormatException ex)
         {
-            // The payload itself is unreadable: keep it verbatim, whatever the mode, and report.
-            await QuarantineAsync(sourceName, "payload", payload, ex.Message, ct);
+            // The payload itself is unreadable: keep it (its beginning, hash and size), whatever the mode, and report.
+            await QuarantineAsync(sourceName, "payload", await QuarantinedPayload.FromStreamAsync(source.State, ct), ex.Message, ct);
             var failed = new RestoreResult("rejected", 0, 0, 0, 1, $"The legacy payload is corrupt and was quarantined: {ex.Message}");
             await RecordRunAsync(source, force, failed, ct);
             throw;
         }
     }
 
+    /// <summary>
+    /// Two passes over a seekable input. The first reads and verifies all of it — every record, the counts and the
+    /// checksum — and quarantines what it must, touching no learning table, however slowly the input was uploaded.
+    /// Only then the swap: lock the tables, clear them and copy the verified records in, in one transaction.
+    /// </summary>
     private async Task<RestoreResult> ReplaceStateAsync(Stream input, string? quarantineSource, bool requireEnvelopeOrState, CancellationToken ct)
     {
+        input.Position = 0;
+        int quarantined;
+        var loadedAt = time.GetUtcNow();
+        await using (var check = new StateWriter(connection: null, quarantineSource is null ? null :
+            (kind, kept, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, kept, reason, ct)), loadedAt))
+        {
+            var summary = await EnvelopeReader.ReadAsync(input, check, ct);
+            if (requireEnvelopeOrState && !summary.SawStateSection)
+            {
+                throw new BackupFormatException(BackupEnvelope.Invalid, "The body is neither a backup envelope nor a learning state (no signals, generated_intakes, signal_intake_map or metrics_snapshots).");
+            }
+            quarantined = check.Quarantined;
+        }
+
+        input.Position = 0;
         var connection = await OpenAsync(ct);
         try
         {
             await using var transaction = await connection.BeginTransactionAsync(ct);
-            // Writers wait for the restore instead of slipping rows into a state that is being replaced.
+            // Writers wait for the swap instead of slipping rows into a state that is being replaced.
             await using (var lockTables = new NpgsqlCommand($"LOCK TABLE {StateTables} IN SHARE ROW EXCLUSIVE MODE", connection, transaction))
             {
                 await lockTables.ExecuteNonQueryAsync(ct);
@@ -143,16 +191,13 @@ public sealed partial class LearningOperations(
             {
                 await clear.ExecuteNonQueryAsync(ct);
             }
-            await using var writer = new StateWriter(connection, quarantineSource is null ? null :
-                (kind, json, reason) => new ValueTask(QuarantineAsync(quarantineSource, kind, json.GetRawText(), reason, ct)));
-            var summary = await EnvelopeReader.ReadAsync(input, writer, ct);
-            if (requireEnvelopeOrState && !summary.SawStateSection)
-            {
-                throw new BackupFormatException(BackupEnvelope.Invalid, "The body is neither a backup envelope nor a learning state (no signals, generated_intakes, signal_intake_map or metrics_snapshots).");
-            }
+            // The records the first pass quarantined are skipped again, silently: they are in the quarantine already.
+            await using var writer = new StateWriter(connection, quarantineSource is null ? null : (_, _, _) => ValueTask.CompletedTask, loadedAt);
+            await EnvelopeReader.ReadAsync(input, writer, ct, verify: false);
             await writer.CompleteAsync(ct);
             await transaction.CommitAsync(ct);
-            return new RestoreResult("ok", writer.Signals, writer.Intakes, writer.MapEntries, writer.Quarantined);
+            stored.Forget(); // the state was replaced: the next write counts again
+            return new RestoreResult("ok", writer.Signals, writer.Intakes, writer.MapEntries, quarantined);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -169,7 +214,7 @@ public sealed partial class LearningOperations(
         }
     }
 
-    public async Task QuarantineAsync(string source, string kind, string payload, string reason, CancellationToken ct)
+    public async Task QuarantineAsync(string source, string kind, QuarantinedPayload payload, string reason, CancellationToken ct)
     {
         // Its own connection and transaction: a quarantined record stays even when the import rolls back.
         // The configured string: an opened connection's own string no longer carries the password.
@@ -177,18 +222,36 @@ public sealed partial class LearningOperations(
         await connection.OpenAsync(ct);
         await using var insert = new NpgsqlCommand(
             """
-            INSERT INTO quarantined_records (quarantined_at, source, kind, reason, payload) VALUES (@at, @source, @kind, @reason, @payload);
+            INSERT INTO quarantined_records (quarantined_at, source, kind, reason, payload, payload_sha256, payload_bytes, payload_truncated)
+            VALUES (@at, @source, @kind, @reason, @payload, @sha256, @bytes, @truncated);
             INSERT INTO audit_events (occurred_at, kind, actor, details) VALUES (@at, 'record_quarantined', 'learning-service', @details::jsonb);
             """, connection);
         insert.Parameters.Add(new NpgsqlParameter("at", time.GetUtcNow()));
         insert.Parameters.Add(new NpgsqlParameter("source", source));
         insert.Parameters.Add(new NpgsqlParameter("kind", kind));
         insert.Parameters.Add(new NpgsqlParameter("reason", reason));
-        insert.Parameters.Add(new NpgsqlParameter("payload", payload));
-        insert.Parameters.Add(new NpgsqlParameter("details", JsonSerializer.Serialize(new { source, kind, reason })));
+        insert.Parameters.Add(new NpgsqlParameter("payload", payload.Excerpt));
+        insert.Parameters.Add(new NpgsqlParameter("sha256", payload.Sha256));
+        insert.Parameters.Add(new NpgsqlParameter("bytes", payload.Bytes));
+        insert.Parameters.Add(new NpgsqlParameter("truncated", payload.Truncated));
+        insert.Parameters.Add(new NpgsqlParameter("details", JsonSerializer.Serialize(new { source, kind, reason, payload_sha256 = payload.Sha256, payload_bytes = payload.Bytes })));
         await insert.ExecuteNonQueryAsync(ct);
         _corruption.Add(1, new KeyValuePair<string, object?>("kind", kind));
         LogQuarantined(logger, kind, source, reason);
+    }
+
+    /// <summary>Removes a quarantined record once an operator has dealt with it; false when there is none with that id.</summary>
+    public async Task<bool> PurgeQuarantinedAsync(long id, string actor, CancellationToken ct)
+    {
+        var removed = await db.Quarantine.Where(q => q.Id == id)
+            .Select(q => new { q.Id, q.Source, q.Kind, q.PayloadSha256, q.PayloadBytes })
+            .FirstOrDefaultAsync(ct);
+        if (removed is null || await db.Quarantine.Where(q => q.Id == id).ExecuteDeleteAsync(ct) == 0)
+        {
+            return false;
+        }
+        await AuditAsync("quarantine_purged", actor, removed, ct);
+        return true;
     }
 
     private async Task RecordRunAsync(LegacySource source, bool force, RestoreResult result, CancellationToken ct)

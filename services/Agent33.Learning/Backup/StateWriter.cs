@@ -9,8 +9,11 @@ namespace Agent33.Learning.Backup;
 /// Writes a streamed state into the learning tables with binary COPY, one section at a time, inside the
 /// caller's transaction: the caller commits only after the whole state was read and verified. Records
 /// the reference would reject fail the write, or — when a quarantine is given — go there instead.
+/// Without a connection it only checks: the verifying pass a restore makes before it locks anything.
 /// </summary>
-internal sealed class StateWriter(NpgsqlConnection connection, Func<string, JsonElement, string, ValueTask>? quarantine) : IStateSink, IAsyncDisposable
+/// <param name="loadedAt">When the state is loaded: a record without its timestamp gets this one, as in the reference.</param>
+internal sealed class StateWriter(NpgsqlConnection? connection, Func<string, QuarantinedPayload, string, ValueTask>? quarantine, DateTimeOffset loadedAt)
+    : IStateSink, IAsyncDisposable
 {
     private NpgsqlBinaryImporter? _importer;
     private string? _section;
@@ -27,11 +30,16 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
         LearningSignal signal;
         try
         {
-            signal = StateRecords.ToSignal(json);
+            signal = StateRecords.ToSignal(json, loadedAt);
         }
         catch (InvalidRecordException ex)
         {
             await RejectAsync("signal", json, ex.Message);
+            return;
+        }
+        if (connection is null)
+        {
+            Signals++;
             return;
         }
         var copy = await SectionAsync("signals",
@@ -80,14 +88,20 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             {
                 throw new InvalidRecordException(StateRecords.NulReason);
             }
+            CheckDocumentSize(json, "intake");
             intakeId = StateRecords.RequiredString(json, "intake_id", StateRecords.IdLength);
-            submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? throw new InvalidRecordException("submitted_at is missing");
-            tenant = StateRecords.OptionalString(json, "tenant_id", StateRecords.IdLength) ?? "default";
+            submittedAt = StateRecords.Timestamp(json, "submitted_at") ?? loadedAt;
+            tenant = StateRecords.Tenant(json);
             fromSignal = StateRecords.OptionalString(json, "generated_from_signal_id", StateRecords.IdLength);
         }
         catch (InvalidRecordException ex)
         {
             await RejectAsync("intake", json, ex.Message);
+            return;
+        }
+        if (connection is null)
+        {
+            Intakes++;
             return;
         }
         var copy = await SectionAsync("intakes",
@@ -118,6 +132,11 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             await RejectAsync("map entry", JsonSerializer.SerializeToElement(new { signal_id = signalId, intake_id = intakeId }), unstorable);
             return;
         }
+        if (connection is null)
+        {
+            MapEntries++;
+            return;
+        }
         var copy = await SectionAsync("map", "COPY signal_intake_map (signal_id, intake_id) FROM STDIN (FORMAT BINARY)", ct);
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(signalId, NpgsqlDbType.Varchar, ct);
@@ -132,10 +151,20 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             await RejectAsync("snapshot", json, StateRecords.NulReason);
             return;
         }
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).Length > SignalLimits.DocumentBytes)
+        {
+            await RejectAsync("snapshot", json, $"the snapshot is larger than {SignalLimits.DocumentBytes / 1024} KiB");
+            return;
+        }
         var id = json.TryGetProperty("snapshot_id", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : $"MSN-restored-{_snapshotPosition}";
         if (id.Length > StateRecords.IdLength)
         {
             await RejectAsync("snapshot", json, $"snapshot_id is longer than {StateRecords.IdLength} characters");
+            return;
+        }
+        if (connection is null)
+        {
+            Snapshots++;
             return;
         }
         var copy = await SectionAsync("snapshots", "COPY metrics_snapshots (snapshot_id, position, document) FROM STDIN (FORMAT BINARY)", ct);
@@ -158,14 +187,35 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
         }
     }
 
-    private async ValueTask RejectAsync(string kind, JsonElement json, string reason)
+    public ValueTask AddOversizedAsync(string section, QuarantinedPayload kept, CancellationToken ct) =>
+        RejectAsync(KindOf(section), kept, $"the record is larger than {JsonStream.DefaultMaxValueBytes / (1024 * 1024)} MiB, far beyond any record the service accepts");
+
+    private static string KindOf(string section) => section switch
+    {
+        CanonicalState.Signals => "signal",
+        CanonicalState.GeneratedIntakes => "intake",
+        CanonicalState.MetricsSnapshots => "snapshot",
+        _ => section,
+    };
+
+    private static void CheckDocumentSize(JsonElement json, string kind)
+    {
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(json).Length > SignalLimits.DocumentBytes)
+        {
+            throw new InvalidRecordException($"the {kind} is larger than {SignalLimits.DocumentBytes / 1024} KiB");
+        }
+    }
+
+    private ValueTask RejectAsync(string kind, JsonElement json, string reason) => RejectAsync(kind, QuarantinedPayload.FromJson(json), reason);
+
+    private async ValueTask RejectAsync(string kind, QuarantinedPayload kept, string reason)
     {
         if (quarantine is null)
         {
             throw new BackupFormatException(BackupEnvelope.Invalid, $"A {kind} record is invalid: {reason}.");
         }
         Quarantined++;
-        await quarantine(kind, json, reason);
+        await quarantine(kind, kept, reason);
     }
 
     private async ValueTask<NpgsqlBinaryImporter> SectionAsync(string section, string copyCommand, CancellationToken ct)
@@ -175,7 +225,7 @@ internal sealed class StateWriter(NpgsqlConnection connection, Func<string, Json
             return _importer;
         }
         await CompleteAsync(ct);
-        _importer = await connection.BeginBinaryImportAsync(copyCommand, ct);
+        _importer = await connection!.BeginBinaryImportAsync(copyCommand, ct);
         _section = section;
         return _importer;
     }

@@ -21,6 +21,14 @@ public sealed class LearningOptions
     public int PruneIntervalSeconds { get; set; } = 2;
 
     public MigrationOptions Migration { get; set; } = new();
+
+    public BackupOptions Backups { get; set; } = new();
+}
+
+public sealed class BackupOptions
+{
+    /// <summary>The largest envelope or raw state <c>POST /restore</c> accepts (spooled to disk, never held in memory); over it: 413.</summary>
+    public long MaxRestoreBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 }
 
 public sealed class MigrationOptions
@@ -32,6 +40,9 @@ public sealed class MigrationOptions
     public string OnCorruption { get; set; } = "reject";
 
     public bool Quarantines => OnCorruption == "quarantine";
+
+    /// <summary>The largest legacy state <c>POST /migrations/import</c> accepts (streamed to disk, never held in memory); over it: 413.</summary>
+    public long MaxImportBytes { get; set; } = 256L * 1024 * 1024;
 }
 
 public sealed class AutoIntakeOptions
@@ -40,6 +51,18 @@ public sealed class AutoIntakeOptions
     public double MinQuality { get; set; } = 0.45;
     public string MinSeverity { get; set; } = "high";
     public int MaxItems { get; set; } = 3;
+}
+
+/// <summary>Normalises the named settings as the reference does before it checks them: trimmed and lower-cased.</summary>
+internal sealed class LearningOptionsNormalization : IPostConfigureOptions<LearningOptions>
+{
+    public void PostConfigure(string? name, LearningOptions o)
+    {
+        o.AutoIntake.MinSeverity = Normalize(o.AutoIntake.MinSeverity);
+        o.Migration.OnCorruption = Normalize(o.Migration.OnCorruption);
+    }
+
+    private static string Normalize(string? value) => (value ?? "").Trim().ToLowerInvariant();
 }
 
 /// <summary>Stops the service at start on settings the reference would reject, naming the setting.</summary>
@@ -79,6 +102,14 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.Migration.OnCorruption is not ("reject" or "quarantine"))
         {
             errors.Add($"Learning:Migration:OnCorruption must be reject or quarantine, not '{o.Migration.OnCorruption}'.");
+        }
+        if (o.Backups.MaxRestoreBytes < 1)
+        {
+            errors.Add("Learning:Backups:MaxRestoreBytes must be at least 1.");
+        }
+        if (o.Migration.MaxImportBytes < 1)
+        {
+            errors.Add("Learning:Migration:MaxImportBytes must be at least 1.");
         }
         if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {

@@ -10,10 +10,12 @@ namespace Agent33.Learning.Domain;
 
 /// <summary>
 /// Learning signals with the reference engine's semantics on Postgres. A write locks only its own dedupe
-/// fingerprint and touches one row; caps and retention are enforced by <see cref="PruneAsync"/> in the
-/// background, so the cost of a write does not grow with the number of stored signals.
+/// fingerprint and touches its own row; a new signal also removes, in the same transaction, the signals that
+/// fell out of retention and — near the cap (<see cref="StoredSignals"/> knows when either can be) — those it pushes past <c>MaxSignals</c>,
+/// through index ranges, so the cap holds for the very next read as in the reference. <see cref="PruneAsync"/>
+/// runs in the background for what that leaves: intakes over their cap, restored states, rows another writer held.
 /// </summary>
-public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions> options, TimeProvider time)
+public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions> options, TimeProvider time, StoredSignals stored)
 {
     /// <summary>Admins may ask for every tenant at once with this tenant name.</summary>
     public const string AllTenants = "*";
@@ -80,6 +82,14 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
                     $"INSERT INTO learning_signals ({SignalColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20)",
                     target));
             }
+            var checkCap = created && !stored.WellUnderCap(Policy.MaxSignals);
+            if (created)
+            {
+                foreach (var prune in PruneCommands(now, checkCap))
+                {
+                    write.BatchCommands.Add(prune);
+                }
+            }
             else
             {
                 Merge(target, incoming);
@@ -91,7 +101,39 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
                     target));
             }
             write.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-            await write.ExecuteNonQueryAsync(ct);
+            long? counted = null;
+            (bool Known, DateTimeOffset? At) oldest = default;
+            await using (var reader = await write.ExecuteReaderAsync(ct))
+            {
+                do
+                {
+                    // Only the checks after a prune answer rows: the count after the cap, the oldest after retention.
+                    if (reader.FieldCount == 1 && await reader.ReadAsync(ct))
+                    {
+                        if (reader.GetName(0) == StoredCount)
+                        {
+                            counted = reader.GetInt64(0);
+                        }
+                        else
+                        {
+                            oldest = (true, reader.IsDBNull(0) ? null : reader.GetFieldValue<DateTimeOffset>(0));
+                        }
+                    }
+                }
+                while (await reader.NextResultAsync(ct));
+            }
+            if (created)
+            {
+                stored.Added(target.RecordedAt);
+            }
+            if (counted is { } count)
+            {
+                stored.Counted(count);
+            }
+            if (oldest.Known)
+            {
+                stored.OldestIs(oldest.At);
+            }
             return (SignalView.From(target), created);
         }
         catch
@@ -108,6 +150,50 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
             await db.Database.CloseConnectionAsync();
         }
     }
+
+    /// <summary>
+    /// What a new signal removes in its own transaction, as the reference prunes on every write: the signals past
+    /// retention (when the oldest may be) and, when <paramref name="checkCap"/>, those beyond the newest
+    /// <c>MaxSignals</c>, with their intakes and links; after each, what <see cref="StoredSignals"/> needs to know
+    /// (the oldest left, the count up to just past the cap). Each removal is an index range over (recorded_at,
+    /// signal_id) — the cap's bound costs reading <c>MaxSignals</c> index entries, which is why it is only checked
+    /// near the cap — and rows another transaction holds are skipped, never waited for (the next write or the
+    /// pruner takes them). Below the cap with nothing expired, a write adds no statement at all.
+    /// </summary>
+    private IEnumerable<NpgsqlBatchCommand> PruneCommands(DateTimeOffset now, bool checkCap)
+    {
+        var cutoff = now.AddDays(-Policy.RetentionDays);
+        if (Policy.RetentionDays > 0 && stored.MayHoldSignalsBefore(cutoff))
+        {
+            yield return PruneCommand("SELECT s.ctid FROM learning_signals s WHERE s.recorded_at < $1", cutoff);
+            yield return new NpgsqlBatchCommand($"SELECT min(recorded_at) AS {OldestStored} FROM learning_signals");
+        }
+        if (checkCap)
+        {
+            yield return PruneCommand(
+                "SELECT s.ctid FROM (SELECT recorded_at, signal_id FROM learning_signals ORDER BY recorded_at DESC, signal_id DESC OFFSET $1 LIMIT 1) c " +
+                "JOIN learning_signals s ON (s.recorded_at, s.signal_id) <= (c.recorded_at, c.signal_id)",
+                Policy.MaxSignals);
+            yield return CountCommand(Policy.MaxSignals);
+        }
+    }
+
+    private static NpgsqlBatchCommand PruneCommand(string victims, object parameter) => new(
+        $"""
+        WITH removed AS (DELETE FROM learning_signals WHERE ctid = ANY(ARRAY({victims} FOR UPDATE OF s SKIP LOCKED)) RETURNING signal_id),
+        links AS (DELETE FROM signal_intake_map WHERE signal_id = ANY(ARRAY(SELECT signal_id FROM removed)))
+        DELETE FROM generated_intakes WHERE generated_from_signal_id = ANY(ARRAY(SELECT signal_id FROM removed))
+        """)
+    {
+        Parameters = { new() { Value = parameter } },
+    };
+
+    private const string StoredCount = "stored_count";
+    private const string OldestStored = "oldest_stored";
+
+    /// <summary>How many signals are stored, counted no further than one past the cap.</summary>
+    private static NpgsqlBatchCommand CountCommand(int maxSignals) =>
+        new($"SELECT count(*) AS {StoredCount} FROM (SELECT 1 FROM learning_signals LIMIT $1) t") { Parameters = { new() { Value = (long)maxSignals + 1 } } };
 
     private const string SignalColumns =
         "signal_id, recorded_at, signal_type, severity, severity_rank, tenant_id, summary, details, source, context, quality_score, quality_label, " +
@@ -444,7 +530,22 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
                     "UPDATE learning_signals SET related_intake_id = NULL, intake_generated = FALSE WHERE related_intake_id = ANY(@ids)",
                     new NpgsqlParameter("ids", removedIntakes.ToArray()));
             }
-            await transaction.CommitAsync(ct);
+            await using (var count = new NpgsqlCommand(
+                "SELECT (SELECT count(*) FROM (SELECT 1 FROM learning_signals LIMIT @limit) t), (SELECT min(recorded_at) FROM learning_signals)", connection, transaction))
+            {
+                count.Parameters.Add(new NpgsqlParameter("limit", (long)Policy.MaxSignals + 1));
+                long total;
+                DateTimeOffset? oldest;
+                await using (var reader = await count.ExecuteReaderAsync(ct))
+                {
+                    await reader.ReadAsync(ct);
+                    total = reader.GetInt64(0);
+                    oldest = reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1);
+                }
+                await transaction.CommitAsync(ct);
+                stored.Counted(total);
+                stored.OldestIs(oldest);
+            }
             return (removedSignals.Count, removedIntakes.Count);
         }
         finally

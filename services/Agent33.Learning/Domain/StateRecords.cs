@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Json;
 
 namespace Agent33.Learning.Domain;
@@ -16,7 +17,12 @@ public static class StateRecords
 
     public static readonly string[] QualityLabels = ["low", "medium", "high"];
 
-    public static LearningSignal ToSignal(JsonElement json)
+    /// <summary>A signal record as the reference loads it now (a missing <c>recorded_at</c> is the present moment).</summary>
+    public static LearningSignal ToSignal(JsonElement json) => ToSignal(json, DateTimeOffset.UtcNow);
+
+    /// <param name="loadedAt">When the record is loaded: the reference's model gives a record without <c>recorded_at</c>
+    /// this time (its default factory is <c>datetime.now(UTC)</c>), and so its <c>first_seen_at</c> and <c>last_seen_at</c>.</param>
+    public static LearningSignal ToSignal(JsonElement json, DateTimeOffset loadedAt)
     {
         if (HoldsNul(json))
         {
@@ -33,8 +39,8 @@ public static class StateRecords
         {
             throw new InvalidRecordException($"severity '{severity}' is not one of {string.Join(", ", Severities.Names)}");
         }
-        var recordedAt = Timestamp(json, "recorded_at") ?? throw new InvalidRecordException("recorded_at is missing");
-        var tenant = OptionalString(json, "tenant_id", IdLength) ?? "default";
+        var recordedAt = Timestamp(json, "recorded_at") ?? loadedAt;
+        var tenant = Tenant(json);
         var qualityLabel = OptionalString(json, "quality_label") ?? "low";
         if (!QualityLabels.Contains(qualityLabel))
         {
@@ -46,6 +52,19 @@ public static class StateRecords
             throw new InvalidRecordException($"occurrence_count {occurrences} is not a whole number of at least 1");
         }
         var source = OptionalString(json, "source") ?? "";
+        var details = OptionalString(json, "details") ?? "";
+        var context = StringMap(json, "context");
+        var enrichment = StringMap(json, "enrichment");
+        var reasons = StringList(json, "quality_reasons");
+        // The limits of POST /signals: a record the API would refuse is not let in through a restore either.
+        if ((SignalLimits.Check(summary, details, source, context) ?? SignalLimits.CheckMap("enrichment", enrichment)) is { } tooLarge)
+        {
+            throw new InvalidRecordException(tooLarge);
+        }
+        if (reasons.Count > SignalLimits.QualityReasons || reasons.Any(r => r.Length > SignalLimits.QualityReasonChars))
+        {
+            throw new InvalidRecordException($"quality_reasons holds more than {SignalLimits.QualityReasons} entries or one longer than {SignalLimits.QualityReasonChars} characters");
+        }
         return new LearningSignal
         {
             SignalId = OptionalString(json, "signal_id", IdLength) ?? throw new InvalidRecordException("signal_id is missing"),
@@ -55,13 +74,13 @@ public static class StateRecords
             SeverityRank = rank,
             TenantId = tenant,
             Summary = summary,
-            Details = OptionalString(json, "details") ?? "",
+            Details = details,
             Source = source,
-            Context = StringMap(json, "context"),
+            Context = context,
             QualityScore = Number(json, "quality_score") ?? 0.0,
             QualityLabel = qualityLabel,
-            QualityReasons = StringList(json, "quality_reasons"),
-            Enrichment = StringMap(json, "enrichment"),
+            QualityReasons = reasons,
+            Enrichment = enrichment,
             OccurrenceCount = (int)occurrences,
             // The reference fills these from recorded_at when it loads a state that lacks them.
             FirstSeenAt = Timestamp(json, "first_seen_at") ?? recordedAt,
@@ -70,6 +89,17 @@ public static class StateRecords
             RelatedIntakeId = OptionalString(json, "related_intake_id", IdLength),
             Fingerprint = LearningSignal.FingerprintOf(tenant, type, summary, source),
         };
+    }
+
+    /// <summary>
+    /// A record's tenant: "default" when it names none (the reference's model default); otherwise a name a key could
+    /// carry (<see cref="TenantNames"/>), never <c>*</c> (every tenant, for admins' reports), a path or an empty string.
+    /// </summary>
+    public static string Tenant(JsonElement json)
+    {
+        var tenant = OptionalString(json, "tenant_id", IdLength) ?? "default";
+        return TenantNames.IsValid(tenant) ? tenant
+            : throw new InvalidRecordException($"tenant_id '{tenant}' is not a tenant name ({TenantNames.Rule})");
     }
 
     public const string NulReason = "it holds the NUL character (U+0000), which the database cannot store";

@@ -28,9 +28,9 @@ public static class LearningCommandLine
         await using var scope = host.Services.CreateAsyncScope();
         var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
         var db = scope.ServiceProvider.GetRequiredService<LearningDbContext>();
-        var positional = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+        var (positional, options) = Parse(args);
         bool Flag(string name) => args.Contains($"--{name}");
-        string? Option(string name) => args.SkipWhile(a => a != $"--{name}").Skip(1).FirstOrDefault();
+        string? Option(string name) => options.GetValueOrDefault(name);
 
         try
         {
@@ -62,14 +62,15 @@ public static class LearningCommandLine
                 case "restore" when positional is [var path]:
                     Report(await WithProgressAsync($"Restoring {Path.GetFileName(path)}", path, stream => operations.RestoreAsync(stream, "cli", default)));
                     return 0;
-                case "migrate" when positional is [var legacyPath]:
-                    if (Flag("backup-first") && await db.Signals.AnyAsync())
+                case "migrate" when positional is [var legacyPath] && Option("on-corruption")?.Trim().ToLowerInvariant() is null or "reject" or "quarantine":
+                    if (Flag("backup-first"))
                     {
+                        // Always, as the reference backs up before it migrates: the backup is the rollback point, even of an empty state.
                         var safety = await operations.BackupAsync("cli", default);
                         AnsiConsole.MarkupLine($"Safety backup {safety.BackupId} taken ({safety.SignalCount} signals)");
                     }
                     var quarantine = Option("on-corruption") is { } mode
-                        ? mode == "quarantine"
+                        ? mode.Trim().ToLowerInvariant() == "quarantine"
                         : host.Services.GetRequiredService<IOptions<LearningOptions>>().Value.Migration.Quarantines;
                     await using (var source = await LegacyStore.OpenAsync(legacyPath, default))
                     {
@@ -95,6 +96,38 @@ public static class LearningCommandLine
             AnsiConsole.MarkupLine($"[red]database_unavailable[/]: {Markup.Escape(ex.Message)} (check ConnectionStrings:learning)");
             return 3;
         }
+    }
+
+    /// <summary>The options that take a value, which is then not a positional argument (<c>--on-corruption reject</c>).</summary>
+    private static readonly string[] ValuedOptions = ["output", "backup-id", "on-corruption"];
+
+    /// <summary>
+    /// Positional arguments and valued options (<c>--name value</c> or <c>--name=value</c>) after the command; flags and
+    /// configuration overrides (<c>--Section:Key=value</c>) are neither.
+    /// </summary>
+    private static (List<string> Positional, Dictionary<string, string> Options) Parse(string[] args)
+    {
+        var positional = new List<string>();
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 1; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                positional.Add(arg);
+                continue;
+            }
+            var name = arg[2..];
+            if (name.Split('=', 2) is [var key, var value] && ValuedOptions.Contains(key))
+            {
+                options[key] = value;
+            }
+            else if (ValuedOptions.Contains(name) && i + 1 < args.Length)
+            {
+                options[name] = args[++i];
+            }
+        }
+        return (positional, options);
     }
 
     private static async Task<T> WithProgressAsync<T>(string label, string path, Func<Stream, Task<T>> run)

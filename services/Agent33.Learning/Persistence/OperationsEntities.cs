@@ -22,7 +22,7 @@ public sealed class BackupChunk
     public byte[] Data { get; set; } = [];
 }
 
-/// <summary>A record or payload that could not be imported, kept verbatim with why and where it came from.</summary>
+/// <summary>A record or payload that could not be imported, kept (its beginning, hash and size) with why and where it came from.</summary>
 public sealed class QuarantinedRecord
 {
     public long Id { get; set; }
@@ -30,7 +30,11 @@ public sealed class QuarantinedRecord
     public string Source { get; set; } = "";
     public string Kind { get; set; } = "";
     public string Reason { get; set; } = "";
+    /// <summary>The beginning of the record or payload (at most 64 KiB of UTF-8); the whole is identified by the hash.</summary>
     public string Payload { get; set; } = "";
+    public string PayloadSha256 { get; set; } = "";
+    public long PayloadBytes { get; set; }
+    public bool PayloadTruncated { get; set; }
     public long? ImportRunId { get; set; }
 }
 
@@ -95,6 +99,9 @@ internal sealed class QuarantinedRecordConfiguration : IEntityTypeConfiguration<
         e.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(32);
         e.Property(x => x.Reason).HasColumnName("reason");
         e.Property(x => x.Payload).HasColumnName("payload");
+        e.Property(x => x.PayloadSha256).HasColumnName("payload_sha256").HasMaxLength(64);
+        e.Property(x => x.PayloadBytes).HasColumnName("payload_bytes");
+        e.Property(x => x.PayloadTruncated).HasColumnName("payload_truncated");
         e.Property(x => x.ImportRunId).HasColumnName("import_run_id");
         e.HasIndex(x => x.QuarantinedAt);
     }

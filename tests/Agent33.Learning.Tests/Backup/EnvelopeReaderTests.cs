@@ -87,6 +87,46 @@ public sealed class EnvelopeReaderTests
         Assert.Equal("2026-11-25T01:02:03Z", reread.CreatedAt);
     }
 
+    /// <summary>
+    /// An element larger than the reader's limit is read past in constant memory — whatever its kind, however the
+    /// bytes arrive — and reported with its hash, size and beginning; the elements after it read as usual.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_element_beyond_the_limit_is_skipped_and_reported_and_the_rest_reads(bool trickle)
+    {
+        var huge = "{\"summary\": \"" + new string('x', 3000) + "\\\" [{ \", \"context\": {\"a\": [1, {\"b\": \"]}\"}]}}";
+        var text = "{\"signals\": [{\"summary\": \"first\"}, " + huge + " ,\"" + new string('y', 2000) + "\", {\"summary\": \"last\"}]," +
+                   " \"generated_intakes\": [" + huge + "], \"signal_intake_map\": {\"LS-1\": \"RI-1\"}}";
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        var sink = new CountingSink();
+
+        var summary = await EnvelopeReader.ReadAsync(trickle ? new TrickleStream(bytes) : new MemoryStream(bytes), sink, CancellationToken.None, maxRecordBytes: 512);
+
+        Assert.Equal((2, 0, 1), (sink.Signals, sink.Intakes, sink.MapEntries));
+        Assert.Equal((2, 0, 1), (summary.SignalCount, summary.IntakeCount, summary.MapCount));
+        Assert.Equal(["signals", "signals", "generated_intakes"], sink.Oversized.Select(o => o.Section));
+        var record = System.Text.Encoding.UTF8.GetBytes(huge);
+        Assert.Equal(record.Length, sink.Oversized[0].Kept.Bytes);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(record)), sink.Oversized[0].Kept.Sha256);
+        Assert.Equal(huge, sink.Oversized[0].Kept.Excerpt);
+        Assert.Equal(2002, sink.Oversized[1].Kept.Bytes); // a string element: refused later as "not an object" would have been
+    }
+
+    [Theory]
+    [InlineData("{\"created_at\": \"LONG\", \"signals\": []}")]
+    [InlineData("{\"LONG\": 1, \"signals\": []}")]
+    [InlineData("{\"signal_intake_map\": {\"LONG\": \"RI-1\"}}")]
+    public async Task A_value_beyond_the_limit_outside_a_record_list_makes_the_document_invalid(string template)
+    {
+        var text = template.Replace("LONG", new string('z', 5000), StringComparison.Ordinal);
+        var error = await Assert.ThrowsAsync<BackupFormatException>(() =>
+            EnvelopeReader.ReadAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)), new CountingSink(), CancellationToken.None, maxRecordBytes: 512));
+        Assert.Equal(BackupEnvelope.Invalid, error.Code);
+        Assert.Contains("larger than 512 bytes", error.Message);
+    }
+
     private sealed class CountingSink : IStateSink
     {
         public int Signals;
@@ -97,6 +137,14 @@ public sealed class EnvelopeReaderTests
         public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) { Intakes++; return ValueTask.CompletedTask; }
         public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) { MapEntries++; return ValueTask.CompletedTask; }
         public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public List<(string Section, QuarantinedPayload Kept)> Oversized { get; } = [];
+
+        public ValueTask AddOversizedAsync(string section, QuarantinedPayload kept, CancellationToken cancellationToken)
+        {
+            Oversized.Add((section, kept));
+            return ValueTask.CompletedTask;
+        }
     }
 
     /// <summary>Re-renders everything it receives, as a backup of the database would.</summary>
@@ -108,6 +156,8 @@ public sealed class EnvelopeReaderTests
         public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) { State.AddIntake(intake); return ValueTask.CompletedTask; }
         public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) { State.AddMapEntry(signalId, intakeId); return ValueTask.CompletedTask; }
         public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) { State.AddSnapshot(snapshot); return ValueTask.CompletedTask; }
+        public ValueTask AddOversizedAsync(string section, QuarantinedPayload kept, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("no record of the reference's state is oversized");
     }
 
     /// <summary>Hands out a few bytes per read, to exercise every buffer boundary.</summary>

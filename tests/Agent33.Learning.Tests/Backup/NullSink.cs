@@ -10,4 +10,12 @@ internal sealed class NullSink : IStateSink
     public ValueTask AddIntakeAsync(JsonElement intake, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     public ValueTask AddMapEntryAsync(string signalId, string intakeId, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     public ValueTask AddSnapshotAsync(JsonElement snapshot, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public List<(string Section, QuarantinedPayload Kept)> Oversized { get; } = [];
+
+    public ValueTask AddOversizedAsync(string section, QuarantinedPayload kept, CancellationToken cancellationToken)
+    {
+        Oversized.Add((section, kept));
+        return ValueTask.CompletedTask;
+    }
 }

@@ -396,6 +396,20 @@ namespace Agent33.Learning.Persistence.Migrations
                         .HasColumnType("text")
                         .HasColumnName("payload");
 
+                    b.Property<long>("PayloadBytes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("payload_bytes");
+
+                    b.Property<string>("PayloadSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("payload_sha256");
+
+                    b.Property<bool>("PayloadTruncated")
+                        .HasColumnType("boolean")
+                        .HasColumnName("payload_truncated");
+
                     b.Property<DateTimeOffset>("QuarantinedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("quarantined_at");

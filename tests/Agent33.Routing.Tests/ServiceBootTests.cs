@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Agent33.Testing;
 using Microsoft.AspNetCore.Mvc.Testing;
 
@@ -10,6 +11,22 @@ public sealed class ServiceBootTests
     {
         await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseTestKeys());
         await ServiceBasics.AssertBootsAsync(factory.CreateClient(), "/v1/dashboard/metrics");
+    }
+}
+
+/// <summary>The routing service's Prometheus text passes Prometheus' own lint, its decision histograms included.</summary>
+public sealed class MetricsLintTests
+{
+    [PromtoolFact]
+    public async Task Metrics_pass_promtool_check_metrics()
+    {
+        await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseTestKeys().UseSetting("Routing:CostPer1kTokens", "0.002"));
+        (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions",
+            new { default_model = "m", max_tokens = 9000, effort = "high", inputs = new { prompt = "hi" } })).EnsureSuccessStatusCode();
+
+        var metrics = await factory.CreateClient().GetStringAsync("/metrics");
+        Assert.Contains("effort_routing_estimated_cost_usd_bucket", metrics);
+        await Promtool.AssertLintCleanAsync(metrics);
     }
 }
 

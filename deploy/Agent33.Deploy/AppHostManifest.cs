@@ -53,10 +53,7 @@ public static class AppHostManifest
         throw new InvalidOperationException($"No Agent33.sln above {start}.");
     }
 
-    /// <summary>Everything from one manifest: the objects, with alert thresholds from the routing settings.</summary>
+    /// <summary>Everything from one manifest: the objects, with alert thresholds from the services' settings.</summary>
     public static IReadOnlyList<GeneratedFile> Generate(string repositoryRoot, string manifestJson) =>
-        new ManifestGenerator(
-                AspireManifest.Parse(manifestJson),
-                AlertThresholds.FromAppSettings(Path.Combine(repositoryRoot, "services", "Agent33.Routing", "appsettings.json")))
-            .Generate();
+        new ManifestGenerator(AspireManifest.Parse(manifestJson), AlertThresholds.FromRepository(repositoryRoot)).Generate();
 }

@@ -24,6 +24,7 @@ public static class LearningServices
         if (withBackgroundWork)
         {
             builder.Services.AddHostedService<LearningPruner>();
+            DatabaseUnavailableCounter.AddDatabaseUnavailableCounter(builder.Services);
         }
 
         // Backups live in the database unless the operator points them at a directory.

@@ -94,3 +94,15 @@ public sealed class PromtoolFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>A theory that needs promtool; skipped like <see cref="PromtoolFactAttribute"/>.</summary>
+public sealed class PromtoolTheoryAttribute : TheoryAttribute
+{
+    public PromtoolTheoryAttribute()
+    {
+        if (Promtool.Path is null && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            Skip = Promtool.SkipReason;
+        }
+    }
+}

@@ -128,8 +128,11 @@ public sealed record AlertThresholds(RoutingAlertSettings Routing, GatewayAlertS
 {
     public static readonly AlertThresholds Defaults = new(new RoutingAlertSettings(), new GatewayAlertSettings(), new LearningAlertSettings());
 
-    /// <summary>Reads each service's appsettings.json; any key left unset takes its default.</summary>
-    public static AlertThresholds FromRepository(string repositoryRoot)
+    /// <summary>
+    /// Reads each service's appsettings.json; any key left unset takes its default. The backup age limit defaults
+    /// to the learning service's <paramref name="backupSchedule"/> plus two hours (26 h for the daily schedule).
+    /// </summary>
+    public static AlertThresholds FromRepository(string repositoryRoot, TimeSpan? backupSchedule = null)
     {
         string Settings(string project) => Path.Combine(repositoryRoot, "services", project, "appsettings.json");
         var routing = new SettingsFile(Settings("Agent33.Routing"), "Routing:Alerts");
@@ -152,7 +155,7 @@ public sealed record AlertThresholds(RoutingAlertSettings Routing, GatewayAlertS
             new LearningAlertSettings(
                 learning.Read("DatabaseUnavailableThreshold", l.DatabaseUnavailableAnswers),
                 learning.Read("CorruptionEventsThreshold", l.CorruptionEvents),
-                learning.Read("BackupMaxAgeHours", l.BackupMaxAgeHours, min: 1)));
+                learning.Read("BackupMaxAgeHours", backupSchedule is { } schedule ? schedule.TotalHours + 2 : l.BackupMaxAgeHours, min: 1)));
     }
 
     /// <summary>One service's appsettings.json, read at one section (<c>Routing:Alerts</c>).</summary>
@@ -219,5 +222,5 @@ public sealed record RoutingAlertSettings(double HighEffortCount = 25, double Hi
 public sealed record GatewayAlertSettings(
     int CircuitOpenMinutes = 5, double ErrorRatio = 0.2, double ErrorRatioMinCalls = 20, double P99LatencySeconds = 10, double GovernanceDenials = 10);
 
-/// <summary><c>Learning:Alerts:*</c>, read only by the manifest generator.</summary>
+/// <summary><c>Learning:Alerts:*</c>, read only by the manifest generator (BackupMaxAgeHours: the schedule + 2 h, 26 without one).</summary>
 public sealed record LearningAlertSettings(double DatabaseUnavailableAnswers = 5, double CorruptionEvents = 0, double BackupMaxAgeHours = 26);

@@ -25,6 +25,7 @@ public static class LearningServices
         {
             builder.Services.AddHostedService<LearningPruner>();
             DatabaseUnavailableCounter.AddDatabaseUnavailableCounter(builder.Services);
+            builder.Services.AddScheduledBackups(builder.Configuration);
         }
 
         // Backups live in the database unless the operator points them at a directory.

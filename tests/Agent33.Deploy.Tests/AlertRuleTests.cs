@@ -15,7 +15,7 @@ namespace Agent33.Deploy.Tests;
 public sealed class AlertRuleTests
 {
     private static readonly string Root = AppHostManifest.FindRepositoryRoot(AppContext.BaseDirectory);
-    private static readonly AlertThresholds Thresholds = AlertThresholds.FromRepository(Root);
+    private static readonly AlertThresholds Thresholds = AlertThresholds.FromRepository(Root, TimeSpan.FromDays(1)); // the manifests' schedule
 
     /// <summary>One scenario: input series, the time it is evaluated at, and the alerts expected then (none: quiet).</summary>
     public sealed record Case(string Description, Series[] Input, int EvalMinute, params Dictionary<string, string>[] Expected)

@@ -146,6 +146,20 @@ public sealed class GeneratedManifestTests
     }
 
     [Fact]
+    public void Scheduled_backups_are_on_in_the_manifests_daily_keeping_seven_and_alerted_after_26_hours()
+    {
+        var objects = LoadAll();
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "learning-service-env").Data;
+        Assert.Equal("1.00:00:00", config["Learning__Backups__Schedule"]);
+        Assert.Equal("7", config["Learning__Backups__Keep"]);
+        var learning = Containers(objects).Single(c => c.Name == "learning-service");
+        Assert.Contains(learning.Env, e => e.Name == "Learning__Backups__Schedule" && e.ValueFrom.ConfigMapKeyRef.Name == "learning-service-env");
+
+        var stale = Assert.Single(objects.OfType<PrometheusRule>()).Spec.Groups.SelectMany(g => g.Rules).Single(r => r.Alert == "learning_backup_stale");
+        Assert.EndsWith($"> {26 * 3600}", stale.Expr);
+    }
+
+    [Fact]
     public void Kustomize_renders_every_file_with_overridable_images()
     {
         var kustomization = Assert.Single(LoadAll().OfType<Kustomization>());

@@ -33,7 +33,7 @@ public sealed class MetricsLintTests(PostgresFixture postgres) : IClassFixture<P
     [PromtoolFact]
     public async Task Metrics_pass_promtool_check_metrics()
     {
-        await using var factory = new LearningServiceFactory(postgres);
+        await using var factory = new LearningServiceFactory(postgres, ("Learning:Backups:Schedule", "1.00:00:00"));
         var admin = factory.CreateClient(TestKeys.Admin);
         (await admin.PostAsync("/v1/improvements/learning/signals",
             new StringContent("""{"summary": "A signal before the scrape"}""", System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
@@ -41,6 +41,8 @@ public sealed class MetricsLintTests(PostgresFixture postgres) : IClassFixture<P
 
         var metrics = await factory.CreateClient().GetStringAsync("/metrics");
         Assert.Contains("\ndb_client_connections_usage{", metrics); // Npgsql's connection gauge, renamed
+        Assert.Contains("\nlearning_backup_age_seconds{", metrics);
+        Assert.Contains("\nlearning_database_unavailable_total{", metrics);
         await Promtool.AssertLintCleanAsync(metrics);
     }
 }

@@ -14,6 +14,13 @@ var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learn
     .WithHttpHealthCheck("/health")
     .WithLearningCommands(apiKeys);
 
+// Deployments back up daily and keep a week of backups; a local run takes none unless told to
+// (--Learning:Backups:Schedule=1.00:00:00 on the service, see docs/operators/backup-restore.md).
+if (builder.ExecutionContext.IsPublishMode)
+{
+    learning.WithEnvironment("Learning__Backups__Schedule", "1.00:00:00").WithEnvironment("Learning__Backups__Keep", "7");
+}
+
 var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing)
     .WithReference(learning)
     .WithApiKeys(apiKeys)

@@ -84,6 +84,7 @@ public static class ServiceDefaultsExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
+                .RenameCountGauges()
                 .AddMeter(MeterPrefix + "*")
                 .AddPrometheusExporter());
 
@@ -101,6 +102,29 @@ public static class ServiceDefaultsExtensions
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// Gauges (up-down counters) named <c>*.count</c> — three of the .NET runtime's, and Npgsql's connection
+    /// gauge where a service uses Postgres — become <c>*_count</c> in Prometheus text, a suffix Prometheus
+    /// reserves for histograms and summaries (<c>promtool check metrics</c> rejects them). Each gets a name
+    /// without it; value, labels, unit and description stay as their library reports them.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> CountGaugeNames = new Dictionary<string, string>
+    {
+        ["dotnet.assembly.count"] = "dotnet.assemblies.loaded",
+        ["dotnet.process.cpu.count"] = "dotnet.process.cpus",
+        ["dotnet.timer.count"] = "dotnet.timers.active",
+        ["db.client.connection.count"] = "db.client.connections.usage", // the name semantic conventions gave it before 1.26
+    };
+
+    private static MeterProviderBuilder RenameCountGauges(this MeterProviderBuilder metrics)
+    {
+        foreach (var (instrument, name) in CountGaugeNames)
+        {
+            metrics.AddView(instrument, name);
+        }
+        return metrics;
     }
 
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder

@@ -24,12 +24,18 @@ fi
 
 if [ ! -s "$data_dir/PG_VERSION" ]; then
     echo "initialising a new cluster in $data_dir"
-    pwfile=$(mktemp)
+    # The password file is readable by initdb's user alone (mode 0600; owned by postgres when it runs as
+    # postgres), from before the password is written until it is removed, whatever way the script ends.
+    pwfile=$(umask 077 && mktemp)
+    trap 'rm -f "$pwfile"' EXIT
+    if [ "${#as_owner[@]}" -gt 0 ]; then
+        chown postgres "$pwfile"
+    fi
     printf '%s' "$AGENT33_PG_PASSWORD" > "$pwfile"
-    chmod 644 "$pwfile"
     "${as_owner[@]}" "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" \
         --auth-host=scram-sha-256 --auth-local=peer -E UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
+    trap - EXIT
 fi
 
 "${as_owner[@]}" "$bin_dir/postgres" -D "$data_dir" -p "$port" \

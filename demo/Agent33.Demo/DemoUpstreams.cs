@@ -26,6 +26,9 @@ public static class DemoUpstreams
         var upstream = app.MapGroup("/upstream").AllowAnonymous();
         upstream.MapGet("/stable/{**path}", (string? path) =>
             TypedResults.Ok(new { upstream = "stable", path, model = "demo-model", ok = true }));
+        // A write, for the gateway's sample of a non-idempotent call made retryable (Idempotency-Key).
+        upstream.MapPost("/stable/{**path}", (string? path, HttpRequest request) =>
+            TypedResults.Ok(new { upstream = "stable", path, method = request.Method, idempotency_key = request.Headers["Idempotency-Key"].ToString(), ok = true }));
         upstream.MapGet("/flaky/{**path}", (string? path, TimeProvider time) =>
             FlakyIsDown(time.GetUtcNow())
                 ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The demo's flaky upstream is down this quarter-minute.")

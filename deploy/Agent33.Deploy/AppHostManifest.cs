@@ -53,10 +53,18 @@ public static class AppHostManifest
         throw new InvalidOperationException($"No Agent33.sln above {start}.");
     }
 
-    /// <summary>Everything from one manifest: the objects, with alert thresholds from the routing settings.</summary>
-    public static IReadOnlyList<GeneratedFile> Generate(string repositoryRoot, string manifestJson) =>
-        new ManifestGenerator(
-                AspireManifest.Parse(manifestJson),
-                AlertThresholds.FromAppSettings(Path.Combine(repositoryRoot, "services", "Agent33.Routing", "appsettings.json")))
-            .Generate();
+    /// <summary>Everything from one manifest: the objects, with alert thresholds from the services' settings.</summary>
+    public static IReadOnlyList<GeneratedFile> Generate(string repositoryRoot, string manifestJson)
+    {
+        var manifest = AspireManifest.Parse(manifestJson);
+        return new ManifestGenerator(manifest, AlertThresholds.FromRepository(repositoryRoot, BackupSchedule(manifest))).Generate();
+    }
+
+    /// <summary>The learning service's <c>Learning:Backups:Schedule</c> as the AppHost publishes it; null when it sets none.</summary>
+    public static TimeSpan? BackupSchedule(AspireManifest manifest) =>
+        manifest.ResourcesOfType("project.v0").Contains(ManifestGenerator.LearningService)
+        && manifest.Env(ManifestGenerator.LearningService).TryGetValue("Learning__Backups__Schedule", out var text)
+        && TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var interval)
+            ? interval
+            : null;
 }

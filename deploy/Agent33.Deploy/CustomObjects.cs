@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
@@ -7,8 +6,9 @@ namespace Agent33.Deploy;
 
 /// <summary>
 /// The Prometheus Operator's <c>PrometheusRule</c> (KubernetesClient has no model for custom resources).
-/// In a multi-replica deployment each routing replica sees only its own decisions, so the alert rules
-/// are evaluated by Prometheus over all replicas' scraped metrics instead.
+/// Its <c>spec</c> is a Prometheus rules file as it stands (<c>promtool check rules</c> reads it). In a
+/// multi-replica deployment each replica sees only its own calls, so the alert rules are evaluated by
+/// Prometheus over all replicas' scraped metrics (see <see cref="AlertRules"/>).
 /// </summary>
 public sealed class PrometheusRule : IKubernetesObject<V1ObjectMeta>
 {
@@ -58,57 +58,6 @@ public sealed class PrometheusAlert
 
     [JsonPropertyName("annotations")]
     public Dictionary<string, string> Annotations { get; set; } = [];
-}
-
-/// <summary>The routing service's three default alert rules, with the thresholds of its settings.</summary>
-public static class RoutingAlertRules
-{
-    public static PrometheusRule Build(AlertThresholds thresholds)
-    {
-        static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
-        static string MaxOf(string histogram) =>
-            $"histogram_quantile(0.99, sum by (le) (rate({histogram}_bucket[5m])))";
-
-        return new PrometheusRule
-        {
-            Metadata = new V1ObjectMeta
-            {
-                Name = "agent33-routing-alerts",
-                Labels = ManifestGenerator.SelectorLabels("routing"),
-            },
-            Spec = new PrometheusRuleSpec
-            {
-                Groups =
-                [
-                    new PrometheusRuleGroup
-                    {
-                        Name = "agent33-routing",
-                        Rules =
-                        [
-                            Alert("high_effort_routing_volume",
-                                $"sum(increase(effort_routing_high_effort_total[1h])) > {Number(thresholds.HighEffortCount)}",
-                                "More high-effort routing decisions in the last hour than Routing:Alerts:HighEffortCountThreshold."),
-                            Alert("high_effort_cost_spike",
-                                $"{MaxOf("effort_routing_estimated_cost_usd")} > {Number(thresholds.HighCostUsd)}",
-                                "Estimated cost per decision (p99, 5 min) above Routing:Alerts:HighCostUsdThreshold."),
-                            Alert("high_effort_token_budget_spike",
-                                $"{MaxOf("effort_routing_estimated_token_budget")} > {Number(thresholds.HighTokenBudget)}",
-                                "Estimated token budget per decision (p99, 5 min) above Routing:Alerts:HighTokenBudgetThreshold."),
-                        ],
-                    },
-                ],
-            },
-        };
-    }
-
-    private static PrometheusAlert Alert(string name, string expression, string summary) => new()
-    {
-        Alert = name,
-        Expr = expression,
-        For = "5m",
-        Labels = new() { ["severity"] = "warning", ["service"] = "routing" },
-        Annotations = new() { ["summary"] = summary, ["runbook"] = "docs/operators/alerts.md" },
-    };
 }
 
 /// <summary><c>kustomization.yaml</c>: every generated file, and images operators override per environment.</summary>

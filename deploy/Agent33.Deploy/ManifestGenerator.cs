@@ -1,4 +1,3 @@
-using System.Text.Json;
 using k8s.Models;
 
 namespace Agent33.Deploy;
@@ -6,7 +5,7 @@ namespace Agent33.Deploy;
 /// <summary>
 /// Turns the AppHost's Aspire manifest into Kubernetes objects: a Deployment, Service and ConfigMap per
 /// project, Postgres as a StatefulSet with a volume claim, one Secret for the AppHost's secret
-/// parameters, NetworkPolicies, and a PrometheusRule with the routing alert rules.
+/// parameters, NetworkPolicies, and a PrometheusRule with the alert rules of the whole system.
 /// </summary>
 public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds alerts)
 {
@@ -46,7 +45,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         }
         files.Add(new GeneratedFile("secrets.yaml", [Secrets()]));
         files.Add(new GeneratedFile("network-policies.yaml", NetworkPolicies(projects, containers)));
-        files.Add(new GeneratedFile("prometheus-rules.yaml", [RoutingAlertRules.Build(alerts)]));
+        files.Add(new GeneratedFile("prometheus-rules.yaml", [AlertRules.Build(alerts)]));
         files.Add(new GeneratedFile("kustomization.yaml",
             [Kustomization.Build(files.Select(f => f.Name), projects.Select(p => ImagePrefix + p))]));
         return files;
@@ -398,24 +397,3 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
 }
 
 public sealed record GeneratedFile(string Name, IReadOnlyList<object> Objects);
-
-/// <summary>The routing service's default alert thresholds (<c>Routing:Alerts:*</c>).</summary>
-public sealed record AlertThresholds(double HighEffortCount, double HighCostUsd, double HighTokenBudget)
-{
-    /// <summary>The contract's defaults, used for any key the routing service's appsettings.json leaves unset.</summary>
-    public static readonly AlertThresholds Defaults = new(25, 5.0, 8000);
-
-    public static AlertThresholds FromAppSettings(string path)
-    {
-        using var document = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
-        if (!document.RootElement.TryGetProperty("Routing", out var routing) || !routing.TryGetProperty("Alerts", out var settings))
-        {
-            return Defaults;
-        }
-        double Read(string key, double fallback) => settings.TryGetProperty(key, out var value) ? value.GetDouble() : fallback;
-        return new AlertThresholds(
-            Read("HighEffortCountThreshold", Defaults.HighEffortCount),
-            Read("HighCostUsdThreshold", Defaults.HighCostUsd),
-            Read("HighTokenBudgetThreshold", Defaults.HighTokenBudget));
-    }
-}

@@ -26,6 +26,8 @@ public static class LearningServices
         if (withBackgroundWork)
         {
             builder.Services.AddHostedService<LearningPruner>();
+            DatabaseUnavailableCounter.AddDatabaseUnavailableCounter(builder.Services);
+            builder.Services.AddScheduledBackups(builder.Configuration);
         }
 
         // Backups live in the database unless the operator points them at a directory.

@@ -155,13 +155,29 @@ public sealed class GeneratedManifestTests
     [Fact]
     public void Alert_rules_use_the_routing_service_thresholds()
     {
-        var thresholds = AlertThresholds.FromAppSettings(Path.Combine(Root, "services", "Agent33.Routing", "appsettings.json"));
-        var rules = Assert.Single(LoadAll().OfType<PrometheusRule>()).Spec.Groups.Single().Rules.ToDictionary(r => r.Alert);
+        var thresholds = AlertThresholds.FromRepository(Root).Routing;
+        var groups = Assert.Single(LoadAll().OfType<PrometheusRule>()).Spec.Groups.ToDictionary(g => g.Name);
+        var rules = groups["agent33-routing"].Rules.ToDictionary(r => r.Alert);
 
         Assert.Equal(["high_effort_cost_spike", "high_effort_routing_volume", "high_effort_token_budget_spike"], rules.Keys.Order());
         Assert.EndsWith($"> {thresholds.HighEffortCount}", rules["high_effort_routing_volume"].Expr);
-        Assert.EndsWith($"> {thresholds.HighCostUsd}", rules["high_effort_cost_spike"].Expr);
-        Assert.EndsWith($"> {thresholds.HighTokenBudget}", rules["high_effort_token_budget_spike"].Expr);
+        Assert.Contains($"le=\"{thresholds.HighCostUsd}\"", rules["high_effort_cost_spike"].Expr);
+        Assert.Contains($"le=\"{thresholds.HighTokenBudget}\"", rules["high_effort_token_budget_spike"].Expr);
+        Assert.Equal(["agent33-gateway", "agent33-learning", "agent33-routing"], groups.Keys.Order());
+    }
+
+    [Fact]
+    public void Scheduled_backups_are_on_in_the_manifests_daily_keeping_seven_and_alerted_after_26_hours()
+    {
+        var objects = LoadAll();
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "learning-service-env").Data;
+        Assert.Equal("1.00:00:00", config["Learning__Backups__Schedule"]);
+        Assert.Equal("7", config["Learning__Backups__Keep"]);
+        var learning = Containers(objects).Single(c => c.Name == "learning-service");
+        Assert.Contains(learning.Env, e => e.Name == "Learning__Backups__Schedule" && e.ValueFrom.ConfigMapKeyRef.Name == "learning-service-env");
+
+        var stale = Assert.Single(objects.OfType<PrometheusRule>()).Spec.Groups.SelectMany(g => g.Rules).Single(r => r.Alert == "learning_backup_stale");
+        Assert.EndsWith($"> {26 * 3600}", stale.Expr);
     }
 
     [Fact]

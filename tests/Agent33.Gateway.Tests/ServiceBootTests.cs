@@ -13,6 +13,22 @@ public sealed class ServiceBootTests
     }
 }
 
+/// <summary>The gateway's Prometheus text passes Prometheus' own lint, its connector series included.</summary>
+public sealed class MetricsLintTests
+{
+    [PromtoolFact]
+    public async Task Metrics_pass_promtool_check_metrics()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "llm:test", upstream.Address));
+        (await gateway.CreateClient(TestKeys.Writer).GetAsync("/connectors/llm:test/ok")).EnsureSuccessStatusCode();
+
+        var metrics = await GatewayCalls.ScrapeAsync(gateway);
+        Assert.Contains("connector_call_duration_seconds_bucket", metrics);
+        await Promtool.AssertLintCleanAsync(metrics);
+    }
+}
+
 public sealed class OpenApiTests
 {
     [Fact]

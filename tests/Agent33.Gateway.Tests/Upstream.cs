@@ -53,6 +53,11 @@ public sealed class Upstream : IAsyncDisposable
             return Results.Ok();
         });
         app.MapGet("/reset", (HttpContext context) => context.Abort()); // the connection dies without an answer
+        app.MapGet("/claims-connector/{code:int}", (int code, HttpContext context) =>
+        {
+            context.Response.Headers["X-Connector-Id"] = "tool:someone-else"; // an upstream naming another connector
+            return Results.StatusCode(code);
+        });
         app.MapPost("/v1/improvements/learning/signals", (System.Text.Json.JsonElement signal) =>
         {
             upstream.Signals.Enqueue(signal);

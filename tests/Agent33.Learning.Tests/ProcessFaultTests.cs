@@ -179,6 +179,7 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
 
         await Eventually.WaitUntilAsync(() => answers.Count(a => a.Phase == "before") >= 30, "30 answers before the outage");
         Assert.Equal(HttpStatusCode.Unauthorized, (await impostor.GetAsync($"{Base}/summary")).StatusCode);
+        Assert.Equal(0, UnavailableCount(await anonymous.GetStringAsync("/metrics"))); // the series exists before the first 503
         phase = "outage";
         await postgres.Server.StopAsync();
         try
@@ -215,6 +216,8 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         Assert.All(byPhase["outage"].Concat(byPhase["recovering"]), a =>
             Assert.True(a.Status is 200 or 201 || (a.Status, a.Code) == (503, "database_unavailable"), $"{a.Status} {a.Code} during the outage"));
         Assert.All(answers, a => Assert.True(a.Seconds < 10, $"an answer took {a.Seconds:F1} s"));
+        // Every 503 database_unavailable was counted for the learning_database_unavailable alert, nothing else was.
+        Assert.Equal(answers.Count(a => a.Code == "database_unavailable"), UnavailableCount(await anonymous.GetStringAsync("/metrics")));
 
         // Everything the service logged through the outage, at Information level: no secret among it.
         Assert.Contains("database", service.Output, StringComparison.OrdinalIgnoreCase);
@@ -222,6 +225,14 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         {
             Assert.DoesNotContain(secret, service.Output);
         }
+    }
+
+    /// <summary>The value of learning_database_unavailable_total in a scrape; fails when the series is missing.</summary>
+    private static long UnavailableCount(string metrics)
+    {
+        var line = metrics.Split('\n').SingleOrDefault(l => l.StartsWith("learning_database_unavailable_total", StringComparison.Ordinal));
+        Assert.True(line is not null, "no learning_database_unavailable_total series on /metrics");
+        return long.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

@@ -27,6 +27,26 @@ public sealed class ServiceBootTests(PostgresFixture postgres) : IClassFixture<P
     }
 }
 
+/// <summary>The learning service's Prometheus text passes Prometheus' own lint.</summary>
+public sealed class MetricsLintTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    [PromtoolFact]
+    public async Task Metrics_pass_promtool_check_metrics()
+    {
+        await using var factory = new LearningServiceFactory(postgres, ("Learning:Backups:Schedule", "1.00:00:00"));
+        var admin = factory.CreateClient(TestKeys.Admin);
+        (await admin.PostAsync("/v1/improvements/learning/signals",
+            new StringContent("""{"summary": "A signal before the scrape"}""", System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        (await admin.PostAsync("/v1/improvements/learning/backups", null)).EnsureSuccessStatusCode();
+
+        var metrics = await factory.CreateClient().GetStringAsync("/metrics");
+        Assert.Contains("\ndb_client_connections_usage{", metrics); // Npgsql's connection gauge, renamed
+        Assert.Contains("\nlearning_backup_age_seconds{", metrics);
+        Assert.Contains("\nlearning_database_unavailable_total{", metrics);
+        await Promtool.AssertLintCleanAsync(metrics);
+    }
+}
+
 public sealed class OpenApiTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
 {
     [Fact]

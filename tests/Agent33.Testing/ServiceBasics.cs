@@ -21,6 +21,11 @@ public static class ServiceBasics
         var metrics = await anonymous.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         Assert.StartsWith("text/plain", metrics.Content.Headers.ContentType?.MediaType);
+        var exposition = await metrics.Content.ReadAsStringAsync();
+        Promtool.AssertNoCountSuffixOutsideHistograms(exposition);
+        // The runtime's gauges are renamed, not dropped.
+        Assert.All(new[] { "dotnet_assemblies_loaded", "dotnet_process_cpus", "dotnet_timers_active" },
+            name => Assert.Contains($"\n{name}{{", exposition));
 
         using (var openApi = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json")))
         {

@@ -170,7 +170,8 @@ public sealed class ServiceProcess : IDisposable
     }
 
     // Services are built next to the tests in the same configuration: services/<name>/bin/<Configuration>/<tfm>/<name>.dll.
-    private static string BuiltService(string service)
+    /// <summary>The built <c>.dll</c> of <paramref name="service"/>, in the test's own configuration.</summary>
+    public static string BuiltService(string service)
     {
         var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var configuration = tfm.Parent!;

@@ -12,6 +12,9 @@ public static class ConnectorRoutes
 {
     public const string PathPrefix = "/connectors";
 
+    /// <summary>The contract's header naming the connector on every answer of a connector call.</summary>
+    public const string ConnectorIdHeader = "X-Connector-Id";
+
     public static (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Build(ConnectorCatalog catalog)
     {
         var routes = new List<RouteConfig>();
@@ -35,6 +38,10 @@ public static class ConnectorRoutes
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Target" },
                     // The caller's cookies are for the gateway's origin, never for an upstream.
                     new Dictionary<string, string> { ["RequestHeaderRemove"] = "Cookie" },
+                    // Every proxied answer names its connector, error statuses included, so an upstream's 401 or 404
+                    // is told apart from the gateway's own (which carry no such header, or a problem code). Set, not
+                    // appended: an upstream cannot name another connector, and a retried call still has one value.
+                    new Dictionary<string, string> { ["ResponseHeader"] = ConnectorIdHeader, ["Set"] = connector.Id, ["When"] = "Always" },
                 ],
             });
             clusters.Add(new ClusterConfig

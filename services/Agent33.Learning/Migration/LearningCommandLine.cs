@@ -22,6 +22,12 @@ public static class LearningCommandLine
     public static async Task<int> RunAsync(string[] args)
     {
         var builder = Host.CreateApplicationBuilder(args.Skip(1).Where(a => a.StartsWith("--", StringComparison.Ordinal) && a.Contains('=')).ToArray());
+        if (string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString(LearningPersistence.ConnectionName)))
+        {
+            await Console.Error.WriteLineAsync("No learning database is configured: set ConnectionStrings:learning " +
+                                               "(--ConnectionStrings:learning=\"Host=…;Database=learning;Username=…;Password=…\", or the environment variable ConnectionStrings__learning).");
+            return 2;
+        }
         builder.Logging.ClearProviders();
         builder.Services.AddLearningServices(builder, withBackgroundWork: false);
         using var host = builder.Build();

@@ -1,0 +1,284 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Agent33.Learning.Persistence;
+using Npgsql;
+
+namespace Agent33.Learning.Backup;
+
+/// <summary>
+/// <c>Learning:Backups:Schedule</c> (an interval, <c>d.hh:mm:ss</c>: <c>1.00:00:00</c> is daily) and
+/// <c>Learning:Backups:Keep</c> (how many backups to keep, 7 unless set). No schedule, no scheduled backups:
+/// the default, so a development run takes none; the generated Kubernetes manifests set daily, keep 7.
+/// </summary>
+public sealed partial record BackupSchedule(TimeSpan Interval, int Keep)
+{
+    public const string ScheduleKey = "Learning:Backups:Schedule";
+    public const string KeepKey = "Learning:Backups:Keep";
+    public const int DefaultKeep = 7;
+    public static readonly TimeSpan MinimumInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>The configured schedule; null when none is set. A bad value stops the service with a message naming the setting.</summary>
+    public static BackupSchedule? From(IConfiguration configuration)
+    {
+        if (configuration[ScheduleKey] is not { Length: > 0 } text)
+        {
+            return null;
+        }
+        if (HoursAsDays().IsMatch(text.Trim()))
+        {
+            throw new InvalidOperationException($"{ScheduleKey} '{text}' would read as {text.Split(':')[0]} days (.NET's d.hh:mm:ss); write 1.00:00:00 for one day.");
+        }
+        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var interval) || interval < MinimumInterval)
+        {
+            throw new InvalidOperationException($"{ScheduleKey} must be an interval of at least {MinimumInterval} (d.hh:mm:ss, e.g. 1.00:00:00 for daily), not '{text}'.");
+        }
+        var keep = DefaultKeep;
+        if (configuration[KeepKey] is { Length: > 0 } keepText
+            && (!int.TryParse(keepText, NumberStyles.None, CultureInfo.InvariantCulture, out keep) || keep < 1))
+        {
+            throw new InvalidOperationException($"{KeepKey} must be a whole number of backups, at least 1, not '{keepText}'.");
+        }
+        return new BackupSchedule(interval, keep);
+    }
+
+    /// <summary>"24:00:00" is 24 days to TimeSpan.Parse, not a day.</summary>
+    [GeneratedRegex(@"^(2[4-9]|[3-9]\d|\d{3,}):\d{2}(:\d{2}(\.\d+)?)?$")]
+    private static partial Regex HoursAsDays();
+}
+
+/// <summary>
+/// Takes a backup whenever the newest stored backup (whoever took it) is a whole interval old — at start when
+/// there is none — through the same path as <c>POST /backups</c> (the backup store, audited as actor
+/// <c>scheduler</c>), then deletes stored backups beyond the newest <c>Keep</c>. One replica at a time (a
+/// Postgres advisory lock). A failed run is logged, counted (<c>learning_backup_failures_total</c>) and tried
+/// again after <see cref="RetryDelay"/>; <c>learning_backup_age_seconds</c> reports the newest backup's age.
+/// </summary>
+public sealed partial class ScheduledBackups : BackgroundService
+{
+    public const string Actor = "scheduler";
+    public const string FailuresName = "learning_backup_failures_total";
+    public const string AgeName = "learning_backup_age_seconds";
+
+    /// <summary>How often the store is looked at between runs (a backup taken by hand moves the next run).</summary>
+    public static readonly TimeSpan CheckInterval = TimeSpan.FromMinutes(5);
+
+    /// <summary>How soon a failed run is tried again (or the interval, if shorter).</summary>
+    public static readonly TimeSpan RetryDelay = TimeSpan.FromMinutes(10);
+
+    private const long LockKey = 0x4147_3333_424B_5550; // "AG33BKUP": one scheduled run at a time across replicas
+
+    private readonly IServiceScopeFactory _scopes;
+    private readonly BackupSchedule _schedule;
+    private readonly TimeProvider _time;
+    private readonly IConfiguration _configuration;
+    private readonly ILogger<ScheduledBackups> _logger;
+    private readonly Counter<long> _failures;
+    private DateTimeOffset _startedAt;
+    private DateTimeOffset? _newestAt;
+
+    public ScheduledBackups(IServiceScopeFactory scopes, BackupSchedule schedule, TimeProvider time, IMeterFactory meters,
+        IConfiguration configuration, ILogger<ScheduledBackups> logger)
+    {
+        _scopes = scopes;
+        _schedule = schedule;
+        _time = time;
+        _configuration = configuration;
+        _logger = logger;
+        _startedAt = time.GetUtcNow();
+        var meter = meters.Create("Agent33.Learning");
+        _failures = meter.CreateCounter<long>(FailuresName, description: "Scheduled backup runs that failed.");
+        meter.CreateObservableGauge(AgeName, () => Age().TotalSeconds, unit: "s",
+            description: "Age of the newest stored backup (with none: time since the backup schedule started).");
+    }
+
+    /// <summary>When the scheduler looks at the store next; set once it waits for that (tests wait for it instead of sleeping).</summary>
+    public DateTimeOffset? NextCheckAt { get; private set; }
+
+    private TimeSpan Age() => _time.GetUtcNow() - (_newestAt ?? _startedAt);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _startedAt = _time.GetUtcNow();
+        _failures.Add(0); // the series exists from start-up: the first failure is seen too
+        LogScheduled(_logger, _schedule.Interval, _schedule.Keep);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var wait = await CheckAsync(stoppingToken);
+            try
+            {
+                var delay = Task.Delay(wait, _time, stoppingToken);
+                NextCheckAt = _time.GetUtcNow() + wait;
+                await delay;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Backs up if one is due; returns how long to wait before looking again.</summary>
+    private async Task<TimeSpan> CheckAsync(CancellationToken ct)
+    {
+        var due = Due();
+        try
+        {
+            _newestAt = await NewestAsync(ct);
+            due = Due();
+            if (due > _time.GetUtcNow())
+            {
+                return Min(due - _time.GetUtcNow(), CheckInterval);
+            }
+            await using var turn = await TryTakeTurnAsync(ct);
+            if (turn is null)
+            {
+                return CheckInterval; // another replica is taking it
+            }
+            _newestAt = await NewestAsync(ct); // it may have just finished one
+            due = Due();
+            if (due > _time.GetUtcNow())
+            {
+                return Min(due - _time.GetUtcNow(), CheckInterval);
+            }
+            await RunAsync(ct);
+            return Min(_schedule.Interval, CheckInterval);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return TimeSpan.Zero;
+        }
+        catch (Exception ex)
+        {
+            var retry = Min(_schedule.Interval, RetryDelay);
+            if (due <= _time.GetUtcNow())
+            {
+                _failures.Add(1);
+                LogFailed(_logger, retry, ex.Message);
+            }
+            else
+            {
+                LogCheckFailed(_logger, ex.Message); // nothing was due: not a failed run
+            }
+            return retry;
+        }
+    }
+
+    private DateTimeOffset Due() => _newestAt is { } newest ? newest + _schedule.Interval : DateTimeOffset.MinValue;
+
+    private async Task<DateTimeOffset?> NewestAsync(CancellationToken ct)
+    {
+        await using var scope = _scopes.CreateAsyncScope();
+        var backups = await scope.ServiceProvider.GetRequiredService<IBackupStore>().ListAsync(ct);
+        return backups.Count == 0 ? null : backups.Max(b => b.CreatedAt);
+    }
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        await using var scope = _scopes.CreateAsyncScope();
+        var backup = await scope.ServiceProvider.GetRequiredService<LearningOperations>().BackupAsync(Actor, ct);
+        _newestAt = backup.CreatedAt;
+        LogBackedUp(_logger, backup.BackupId, _schedule.Interval);
+
+        var store = scope.ServiceProvider.GetRequiredService<IBackupStore>();
+        var beyond = (await store.ListAsync(ct))
+            .OrderByDescending(b => b.CreatedAt).ThenByDescending(b => b.BackupId, StringComparer.Ordinal)
+            .Skip(_schedule.Keep).Select(b => b.BackupId).ToList();
+        var deleted = new List<string>();
+        foreach (var id in beyond)
+        {
+            if (await store.DeleteAsync(id, ct))
+            {
+                deleted.Add(id);
+            }
+        }
+        if (deleted.Count > 0)
+        {
+            var db = scope.ServiceProvider.GetRequiredService<LearningDbContext>();
+            db.AuditEvents.Add(new AuditEvent
+            {
+                OccurredAt = _time.GetUtcNow(),
+                Kind = "backups_pruned",
+                Actor = Actor,
+                Details = JsonSerializer.Serialize(new { keep = _schedule.Keep, deleted }),
+            });
+            await db.SaveChangesAsync(ct);
+            LogPruned(_logger, deleted.Count, _schedule.Keep, string.Join(", ", deleted));
+        }
+    }
+
+    /// <summary>A session-level advisory lock on its own connection, released when disposed; null when another replica holds it.</summary>
+    private async Task<Turn?> TryTakeTurnAsync(CancellationToken ct)
+    {
+        var connection = new NpgsqlConnection(_configuration.GetConnectionString(LearningPersistence.ConnectionName));
+        try
+        {
+            await connection.OpenAsync(ct);
+            await using var take = new NpgsqlCommand("SELECT pg_try_advisory_lock(@key)", connection);
+            take.Parameters.Add(new NpgsqlParameter("key", LockKey));
+            if (await take.ExecuteScalarAsync(ct) is true)
+            {
+                return new Turn(connection);
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+        await connection.DisposeAsync();
+        return null;
+    }
+
+    private sealed class Turn(NpgsqlConnection connection) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                // A pooled connection keeps its session: unlock explicitly rather than on close.
+                await using var release = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", connection);
+                release.Parameters.Add(new NpgsqlParameter("key", LockKey));
+                await release.ExecuteScalarAsync();
+            }
+            catch (NpgsqlException)
+            {
+                // The connection is gone, and the session's lock with it.
+            }
+            await connection.DisposeAsync();
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Scheduled backups every {Interval}, keeping the newest {Keep}")]
+    private static partial void LogScheduled(ILogger logger, TimeSpan interval, int keep);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Scheduled backup {BackupId} taken; the next is due in {Interval}")]
+    private static partial void LogBackedUp(ILogger logger, string backupId, TimeSpan interval);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} backup(s) beyond the newest {Keep}: {BackupIds}")]
+    private static partial void LogPruned(ILogger logger, int count, int keep, string backupIds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Scheduled backup failed; trying again in {Retry}: {Reason}")]
+    private static partial void LogFailed(ILogger logger, TimeSpan retry, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not look at the backup store: {Reason}")]
+    private static partial void LogCheckFailed(ILogger logger, string reason);
+}
+
+public static class ScheduledBackupsSetup
+{
+    /// <summary>Registers the scheduler when <c>Learning:Backups:Schedule</c> is set; nothing otherwise.</summary>
+    public static IServiceCollection AddScheduledBackups(this IServiceCollection services, IConfiguration configuration)
+    {
+        if (BackupSchedule.From(configuration) is { } schedule)
+        {
+            services.AddSingleton(schedule);
+            services.AddSingleton<ScheduledBackups>();
+            services.AddHostedService(sp => sp.GetRequiredService<ScheduledBackups>());
+        }
+        return services;
+    }
+}

@@ -84,7 +84,7 @@ public static class ServiceDefaultsExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .RenameCountGauges()
+                .AddView(PublicMetricStream)
                 .AddMeter(MeterPrefix + "*")
                 .AddPrometheusExporter());
 
@@ -118,13 +118,22 @@ public static class ServiceDefaultsExtensions
         ["db.client.connection.count"] = "db.client.connections.usage", // the name semantic conventions gave it before 1.26
     };
 
-    private static MeterProviderBuilder RenameCountGauges(this MeterProviderBuilder metrics)
+    // /metrics is open to any scraper. Npgsql's instruments name the connection pool by its connection string (host,
+    // port, user, database), outgoing HTTP names the hosts called (which, through caller-target connectors, are the
+    // hosts other tenants fetch), and DNS lookups name the host looked up: those streams keep only these labels.
+    private static readonly Dictionary<string, string[]> PublicLabels = new()
     {
-        foreach (var (instrument, name) in CountGaugeNames)
-        {
-            metrics.AddView(instrument, name);
-        }
-        return metrics;
+        ["Npgsql"] = ["db.client.connection.state", "db.system.name", "db.system", "error.type"],
+        ["System.Net.NameResolution"] = ["error.type"],
+        ["System.Net.Http"] = ["http.request.method", "http.response.status_code", "error.type", "network.protocol.version", "url.scheme", "http.connection.state"],
+    };
+
+    /// <summary>One view per instrument (OpenTelemetry makes a stream per matching view): the lint rename and the label filter together.</summary>
+    private static MetricStreamConfiguration? PublicMetricStream(System.Diagnostics.Metrics.Instrument instrument)
+    {
+        var name = CountGaugeNames.GetValueOrDefault(instrument.Name);
+        var labels = PublicLabels.GetValueOrDefault(instrument.Meter.Name);
+        return name is null && labels is null ? null : new MetricStreamConfiguration { Name = name, TagKeys = labels };
     }
 
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder

@@ -3,7 +3,6 @@ using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Monitoring;
 using Agent33.ServiceDefaults.Signals;
 using Microsoft.AspNetCore.Http.Features;
-using OpenTelemetry.Metrics;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Agent33.Gateway;
@@ -43,16 +42,6 @@ public static class GatewayServices
 #pragma warning restore EXTEXP0001
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IncidentSignals>());
         builder.Services.AddLearningServiceClient();
-
-        // Anonymous /metrics must not reveal which hosts callers reach (caller-target connectors): the outgoing HTTP
-        // and DNS instruments keep their bounded labels and lose server.address, server.port and the looked-up name.
-        builder.Services.ConfigureOpenTelemetryMeterProvider(metrics => metrics
-            .AddView("http.client.*", new MetricStreamConfiguration
-            {
-                TagKeys = ["http.request.method", "http.response.status_code", "error.type", "network.protocol.version", "url.scheme", "http.connection.state"],
-            })
-            .AddView("dns.lookup.duration", new MetricStreamConfiguration { TagKeys = ["error.type"] }));
-
         // The catalogue becomes YARP's routes; building it here validates it at start (a bad setting stops the gateway).
         var catalog = new ConnectorCatalog(builder.Configuration, Microsoft.Extensions.Options.Options.Create(
             builder.Configuration.GetSection(GovernanceOptions.Section).Get<GovernanceOptions>() ?? new GovernanceOptions()));

@@ -1,6 +1,5 @@
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
-using OpenTelemetry.Metrics;
 
 namespace Agent33.Learning.Persistence;
 
@@ -17,23 +16,8 @@ public static partial class LearningPersistence
             settings => settings.DisableRetry = true,
             options => options.UseNpgsql(npgsql => npgsql.EnableRetryOnFailure(maxRetryCount: 2, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null)));
 
-        // /metrics is open to any scraper: Npgsql's instruments name the connection pool by its connection string
-        // (host, port, user and database) and the server by address and port, and the DNS lookup metrics name the
-        // host looked up (the database's). Keep the metrics, drop every label but these.
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddView(instrument => instrument.Meter.Name switch
-        {
-            NpgsqlMeter => new MetricStreamConfiguration { TagKeys = NpgsqlTagsShown },
-            DnsMeter => new MetricStreamConfiguration { TagKeys = DnsTagsShown },
-            _ => null,
-        }));
         return builder;
     }
-
-    private const string NpgsqlMeter = "Npgsql";
-    private const string DnsMeter = "System.Net.NameResolution";
-
-    private static readonly string[] NpgsqlTagsShown = ["db.client.connection.state", "db.system.name", "db.system", "error.type"];
-    private static readonly string[] DnsTagsShown = ["error.type"];
 
     /// <summary>
     /// Applies pending EF Core migrations before the service takes traffic. Postgres may still be

@@ -5,7 +5,7 @@ using Agent33.AppHost.Postgres;
 var builder = DistributedApplication.CreateBuilder(args.Where(a => a != DemoWorkload.Flag).ToArray());
 
 var apiKeys = builder.AddApiKeys();
-var (learningDb, postgres) = builder.AddLearningDatabase();
+var (learningDb, gatewayDb, postgres) = builder.AddLearningDatabase();
 
 var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learning)
     .WithReference(learningDb)
@@ -30,6 +30,8 @@ var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing
 var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
     .WithReference(learning)
     .WithReference(routing) // the LLM endpoint asks routing for each call's effort and prices its usage there
+    .WithReference(gatewayDb, connectionName: "gateway") // LLM spend, shared by every replica
+    .WaitFor(postgres)
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithGatewayCommands(apiKeys);

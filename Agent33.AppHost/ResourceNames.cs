@@ -5,6 +5,7 @@ public static class ResourceNames
 {
     public const string Postgres = "postgres";
     public const string LearningDatabase = "learning";
+    public const string GatewayDatabase = "gateway-db";
     public const string Learning = "learning-service";
     public const string Routing = "routing";
     public const string Gateway = "gateway";

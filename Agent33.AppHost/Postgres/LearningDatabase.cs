@@ -14,8 +14,8 @@ namespace Agent33.AppHost.Postgres;
 /// </summary>
 public static class LearningDatabase
 {
-    public static (IResourceBuilder<IResourceWithConnectionString> Database, IResourceBuilder<IResource> Server) AddLearningDatabase(
-        this IDistributedApplicationBuilder builder)
+    public static (IResourceBuilder<IResourceWithConnectionString> Database, IResourceBuilder<IResourceWithConnectionString> GatewayDatabase,
+        IResourceBuilder<IResource> Server) AddLearningDatabase(this IDistributedApplicationBuilder builder)
     {
         var mode = builder.Configuration["Postgres:Mode"] ?? "auto";
         var useContainer = mode switch
@@ -29,13 +29,13 @@ public static class LearningDatabase
         if (useContainer)
         {
             var server = builder.AddPostgres(ResourceNames.Postgres).WithDataVolume();
-            return (server.AddDatabase(ResourceNames.LearningDatabase), server);
+            return (server.AddDatabase(ResourceNames.LearningDatabase), server.AddDatabase(ResourceNames.GatewayDatabase, "gateway"), server);
         }
 
         return builder.AddLocalPostgres();
     }
 
-    private static (IResourceBuilder<IResourceWithConnectionString>, IResourceBuilder<IResource>) AddLocalPostgres(
+    private static (IResourceBuilder<IResourceWithConnectionString>, IResourceBuilder<IResourceWithConnectionString>, IResourceBuilder<IResource>) AddLocalPostgres(
         this IDistributedApplicationBuilder builder)
     {
         var binDir = LocalPostgresBinaries.Find() ?? throw new InvalidOperationException(
@@ -59,6 +59,9 @@ public static class LearningDatabase
             $"Host=127.0.0.1;Port={endpoint.Property(EndpointProperty.Port)};Username=postgres;Password={password}");
         var database = builder.AddConnectionString(ResourceNames.LearningDatabase,
             ReferenceExpression.Create($"{serverConnection};Database={ResourceNames.LearningDatabase}"));
+        // The gateway's own database (LLM spend) on the same server; the gateway's migrations create it.
+        var gatewayDatabase = builder.AddConnectionString(ResourceNames.GatewayDatabase,
+            ReferenceExpression.Create($"{serverConnection};Database=gateway"));
 
         // Healthy once Postgres accepts the generated password, so services wait for a usable server.
         var healthCheck = $"{ResourceNames.Postgres}-ready";
@@ -68,7 +71,7 @@ public static class LearningDatabase
         builder.Services.AddHealthChecks().AddNpgSql(_ => connectionString ?? throw new InvalidOperationException("postgres has not started yet"), name: healthCheck);
         server.WithHealthCheck(healthCheck);
 
-        return (database, server.WithParentRelationship(database.Resource));
+        return (database, gatewayDatabase, server.WithParentRelationship(database.Resource));
     }
 
     /// <summary>True when a container engine answers within a few seconds (a client without a daemon does not).</summary>

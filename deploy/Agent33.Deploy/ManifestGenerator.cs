@@ -351,7 +351,12 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                     [
                         new V1NetworkPolicyIngressRule
                         {
-                            FromProperty = [new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(LearningService) } }],
+                            // The database's clients: the learning service, and the gateway (its own database, LLM spend).
+                            FromProperty =
+                            [
+                                new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(LearningService) } },
+                                new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(Gateway) } },
+                            ],
                             Ports = [new V1NetworkPolicyPort { Port = PortOf(container), Protocol = "TCP" }],
                         },
                     ],

@@ -136,13 +136,13 @@ public sealed class GeneratedManifestTests
     }
 
     [Fact]
-    public void Only_the_gateway_reaches_out_and_only_the_learning_service_reaches_postgres()
+    public void Only_the_gateway_reaches_out_and_only_the_learning_service_and_the_gateway_reach_postgres()
     {
         var policies = LoadAll().OfType<V1NetworkPolicy>().ToList();
 
         var postgresIngress = Assert.Single(policies, p => SelectedName(p) == "postgres");
-        var from = Assert.Single(Assert.Single(postgresIngress.Spec.Ingress).FromProperty);
-        Assert.Equal("learning-service", from.PodSelector.MatchLabels["app.kubernetes.io/name"]);
+        var from = Assert.Single(postgresIngress.Spec.Ingress).FromProperty;
+        Assert.Equal(["gateway", "learning-service"], from.Select(peer => peer.PodSelector.MatchLabels["app.kubernetes.io/name"]).Order());
 
         var internalEgress = Assert.Single(policies, p => p.Spec.PodSelector.MatchExpressions is not null);
         Assert.Equal(["learning-service", "postgres", "routing"], internalEgress.Spec.PodSelector.MatchExpressions.Single().Values.Order());

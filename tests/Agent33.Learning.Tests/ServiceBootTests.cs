@@ -106,7 +106,7 @@ public sealed class MetricsPrivacyTests : IAsyncLifetime
         var metrics = await factory.CreateClient().GetStringAsync("/metrics");
 
         Assert.Contains("db_client_operation_duration_seconds_count", metrics);
-        Assert.Contains("db_client_connection_count", metrics);
+        Assert.Contains("db_client_connections_usage", metrics); // db.client.connection.count, renamed for promtool
         Assert.Contains("dns_lookup_duration_seconds_count", metrics); // the database's host was looked up, and counted
         var connection = new NpgsqlConnectionStringBuilder(_connectionString);
         foreach (var secret in new[] { connection.Host!, $"\"{connection.Port}\"", connection.Username!, connection.Database!, "Host=", "Port=", "Database=" })

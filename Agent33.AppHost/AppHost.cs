@@ -5,11 +5,12 @@ using Agent33.AppHost.Postgres;
 var builder = DistributedApplication.CreateBuilder(args.Where(a => a != DemoWorkload.Flag).ToArray());
 
 var apiKeys = builder.AddApiKeys();
-var (learningDb, postgres) = builder.AddLearningDatabase();
+var (learningDb, learningDbReady) = builder.AddLearningDatabase();
 
 var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learning)
+    .HttpOnly()
     .WithReference(learningDb)
-    .WaitFor(postgres)
+    .WaitFor(learningDbReady)
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithLearningCommands(apiKeys);
@@ -22,12 +23,14 @@ if (builder.ExecutionContext.IsPublishMode)
 }
 
 var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing)
+    .HttpOnly()
     .WithReference(learning)
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithRoutingCommands(apiKeys);
 
 var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
+    .HttpOnly()
     .WithReference(learning)
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")

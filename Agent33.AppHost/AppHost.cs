@@ -5,11 +5,12 @@ using Agent33.AppHost.Postgres;
 var builder = DistributedApplication.CreateBuilder(args.Where(a => a != DemoWorkload.Flag).ToArray());
 
 var apiKeys = builder.AddApiKeys();
-var (learningDb, gatewayDb, postgres) = builder.AddLearningDatabase();
+var (learningDb, gatewayDb, learningDbReady) = builder.AddLearningDatabase();
 
 var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learning)
+    .HttpOnly()
     .WithReference(learningDb)
-    .WaitFor(postgres)
+    .WaitFor(learningDbReady)
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithLearningCommands(apiKeys);
@@ -22,16 +23,18 @@ if (builder.ExecutionContext.IsPublishMode)
 }
 
 var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing)
+    .HttpOnly()
     .WithReference(learning)
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithRoutingCommands(apiKeys);
 
 var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
+    .HttpOnly()
     .WithReference(learning)
     .WithReference(routing) // the LLM endpoint asks routing for each call's effort and prices its usage there
     .WithReference(gatewayDb, connectionName: "gateway") // LLM spend, shared by every replica
-    .WaitFor(postgres)
+    .WaitFor(learningDbReady) // the server is up once the learning database is
     .WithApiKeys(apiKeys)
     .WithHttpHealthCheck("/health")
     .WithGatewayCommands(apiKeys);

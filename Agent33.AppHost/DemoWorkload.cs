@@ -24,6 +24,7 @@ public static class DemoWorkload
         ApiKeys keys)
     {
         var demo = builder.AddProject<Projects.Agent33_Demo>(ResourceName)
+            .HttpOnly()
             .WithReference(gateway)
             .WithReference(routing)
             .WithReference(learning)

@@ -14,8 +14,9 @@ namespace Agent33.AppHost.Postgres;
 /// </summary>
 public static class LearningDatabase
 {
+    /// <returns>The learning database's connection string, the gateway's, and the resource to wait for: healthy once the learning database exists.</returns>
     public static (IResourceBuilder<IResourceWithConnectionString> Database, IResourceBuilder<IResourceWithConnectionString> GatewayDatabase,
-        IResourceBuilder<IResource> Server) AddLearningDatabase(this IDistributedApplicationBuilder builder)
+        IResourceBuilder<IResource> Ready) AddLearningDatabase(this IDistributedApplicationBuilder builder)
     {
         var mode = builder.Configuration["Postgres:Mode"] ?? "auto";
         var useContainer = mode switch
@@ -28,8 +29,10 @@ public static class LearningDatabase
 
         if (useContainer)
         {
+            // Aspire creates the database once the server is up; the database resource is healthy when it exists.
             var server = builder.AddPostgres(ResourceNames.Postgres).WithDataVolume();
-            return (server.AddDatabase(ResourceNames.LearningDatabase), server.AddDatabase(ResourceNames.GatewayDatabase, "gateway"), server);
+            var database = server.AddDatabase(ResourceNames.LearningDatabase);
+            return (database, server.AddDatabase(ResourceNames.GatewayDatabase, "gateway"), database);
         }
 
         return builder.AddLocalPostgres();
@@ -52,22 +55,24 @@ public static class LearningDatabase
 
         var server = builder.AddExecutable(ResourceNames.Postgres, "bash", AppContext.BaseDirectory, script, binDir, dataDir, port.ToString())
             .WithEnvironment("AGENT33_PG_PASSWORD", password)
+            .WithEnvironment("AGENT33_PG_DATABASE", ResourceNames.LearningDatabase)
             .WithEndpoint(name: "tcp", scheme: "tcp", port: port, targetPort: port, isProxied: false);
         var endpoint = server.GetEndpoint("tcp");
 
         var serverConnection = ReferenceExpression.Create(
             $"Host=127.0.0.1;Port={endpoint.Property(EndpointProperty.Port)};Username=postgres;Password={password}");
-        var database = builder.AddConnectionString(ResourceNames.LearningDatabase,
-            ReferenceExpression.Create($"{serverConnection};Database={ResourceNames.LearningDatabase}"));
+        var databaseConnection = ReferenceExpression.Create($"{serverConnection};Database={ResourceNames.LearningDatabase}");
+        var database = builder.AddConnectionString(ResourceNames.LearningDatabase, databaseConnection);
         // The gateway's own database (LLM spend) on the same server; the gateway's migrations create it.
         var gatewayDatabase = builder.AddConnectionString(ResourceNames.GatewayDatabase,
             ReferenceExpression.Create($"{serverConnection};Database=gateway"));
 
-        // Healthy once Postgres accepts the generated password, so services wait for a usable server.
+        // Healthy once the learning database answers with the generated password (the script creates it), so the
+        // service waits for a database it can use instead of logging that it does not exist yet.
         var healthCheck = $"{ResourceNames.Postgres}-ready";
         string? connectionString = null;
         builder.Eventing.Subscribe<BeforeResourceStartedEvent>(server.Resource, async (_, ct) =>
-            connectionString = await serverConnection.GetValueAsync(ct));
+            connectionString = await databaseConnection.GetValueAsync(ct));
         builder.Services.AddHealthChecks().AddNpgSql(_ => connectionString ?? throw new InvalidOperationException("postgres has not started yet"), name: healthCheck);
         server.WithHealthCheck(healthCheck);
 

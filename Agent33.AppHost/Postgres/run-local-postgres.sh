@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the machine's PostgreSQL for a local AppHost run: creates the cluster on first use, sets the
 # password the AppHost generated, and keeps the server in the foreground until the AppHost stops it.
-# Usage: run-local-postgres.sh <bin-dir> <data-dir> <port>   (password in AGENT33_PG_PASSWORD)
+# Usage: run-local-postgres.sh <bin-dir> <data-dir> <port>   (password in AGENT33_PG_PASSWORD; with
+# AGENT33_PG_DATABASE, that database is created too before the server reports itself ready)
 set -euo pipefail
 
 bin_dir="$1"
@@ -48,6 +49,11 @@ for _ in $(seq 1 120); do
     if "${as_owner[@]}" "$bin_dir/pg_isready" -q -h "$data_dir" -p "$port"; then
         escaped=${AGENT33_PG_PASSWORD//\'/\'\'}
         echo "ALTER ROLE postgres PASSWORD '$escaped';" | "${as_owner[@]}" "$bin_dir/psql" -q -h "$data_dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null
+        # The service's database exists before anyone connects to it: a first run logs no "does not exist".
+        if [ -n "${AGENT33_PG_DATABASE:-}" ]; then
+            echo "SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec" \
+                | "${as_owner[@]}" "$bin_dir/psql" -q -h "$data_dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -v db="$AGENT33_PG_DATABASE" >/dev/null
+        fi
         echo "postgres ready on 127.0.0.1:$port (data: $data_dir)"
         break
     fi

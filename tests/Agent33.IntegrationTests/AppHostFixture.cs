@@ -30,6 +30,23 @@ public sealed class AppHostFixture : IAsyncLifetime
 
     public TimeSpan TimeToHealthy { get; private set; }
 
+    /// <summary>What the AppHost itself logged at Warning and above (<c>level category: message</c>).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> AppHostLog { get; } = new();
+
+    /// <summary>A resource's console output from its start (what the dashboard's Console page shows), without colour codes.</summary>
+    public async Task<List<string>> ConsoleLogsAsync(string resource)
+    {
+        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+        var logs = App.Services.GetRequiredService<ResourceLoggerService>();
+        var lines = new List<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var batch in logs.GetAllAsync(model.Resources.Single(r => r.Name == resource)).WithCancellation(timeout.Token))
+        {
+            lines.AddRange(batch.Select(l => System.Text.RegularExpressions.Regex.Replace(l.Content, @"\x1b\[[0-9;]*m", "")));
+        }
+        return lines;
+    }
+
     public async Task InitializeAsync()
     {
         _echo = await StartEchoAsync();
@@ -40,7 +57,7 @@ public sealed class AppHostFixture : IAsyncLifetime
             $"Parameters:service-api-key={ServiceKey}",
             $"Parameters:postgres-password={Guid.NewGuid():N}",
         ]);
-        builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning).AddProvider(new CapturingLoggerProvider(AppHostLog)));
         var echoAddress = _echo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         builder.CreateResourceBuilder(builder.Resources.OfType<ProjectResource>().Single(r => r.Name == ResourceNames.Gateway))
             .WithEnvironment("Connectors__0__Id", EchoConnector)
@@ -104,4 +121,29 @@ public sealed class AppHostFixture : IAsyncLifetime
 public sealed class AppHostCollection : ICollectionFixture<AppHostFixture>
 {
     public const string Name = "AppHost";
+}
+
+/// <summary>Keeps what the AppHost logs, for tests that check a run is quiet.</summary>
+internal sealed class CapturingLoggerProvider(System.Collections.Concurrent.ConcurrentQueue<string> lines) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, lines);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(string category, System.Collections.Concurrent.ConcurrentQueue<string> lines) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}");
+            }
+        }
+    }
 }

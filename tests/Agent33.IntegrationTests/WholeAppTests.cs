@@ -24,6 +24,29 @@ public sealed class WholeAppTests(AppHostFixture app, ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/anything")).StatusCode);
     }
 
+    /// <summary>
+    /// The fixture's run is a first run (a new data folder): the learning database exists before the service
+    /// connects, nothing logs an error, SQL commands are not logged, and no certificate warning (the services
+    /// serve http; the machine has no trusted development certificate).
+    /// </summary>
+    [Fact]
+    public async Task A_first_run_is_quiet()
+    {
+        Assert.DoesNotContain(app.AppHostLog, l => l.Contains("certificate", StringComparison.OrdinalIgnoreCase));
+
+        var learning = await app.ConsoleLogsAsync(ResourceNames.Learning);
+        var postgres = await app.ConsoleLogsAsync(ResourceNames.Postgres);
+        output.WriteLine(string.Join('\n', learning));
+        Assert.Contains(learning, l => l.Contains("Learning database is up to date", StringComparison.Ordinal)); // the log was read
+        Assert.DoesNotContain(learning, l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal));
+        Assert.DoesNotContain(learning, l => l.Contains("Executed DbCommand", StringComparison.Ordinal));
+        Assert.DoesNotContain(postgres.Concat(learning), l => l.Contains("does not exist", StringComparison.Ordinal));
+        foreach (var service in (string[])[ResourceNames.Routing, ResourceNames.Gateway])
+        {
+            Assert.DoesNotContain(await app.ConsoleLogsAsync(service), l => l.StartsWith("fail:", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public async Task Learning_service_reached_postgres_and_applied_its_migrations()
     {

@@ -1,4 +1,7 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 
 namespace Agent33.Learning.Persistence;
@@ -33,6 +36,15 @@ public static partial class LearningPersistence
             {
                 await using var scope = app.Services.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<LearningDbContext>();
+                // Npgsql's migrator reads the migration history before it creates the history table, and on a new
+                // database EF logs that failed read as an error: create the database (where the AppHost has not) and
+                // the table first, so a first start logs no error.
+                var creator = db.GetService<IRelationalDatabaseCreator>();
+                if (!await creator.ExistsAsync(cancellationToken))
+                {
+                    await creator.CreateAsync(cancellationToken);
+                }
+                await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(cancellationToken);
                 var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
                 await db.Database.MigrateAsync(cancellationToken);
                 LogMigrated(logger, pending.Count, string.Join(", ", pending));

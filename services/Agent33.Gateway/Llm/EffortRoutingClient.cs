@@ -17,79 +17,58 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
     public const string ClientName = "routing";
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);
 
-    public async Task<RoutingDecision?> DecideAsync(string tenant, string? domain, string? effort, JsonNode? messages, int maxTokens,
-        string? requestedModel, string defaultModel, CancellationToken cancellationToken)
-    {
-        using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        patience.CancelAfter(Patience);
-        try
+    public Task<RoutingDecision?> DecideAsync(string tenant, string? domain, string? effort, JsonNode? messages, int maxTokens,
+        string? requestedModel, string defaultModel, CancellationToken cancellationToken) =>
+        PostAsync("/v1/routing/decisions", new JsonObject
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/routing/decisions")
-            {
-                Content = JsonContent.Create(new JsonObject
-                {
-                    ["tenant_id"] = tenant,
-                    ["domain"] = domain,
-                    ["effort"] = effort,
-                    ["inputs"] = new JsonObject { ["messages"] = messages?.DeepClone() },
-                    ["max_tokens"] = maxTokens,
-                    ["requested_model"] = requestedModel,
-                    ["default_model"] = defaultModel,
-                }),
-            };
-            request.Headers.Authorization = new("Bearer", configuration["ServiceApiKey"]);
-            using var response = await clients.CreateClient(ClientName).SendAsync(request, patience.Token);
-            if (!response.IsSuccessStatusCode)
-            {
-                return null;
-            }
-            var decision = await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token);
-            return new RoutingDecision(
-                decision.GetProperty("effort").GetString()!,
-                decision.GetProperty("effort_source").GetString()!,
-                decision.GetProperty("model").GetString()!,
-                decision.TryGetProperty("max_tokens", out var budget) && budget.ValueKind == JsonValueKind.Number ? budget.GetInt32() : null,
-                decision.TryGetProperty("estimated_token_budget", out var tokens) && tokens.ValueKind == JsonValueKind.Number ? tokens.GetInt64() : null,
-                decision.TryGetProperty("estimated_cost", out var cost) && cost.ValueKind == JsonValueKind.Number ? cost.GetDecimal() : null);
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested
-                                   && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            return null;
-        }
-    }
+            ["tenant_id"] = tenant,
+            ["domain"] = domain,
+            ["effort"] = effort,
+            ["inputs"] = new JsonObject { ["messages"] = messages?.DeepClone() },
+            ["max_tokens"] = maxTokens,
+            ["requested_model"] = requestedModel,
+            ["default_model"] = defaultModel,
+        }, decision => new RoutingDecision(
+            decision.GetProperty("effort").GetString()!,
+            decision.GetProperty("effort_source").GetString()!,
+            decision.GetProperty("model").GetString()!,
+            (int?)Number(decision, "max_tokens"),
+            (long?)Number(decision, "estimated_token_budget"),
+            Number(decision, "estimated_cost")), cancellationToken);
 
-    /// <summary>Prices actual usage with the routing service's catalogue (<c>POST /v1/routing/usage</c>); null when it does not answer.</summary>
-    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, RoutingDecision? decision, CancellationToken cancellationToken)
+    /// <summary>Prices actual usage with the routing service's catalogue (<c>POST /v1/routing/usage</c>); null when it does not answer or cannot price.</summary>
+    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, RoutingDecision? decision, CancellationToken cancellationToken) =>
+        await PostAsync("/v1/routing/usage", new JsonObject
+        {
+            ["tenant_id"] = tenant,
+            ["model"] = model,
+            ["prompt_tokens"] = promptTokens,
+            ["completion_tokens"] = completionTokens,
+            ["effort"] = decision?.Effort,
+            ["estimated_token_budget"] = decision?.EstimatedTokenBudget is > 0 ? decision.EstimatedTokenBudget : null,
+            ["estimated_cost"] = decision?.EstimatedCost,
+        }, priced => Number(priced, "cost_usd") is { } cost ? new Priced(cost) : null, cancellationToken) is { } answer ? answer.CostUsd : null;
+
+    private sealed record Priced(decimal CostUsd);
+
+    /// <summary>A number field, or null; read as a double first, since routing writes small costs with an exponent (9.8E-05).</summary>
+    private static decimal? Number(JsonElement json, string name) =>
+        json.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? (decimal)value.GetDouble() : null;
+
+    /// <summary>Posts with the service key within <see cref="Patience"/>; null for any answer but a readable success.</summary>
+    private async Task<T?> PostAsync<T>(string path, JsonObject body, Func<JsonElement, T?> read, CancellationToken cancellationToken) where T : class
     {
         using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         patience.CancelAfter(Patience);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/routing/usage")
-            {
-                Content = JsonContent.Create(new JsonObject
-                {
-                    ["tenant_id"] = tenant,
-                    ["model"] = model,
-                    ["prompt_tokens"] = promptTokens,
-                    ["completion_tokens"] = completionTokens,
-                    ["effort"] = decision?.Effort,
-                    ["estimated_token_budget"] = decision?.EstimatedTokenBudget is > 0 ? decision.EstimatedTokenBudget : null,
-                    ["estimated_cost"] = decision?.EstimatedCost,
-                }),
-            };
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
             request.Headers.Authorization = new("Bearer", configuration["ServiceApiKey"]);
             using var response = await clients.CreateClient(ClientName).SendAsync(request, patience.Token);
-            if (!response.IsSuccessStatusCode)
-            {
-                return null;
-            }
-            var priced = await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token);
-            return priced.GetProperty("cost_usd") is { ValueKind: JsonValueKind.Number } cost ? (decimal)cost.GetDouble() : null; // (an exponent, 9.8E-05, is no decimal literal)
+            return response.IsSuccessStatusCode ? read(await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token)) : null;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
-                                   && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+                                   && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
         {
             return null;
         }

@@ -55,7 +55,7 @@ public static class LearningDatabase
 
         var server = builder.AddExecutable(ResourceNames.Postgres, "bash", AppContext.BaseDirectory, script, binDir, dataDir, port.ToString())
             .WithEnvironment("AGENT33_PG_PASSWORD", password)
-            .WithEnvironment("AGENT33_PG_DATABASE", ResourceNames.LearningDatabase)
+            .WithEnvironment("AGENT33_PG_DATABASE", $"{ResourceNames.LearningDatabase} gateway") // the learning service's and the gateway's
             .WithEndpoint(name: "tcp", scheme: "tcp", port: port, targetPort: port, isProxied: false);
         var endpoint = server.GetEndpoint("tcp");
 

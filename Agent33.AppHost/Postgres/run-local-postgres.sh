@@ -49,11 +49,11 @@ for _ in $(seq 1 120); do
     if "${as_owner[@]}" "$bin_dir/pg_isready" -q -h "$data_dir" -p "$port"; then
         escaped=${AGENT33_PG_PASSWORD//\'/\'\'}
         echo "ALTER ROLE postgres PASSWORD '$escaped';" | "${as_owner[@]}" "$bin_dir/psql" -q -h "$data_dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null
-        # The service's database exists before anyone connects to it: a first run logs no "does not exist".
-        if [ -n "${AGENT33_PG_DATABASE:-}" ]; then
+        # The services' databases (space-separated) exist before anyone connects: a first run logs no "does not exist".
+        for db in ${AGENT33_PG_DATABASE:-}; do
             echo "SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec" \
-                | "${as_owner[@]}" "$bin_dir/psql" -q -h "$data_dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -v db="$AGENT33_PG_DATABASE" >/dev/null
-        fi
+                | "${as_owner[@]}" "$bin_dir/psql" -q -h "$data_dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -v db="$db" >/dev/null
+        done
         echo "postgres ready on 127.0.0.1:$port (data: $data_dir)"
         break
     fi

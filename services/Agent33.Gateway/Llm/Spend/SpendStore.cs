@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace Agent33.Gateway.Llm.Spend;
 
@@ -103,7 +104,16 @@ public static partial class GatewayDatabase
             try
             {
                 await using var scope = app.Services.CreateAsyncScope();
-                await scope.ServiceProvider.GetRequiredService<GatewayDbContext>().Database.MigrateAsync();
+                var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
+                // As for the learning database: Npgsql's migrator reads the history before creating its table, which
+                // EF logs as an error on a new database; create the database and the table first, so a first start is quiet.
+                var creator = db.GetService<Microsoft.EntityFrameworkCore.Storage.IRelationalDatabaseCreator>();
+                if (!await creator.ExistsAsync())
+                {
+                    await creator.CreateAsync();
+                }
+                await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync();
+                await db.Database.MigrateAsync();
                 return;
             }
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException && DateTimeOffset.UtcNow < deadline)

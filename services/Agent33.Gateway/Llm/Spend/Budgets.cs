@@ -45,6 +45,10 @@ public sealed class Budgets(ISpendStore spend, IOptions<LlmOptions> options, Tim
         if (_signalled.TryAdd((tenant, today), true))
         {
             signals.BudgetReached(tenant, today, reached);
+            foreach (var past in _signalled.Keys.Where(key => key.Item2 < today))
+            {
+                _signalled.TryRemove(past, out _); // yesterday's refusals are signalled already: the set holds one day
+            }
         }
         var midnight = new DateTimeOffset(today.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
         return new BudgetRefusal(reached, midnight - time.GetUtcNow());

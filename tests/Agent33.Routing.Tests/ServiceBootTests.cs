@@ -49,9 +49,11 @@ public sealed class MetricsLintTests
         (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions",
             new { default_model = "m", max_tokens = 1000, inputs = new { prompt = "hi" } })).EnsureSuccessStatusCode();
 
+        // Counts are "at least one": instruments of the same meter name are visible to every host in this test process,
+        // so a decision made by a test class running beside this one may land in the same bucket.
         var metrics = await factory.CreateClient().GetStringAsync("/metrics");
-        Assert.Matches($"\\neffort_routing_estimated_cost_usd_bucket\\{{[^}}]*le=\"{costLe}\"}} 1", metrics);
-        Assert.Matches($"\\neffort_routing_estimated_token_budget_bucket\\{{[^}}]*le=\"{tokensLe}\"}} 1", metrics);
+        Assert.Matches($"\\neffort_routing_estimated_cost_usd_bucket\\{{[^}}]*le=\"{costLe}\"}} [1-9]", metrics);
+        Assert.Matches($"\\neffort_routing_estimated_token_budget_bucket\\{{[^}}]*le=\"{tokensLe}\"}} [1-9]", metrics);
     }
 }
 

@@ -98,6 +98,41 @@ public sealed class CommandLineOptionsTests(PostgresFixture postgres) : IClassFi
     }
 }
 
+/// <summary><c>export</c> writes what <c>GET /signals/export</c> streams: NDJSON, a line per signal, filtered by tenant and time.</summary>
+[Collection(CommandLineTests.OneConsole)]
+public sealed class CommandLineExportTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    private Task<int> RunAsync(params string[] args) =>
+        LearningCommandLine.RunAsync([.. args, $"--ConnectionStrings:learning={postgres.ConnectionString}", "--Learning:MaxSignals=100000"]);
+
+    [Fact]
+    public async Task Export_writes_every_signal_as_ndjson_and_filters_by_tenant_and_time()
+    {
+        Assert.Equal(0, await RunAsync("migrate", ReferenceFixtures.PathOf("learning", "legacy-state.json")));
+        var output = Path.Combine(Path.GetTempPath(), $"agent33-export-{Guid.NewGuid():N}.ndjson");
+        try
+        {
+            Assert.Equal(0, await RunAsync("export", "--output", output));
+            var all = (await File.ReadAllLinesAsync(output)).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+            Assert.Equal(100, all.Count);
+            Assert.Equal(100, all.Select(s => s.GetProperty("signal_id").GetString()).Distinct().Count());
+
+            var tenant = all[0].GetProperty("tenant_id").GetString()!;
+            var middle = all[50].GetProperty("recorded_at").GetDateTimeOffset();
+            Assert.Equal(0, await RunAsync("export", "--output", output, "--tenant", tenant, "--since", middle.ToString("O")));
+            var expected = all.Count(s => s.GetProperty("tenant_id").GetString() == tenant && s.GetProperty("recorded_at").GetDateTimeOffset() >= middle);
+            Assert.Equal(expected, (await File.ReadAllLinesAsync(output)).Length);
+            Assert.InRange(expected, 1, 99);
+
+            Assert.Equal(2, await RunAsync("export", "--output", output, "--since", "last-tuesday"));
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+}
+
 public sealed class ImportOnStartTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
 {
     [Fact]

@@ -57,7 +57,7 @@ public sealed class OpenApiTests(PostgresFixture postgres) : IClassFixture<Postg
             .UseSetting("ConnectionStrings:learning", postgres.ConnectionString));
         const string b = "/v1/improvements/learning";
         await OpenApiContract.AssertRoutesAsync(factory.CreateClient(),
-            ("POST", $"{b}/signals"), ("GET", $"{b}/signals"), ("GET", $"{b}/summary"), ("GET", $"{b}/trends"), ("GET", $"{b}/calibration"),
+            ("POST", $"{b}/signals"), ("GET", $"{b}/signals"), ("GET", $"{b}/signals/export"), ("GET", $"{b}/summary"), ("GET", $"{b}/trends"), ("GET", $"{b}/calibration"),
             ("GET", $"{b}/intakes"), ("POST", $"{b}/backups"), ("GET", $"{b}/backups"), ("GET", $"{b}/backups/{{backupId}}"),
             ("DELETE", $"{b}/backups/{{backupId}}"), ("POST", $"{b}/restore"), ("POST", $"{b}/migrations/import"),
             ("GET", $"{b}/migrations/status"), ("GET", $"{b}/quarantine"), ("DELETE", $"{b}/quarantine/{{id}}"));

@@ -12,8 +12,8 @@ namespace Agent33.Learning.Apis;
 public static class LearningSignalsApi
 {
     public const string BasePath = "/v1/improvements/learning";
-    private const int MaxLimit = 1000;
     private const int MaxWindowDays = 3650;
+    private const int MaxTarget = 1000;
 
     public static IEndpointRouteBuilder MapLearningSignalsApi(this IEndpointRouteBuilder app)
     {
@@ -22,7 +22,10 @@ public static class LearningSignalsApi
         group.MapPost("/signals", RecordAsync).RequireAuthorization(Scopes.Write)
             .WithSummary("Record a learning signal: scored, enriched, and merged into a recent duplicate (200) or stored new (201).");
         group.MapGet("/signals", ListAsync).RequireAuthorization(Scopes.Read)
-            .WithSummary("Signals newest first, filtered by signal_type (or type), severity and tenant.");
+            .WithSummary("Signals newest first, filtered by signal_type (or type), severity, tenant and time (since, until); paged by Link: rel=\"next\".");
+        group.MapGet("/signals/export", ExportAsync).RequireAuthorization(Scopes.Read)
+            .WithSummary("Every matching signal as NDJSON (one per line, newest first), streamed in constant memory; filters as GET /signals.")
+            .Produces(StatusCodes.Status200OK, contentType: SignalExport.ContentType);
         group.MapGet("/summary", SummaryAsync).RequireAuthorization(Scopes.Read)
             .WithSummary("Counts by type, severity and tenant, quality, and the trend against the previous window; optionally generates intakes.");
         group.MapGet("/trends", TrendsAsync).RequireAuthorization(Scopes.Read)
@@ -30,7 +33,7 @@ public static class LearningSignalsApi
         group.MapGet("/calibration", CalibrationAsync).RequireAuthorization(Scopes.Read)
             .WithSummary("Recommended auto-intake and retention settings from the signals of a window.");
         group.MapGet("/intakes", IntakesAsync).RequireAuthorization(Scopes.Read)
-            .WithSummary("Research intakes generated from signals, newest first.");
+            .WithSummary("Research intakes generated from signals, newest first, filtered by time (since, until); paged by Link: rel=\"next\".");
         return app;
     }
 
@@ -91,9 +94,50 @@ public static class LearningSignalsApi
     }
 
     private static async Task<Results<Ok<List<SignalView>>, ProblemHttpResult>> ListAsync(
-        HttpContext http, LearningStore store, string? signal_type, string? type, string? severity, string? tenant_id, string? limit, CancellationToken ct)
+        HttpContext http, LearningStore store, string? signal_type, string? type, string? severity, string? tenant_id,
+        string? limit, string? after, string? since, string? until, CancellationToken ct)
     {
-        var kind = signal_type ?? type;
+        if (SignalFilters(signal_type ?? type, severity) is { } badFilter)
+        {
+            return badFilter;
+        }
+        if (PageRequests.Parse(limit, after, since, until, out var page) is { } badPage)
+        {
+            return badPage;
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        var signals = await store.ListAsync(tenant, signal_type ?? type, severity, page, ct);
+        PageRequests.LinkNext(http, signals.Next);
+        return TypedResults.Ok(signals.Items);
+    }
+
+    private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> ExportAsync(
+        HttpContext http, LearningStore store, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
+        string? signal_type, string? type, string? severity, string? tenant_id, string? since, string? until, CancellationToken ct)
+    {
+        if (SignalFilters(signal_type ?? type, severity) is { } badFilter)
+        {
+            return badFilter;
+        }
+        if (PageRequests.Parse(null, null, since, until, out var range) is { } badRange)
+        {
+            return badRange;
+        }
+        if (Tenant(http, tenant_id, out var tenant) is { } denied)
+        {
+            return denied;
+        }
+        http.Response.ContentType = SignalExport.ContentType;
+        await SignalExport.WriteAsync(store, tenant, signal_type ?? type, severity, range, http.Response.BodyWriter, json.Value.SerializerOptions, ct);
+        return TypedResults.Empty;
+    }
+
+    /// <summary>The filters <c>GET /signals</c> and its export share: a known type and severity.</summary>
+    private static ProblemHttpResult? SignalFilters(string? kind, string? severity)
+    {
         if (kind is not null && !SignalTypes.IsValid(kind))
         {
             return ApiProblem.BadRequest("invalid_signal_type", $"signal_type must be one of {string.Join(", ", SignalTypes.Names)}.");
@@ -102,15 +146,7 @@ public static class LearningSignalsApi
         {
             return ApiProblem.BadRequest("invalid_severity", $"severity must be one of {string.Join(", ", Severities.Names)}.");
         }
-        if (ParseInt(limit, "limit", 50, 1, MaxLimit, "invalid_limit", out var count) is { } badLimit)
-        {
-            return badLimit;
-        }
-        if (Tenant(http, tenant_id, out var tenant) is { } denied)
-        {
-            return denied;
-        }
-        return TypedResults.Ok(await store.ListAsync(tenant, kind, severity, count, ct));
+        return null;
     }
 
     public sealed record SummaryResponse(LearningSummary Summary, List<JsonElement> GeneratedIntakes);
@@ -181,7 +217,7 @@ public static class LearningSignalsApi
             return badWindow;
         }
         // Unnamed, the target is what auto-intake takes per run (Learning:AutoIntake:MaxItems), as in the reference.
-        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", options.Value.AutoIntake.MaxItems, 1, MaxLimit, "invalid_target", out var target) is { } badTarget)
+        if (ParseInt(target_auto_intakes_per_window, "target_auto_intakes_per_window", options.Value.AutoIntake.MaxItems, 1, MaxTarget, "invalid_target", out var target) is { } badTarget)
         {
             return badTarget;
         }
@@ -193,17 +229,19 @@ public static class LearningSignalsApi
     }
 
     private static async Task<Results<Ok<List<JsonElement>>, ProblemHttpResult>> IntakesAsync(
-        HttpContext http, LearningStore store, string? tenant_id, string? limit, CancellationToken ct)
+        HttpContext http, LearningStore store, string? tenant_id, string? limit, string? after, string? since, string? until, CancellationToken ct)
     {
-        if (ParseInt(limit, "limit", 50, 1, MaxLimit, "invalid_limit", out var count) is { } badLimit)
+        if (PageRequests.Parse(limit, after, since, until, out var page) is { } badPage)
         {
-            return badLimit;
+            return badPage;
         }
         if (Tenant(http, tenant_id, out var tenant) is { } denied)
         {
             return denied;
         }
-        return TypedResults.Ok(await store.ListIntakesAsync(tenant, count, ct));
+        var intakes = await store.ListIntakesAsync(tenant, page, ct);
+        PageRequests.LinkNext(http, intakes.Next);
+        return TypedResults.Ok(intakes.Items);
     }
 
     /// <summary>The tenant to act on; admins may pass <c>*</c> for every tenant.</summary>
@@ -231,7 +269,7 @@ public static class LearningSignalsApi
     private static TenantResolution ResolveTenant(ApiCaller caller, string? requested) =>
         caller.ResolveTenant(requested?.Trim() == ReferenceDefaultTenant && !caller.IsAdmin && !caller.Scopes.Contains("service") ? null : requested);
 
-    private static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
+    internal static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
     {
         value = fallback;
         if (text is null)

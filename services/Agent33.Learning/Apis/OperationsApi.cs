@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Agent33.Learning.Backup;
@@ -61,12 +62,12 @@ public static class OperationsApi
             }))
             .WithSummary("Schema migrations applied and pending, and the last legacy import.");
 
-        group.MapGet("/quarantine", async (LearningDbContext db, int? limit, CancellationToken ct) =>
-                TypedResults.Ok(await db.Quarantine.AsNoTracking().OrderByDescending(q => q.Id).Take(Math.Clamp(limit ?? 50, 1, 1000)).ToListAsync(ct)))
-            .WithSummary("Records and payloads that could not be imported: their beginning (up to 64 KiB), SHA-256 and size, reason and source.");
+        group.MapGet("/quarantine", QuarantineAsync)
+            .WithSummary("Records and payloads that could not be imported: their beginning (up to 64 KiB), SHA-256 and size, reason and source; " +
+                         "newest first, filtered by time (since, until), paged by Link: rel=\"next\".");
 
         group.MapDelete("/quarantine/{id}", async Task<Results<NoContent, ProblemHttpResult>> (string id, HttpContext http, LearningOperations operations, CancellationToken ct) =>
-                long.TryParse(id, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var key)
+                long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var key)
                 && await operations.PurgeQuarantinedAsync(key, Actor(http), ct)
                     ? TypedResults.NoContent()
                     : ApiProblem.NotFound("quarantine_not_found", $"There is no quarantined record '{id}'."))
@@ -145,6 +146,37 @@ public static class OperationsApi
 
     private static ProblemHttpResult NotFound(string backupId) =>
         ApiProblem.NotFound(BackupEnvelope.NotFound, $"There is no backup '{backupId}'.");
+
+    private static async Task<Results<Ok<List<QuarantinedRecord>>, ProblemHttpResult>> QuarantineAsync(
+        HttpContext http, LearningDbContext db, string? limit, string? after, string? since, string? until, CancellationToken ct)
+    {
+        if (PageRequests.Parse(limit, after, since, until, out var page) is { } badPage)
+        {
+            return badPage;
+        }
+        var query = db.Quarantine.AsNoTracking();
+        if (page.Since is { } from)
+        {
+            query = query.Where(q => q.QuarantinedAt >= from);
+        }
+        if (page.Until is { } to)
+        {
+            query = query.Where(q => q.QuarantinedAt < to);
+        }
+        if (page.After is { } position)
+        {
+            // Quarantine ids are assigned in time order, so the id alone is the keyset.
+            if (!long.TryParse(position.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                return PageRequests.InvalidCursor();
+            }
+            query = query.Where(q => q.Id < id);
+        }
+        var records = await query.OrderByDescending(q => q.Id)
+            .TakePageAsync(page.Limit, q => new PageCursor(q.QuarantinedAt, q.Id.ToString(CultureInfo.InvariantCulture)), q => q, ct);
+        PageRequests.LinkNext(http, records.Next);
+        return TypedResults.Ok(records.Items);
+    }
 
     private static string Actor(HttpContext http) =>
         $"api-key:{http.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value ?? "unknown"}";

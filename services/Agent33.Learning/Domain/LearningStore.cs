@@ -265,7 +265,8 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         QualityScoring.Apply(target);
     }
 
-    public async Task<List<SignalView>> ListAsync(string tenant, string? signalType, string? severity, int limit, CancellationToken ct)
+    /// <summary>One page of a tenant's signals, newest first (recorded_at, then signal_id), filtered by type, severity and time.</summary>
+    public Task<Page<SignalView>> ListAsync(string tenant, string? signalType, string? severity, PageQuery page, CancellationToken ct)
     {
         var query = Scoped(tenant);
         if (signalType is not null)
@@ -276,8 +277,21 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         {
             query = query.Where(s => s.Severity == severity);
         }
-        var signals = await query.OrderByDescending(s => s.RecordedAt).ThenByDescending(s => s.SignalId).Take(limit).ToListAsync(ct);
-        return [.. signals.Select(SignalView.From)];
+        if (page.Since is { } since)
+        {
+            query = query.Where(s => s.RecordedAt >= since);
+        }
+        if (page.Until is { } until)
+        {
+            query = query.Where(s => s.RecordedAt < until);
+        }
+        if (page.After is { } after)
+        {
+            // The first bound lets the index range start at the position; the second breaks ties on the timestamp by id.
+            query = query.Where(s => s.RecordedAt <= after.At && (s.RecordedAt < after.At || string.Compare(s.SignalId, after.Key) < 0));
+        }
+        return query.OrderByDescending(s => s.RecordedAt).ThenByDescending(s => s.SignalId)
+            .TakePageAsync(page.Limit, s => new PageCursor(s.RecordedAt, s.SignalId), SignalView.From, ct);
     }
 
     public async Task<LearningSummary> SummarizeAsync(string tenant, int limit, int? windowDays, CancellationToken ct)
@@ -469,16 +483,29 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         });
     }
 
-    public async Task<List<JsonElement>> ListIntakesAsync(string tenant, int limit, CancellationToken ct)
+    /// <summary>One page of generated intakes, newest first (submitted_at, then intake_id), filtered by time.</summary>
+    public async Task<Page<JsonElement>> ListIntakesAsync(string tenant, PageQuery page, CancellationToken ct)
     {
         var query = db.Intakes.AsNoTracking();
         if (tenant != AllTenants)
         {
             query = query.Where(i => i.TenantId == tenant);
         }
-        var documents = await query.OrderByDescending(i => i.SubmittedAt).ThenByDescending(i => i.IntakeId).Take(limit)
-            .Select(i => i.Document).ToListAsync(ct);
-        return [.. documents.Select(d => JsonDocument.Parse(d).RootElement.Clone())];
+        if (page.Since is { } since)
+        {
+            query = query.Where(i => i.SubmittedAt >= since);
+        }
+        if (page.Until is { } until)
+        {
+            query = query.Where(i => i.SubmittedAt < until);
+        }
+        if (page.After is { } after)
+        {
+            query = query.Where(i => i.SubmittedAt <= after.At && (i.SubmittedAt < after.At || string.Compare(i.IntakeId, after.Key) < 0));
+        }
+        return await query.OrderByDescending(i => i.SubmittedAt).ThenByDescending(i => i.IntakeId)
+            .Select(i => new { i.SubmittedAt, i.IntakeId, i.Document })
+            .TakePageAsync(page.Limit, i => new PageCursor(i.SubmittedAt, i.IntakeId), i => JsonDocument.Parse(i.Document).RootElement.Clone(), ct);
     }
 
     /// <summary>

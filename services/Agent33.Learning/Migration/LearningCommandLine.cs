@@ -1,3 +1,6 @@
+using System.IO.Pipelines;
+using System.Text.Json;
+using Agent33.Learning.Apis;
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
 using Agent33.Learning.Persistence;
@@ -10,12 +13,12 @@ namespace Agent33.Learning.LegacyMigration;
 
 /// <summary>
 /// The operator command line, in the service's own binary so it shares its configuration and validation:
-/// <c>dotnet run --project services/Agent33.Learning -- backup|restore|migrate|status …</c>.
+/// <c>dotnet run --project services/Agent33.Learning -- backup|restore|migrate|status|export …</c>.
 /// Exit codes: 0 done, 1 the input was refused (nothing changed), 2 usage, 3 the database is unreachable.
 /// </summary>
 public static class LearningCommandLine
 {
-    private static readonly string[] Commands = ["backup", "restore", "migrate", "status"];
+    private static readonly string[] Commands = ["backup", "restore", "migrate", "status", "export"];
 
     public static bool IsCommand(string[] args) => args.Length > 0 && Commands.Contains(args[0]);
 
@@ -84,9 +87,12 @@ public static class LearningCommandLine
                             _ => operations.ImportAsync(source, Flag("force"), quarantine, "cli", default)));
                     }
                     return 0;
+                case "export":
+                    return await ExportAsync(scope.ServiceProvider.GetRequiredService<LearningStore>(), Option("tenant"), Option("since"), Option("until"), Option("output"));
                 default:
                     AnsiConsole.WriteLine("Usage: backup [--output FILE] | restore FILE | restore --backup-id ID | " +
-                                          "migrate LEGACY.json|LEGACY.sqlite3 [--force] [--backup-first] [--on-corruption reject|quarantine] | status");
+                                          "migrate LEGACY.json|LEGACY.sqlite3 [--force] [--backup-first] [--on-corruption reject|quarantine] | status | " +
+                                          "export [--output FILE] [--tenant ID] [--since TIME] [--until TIME]");
                     return 2;
             }
         }
@@ -105,7 +111,7 @@ public static class LearningCommandLine
     }
 
     /// <summary>The options that take a value, which is then not a positional argument (<c>--on-corruption reject</c>).</summary>
-    private static readonly string[] ValuedOptions = ["output", "backup-id", "on-corruption"];
+    private static readonly string[] ValuedOptions = ["output", "backup-id", "on-corruption", "tenant", "since", "until"];
 
     /// <summary>
     /// Positional arguments and valued options (<c>--name value</c> or <c>--name=value</c>) after the command; flags and
@@ -134,6 +140,33 @@ public static class LearningCommandLine
             }
         }
         return (positional, options);
+    }
+
+    /// <summary>
+    /// Signals as NDJSON (the format of <c>GET /signals/export</c>) to a file or standard output: every tenant's unless
+    /// <c>--tenant</c> names one, in the time range <c>--since</c> (inclusive) to <c>--until</c> (exclusive).
+    /// </summary>
+    private static async Task<int> ExportAsync(LearningStore store, string? tenant, string? since, string? until, string? output)
+    {
+        if (PageRequests.Parse(null, null, since, until, out var range) is { } invalid)
+        {
+            AnsiConsole.MarkupLine($"[red]invalid_time[/]: {Markup.Escape(invalid.ProblemDetails.Detail ?? "")}");
+            return 2;
+        }
+        var json = ServiceDefaultsExtensions.ConfigureJson(new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        if (output is null)
+        {
+            await using var stdout = Console.OpenStandardOutput();
+            await SignalExport.WriteAsync(store, tenant ?? LearningStore.AllTenants, null, null, range, PipeWriter.Create(stdout), json, default);
+            return 0;
+        }
+        await using (var file = File.Create(output))
+        {
+            var count = await AnsiConsole.Status().StartAsync($"Exporting signals to {Markup.Escape(output)}…",
+                _ => SignalExport.WriteAsync(store, tenant ?? LearningStore.AllTenants, null, null, range, PipeWriter.Create(file), json, default));
+            AnsiConsole.MarkupLine($"[green]{count:N0} signals[/] written to {Markup.Escape(output)}");
+        }
+        return 0;
     }
 
     private static async Task<T> WithProgressAsync<T>(string label, string path, Func<Stream, Task<T>> run)

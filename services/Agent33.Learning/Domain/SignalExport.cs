@@ -1,0 +1,44 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+
+namespace Agent33.Learning.Domain;
+
+/// <summary>
+/// Every matching signal as NDJSON — one JSON object per line, newest first, each as <c>GET /signals</c> answers it —
+/// read page by page through the same keyset as the list, so memory stays flat whatever the count. A walk starts at
+/// the newest signal when it begins: signals recorded during it are not included, none is written twice.
+/// </summary>
+public static class SignalExport
+{
+    public const string ContentType = "application/x-ndjson";
+    private const int PageSize = 1000;
+
+    /// <summary>Writes the signals and flushes after each page; returns how many were written.</summary>
+    public static async Task<long> WriteAsync(
+        LearningStore store, string tenant, string? signalType, string? severity, PageQuery range, PipeWriter output,
+        JsonSerializerOptions json, CancellationToken ct)
+    {
+        var page = range with { Limit = PageSize, After = null };
+        long written = 0;
+        await using var writer = new Utf8JsonWriter(output);
+        while (true)
+        {
+            var signals = await store.ListAsync(tenant, signalType, severity, page, ct);
+            foreach (var signal in signals.Items)
+            {
+                JsonSerializer.Serialize(writer, signal, json);
+                writer.Flush(); // into the pipe's buffer: no I/O until the page is flushed
+                writer.Reset();
+                output.Write("\n"u8);
+            }
+            written += signals.Items.Count;
+            await output.FlushAsync(ct);
+            if (signals.Next is not { } next)
+            {
+                return written;
+            }
+            page = page with { After = next };
+        }
+    }
+}

@@ -244,7 +244,61 @@ public sealed class LearningSignalsTests(PostgresFixture postgres) : IClassFixtu
         Assert.Equal(0.333, report.GetProperty("observed_high_or_critical_ratio").GetDouble());
         Assert.Equal("medium", report.GetProperty("recommended_auto_intake_min_severity").GetString());
         Assert.Equal(2, report.GetProperty("recommended_auto_intake_max_items").GetInt32());
-        Assert.Equal(0.0, report.GetProperty("observed_quality_p90").GetDouble() - report.GetProperty("observed_quality_p90").GetDouble());
+    }
+
+    /// <summary>
+    /// The window's statistics, computed by Postgres, are the reference's formulas over every signal in it: the mean of the
+    /// qualities summed in descending order, the value at index round((n-1)·p) of the ascending qualities for p75 and p90,
+    /// the target-th best quality, the high-or-critical share and the occurrences (each at least 1). Signals older than the
+    /// window or of another tenant count for nothing. Qualities repeat, so ties sit at the chosen indexes.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 3)]
+    [InlineData(2, 1)]
+    [InlineData(4, 10)]
+    [InlineData(101, 7)]
+    [InlineData(1000, 3)]
+    public async Task Calibration_statistics_are_the_reference_formulas_over_the_whole_window(int count, int target)
+    {
+        await using var factory = new LearningServiceFactory(postgres);
+        var admin = factory.CreateClient(TestKeys.Admin);
+        var tenant = NewTenant();
+        var now = factory.Clock.GetUtcNow();
+        var qualities = Enumerable.Range(0, count).Select(i => (i * 37 % 23) / 23.0 + i % 3 * 1e-9).ToList();
+        var ranks = Enumerable.Range(0, count).Select(i => i % 4 + 1).ToList();
+        var occurrences = Enumerable.Range(0, count).Select(i => i % 5).ToList(); // 0 counts as 1
+        await using (var connection = new Npgsql.NpgsqlConnection(postgres.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var seed = new Npgsql.NpgsqlCommand(
+                """
+                INSERT INTO learning_signals (signal_id, recorded_at, signal_type, severity, severity_rank, tenant_id, summary, details, source, context,
+                    quality_score, quality_label, quality_reasons, enrichment, occurrence_count, first_seen_at, last_seen_at, intake_generated, related_intake_id, fingerprint)
+                SELECT t || '-' || i, $2 - (i % 40) * interval '1 day' + interval '1 hour', 'incident', 'high', r, t, 'seeded', '', '', '{}',
+                    q, 'medium', '[]', '{}', o, NULL, NULL, false, NULL, md5($1 || i || t)
+                FROM unnest($3::float8[], $4::int[], $5::int[]) WITH ORDINALITY AS s(q, r, o, i), unnest(ARRAY[$1, $1 || 'x']) AS t
+                """, connection)
+            {
+                Parameters = { new() { Value = tenant }, new() { Value = now }, new() { Value = qualities.ToArray() }, new() { Value = ranks.ToArray() }, new() { Value = occurrences.ToArray() } },
+            };
+            await seed.ExecuteNonQueryAsync();
+        }
+        // Ordinality i is 1-based: signal i is (i % 40) days less an hour old, so those with i % 40 > 30 are outside the 30-day window.
+        var inWindow = Enumerable.Range(0, count).Where(i => (i + 1) % 40 <= 30).ToList();
+
+        var report = await admin.GetFromJsonAsync<JsonElement>($"{Base}/calibration?tenant_id={tenant}&window_days=30&target_auto_intakes_per_window={target}");
+
+        var descending = inWindow.Select(i => qualities[i]).OrderDescending().ToList();
+        var ascending = descending.AsEnumerable().Reverse().ToList();
+        double At(double p) => ascending[(int)Math.Round((ascending.Count - 1) * p, MidpointRounding.ToEven)];
+        double Round(double value) => Agent33.ServiceDefaults.Compatibility.PythonRound.Round(value, 3);
+        Assert.Equal(inWindow.Count, report.GetProperty("sample_signals").GetInt32());
+        Assert.Equal(inWindow.Sum(i => Math.Max(1, occurrences[i])), report.GetProperty("sample_occurrences").GetInt32());
+        Assert.Equal(Round(descending.Sum() / descending.Count), report.GetProperty("observed_average_quality_score").GetDouble());
+        Assert.Equal(Round(At(0.75)), report.GetProperty("observed_quality_p75").GetDouble());
+        Assert.Equal(Round(At(0.90)), report.GetProperty("observed_quality_p90").GetDouble());
+        Assert.Equal(Round(descending[Math.Min(target, descending.Count) - 1]), report.GetProperty("recommended_auto_intake_min_quality").GetDouble());
+        Assert.Equal(Round(inWindow.Count(i => ranks[i] >= 3) / (double)inWindow.Count), report.GetProperty("observed_high_or_critical_ratio").GetDouble());
     }
 
     [Theory]

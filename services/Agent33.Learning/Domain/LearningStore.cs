@@ -341,17 +341,17 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         var now = time.GetUtcNow();
         var start = now.AddDays(-windowDays);
         var previousStart = start.AddDays(-windowDays);
-        var rows = await Scoped(tenant).Where(s => s.RecordedAt >= previousStart)
-            .Select(s => new { Key = dimension == "severity" ? s.Severity : s.SignalType, s.OccurrenceCount, s.RecordedAt })
+        // Counted by Postgres, one row per category and window: the answer's size does not grow with the signals'.
+        var groups = await Scoped(tenant).Where(s => s.RecordedAt >= previousStart)
+            .GroupBy(s => new { Key = dimension == "severity" ? s.Severity : s.SignalType, Current = s.RecordedAt >= start })
+            .Select(g => new { g.Key.Key, g.Key.Current, Signals = g.Count(), Occurrences = g.Sum(s => s.OccurrenceCount > 1 ? s.OccurrenceCount : 1) })
             .ToListAsync(ct);
 
         var current = new SortedDictionary<string, (int Signals, int Occurrences)>(StringComparer.Ordinal);
         var previous = new SortedDictionary<string, (int Signals, int Occurrences)>(StringComparer.Ordinal);
-        foreach (var row in rows)
+        foreach (var group in groups)
         {
-            var bucket = row.RecordedAt >= start ? current : previous;
-            var (signals, occurrences) = bucket.GetValueOrDefault(row.Key);
-            bucket[row.Key] = (signals + 1, occurrences + Math.Max(1, row.OccurrenceCount));
+            (group.Current ? current : previous)[group.Key] = (group.Signals, group.Occurrences);
         }
         var categories = current.Keys.Union(previous.Keys).Order(StringComparer.Ordinal).Select(key =>
         {
@@ -372,15 +372,11 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
     {
         var now = time.GetUtcNow();
         var start = now.AddDays(-windowDays);
-        var sample = await Scoped(tenant).Where(s => s.RecordedAt >= start)
-            .Select(s => new { s.QualityScore, s.OccurrenceCount, s.SeverityRank })
-            .ToListAsync(ct);
-        var qualities = sample.Select(s => s.QualityScore).OrderDescending().ToList();
-        var count = sample.Count;
-        var occurrences = sample.Sum(s => Math.Max(1, s.OccurrenceCount));
+        var window = await CalibrationWindowAsync(tenant, start, target, ct);
+        var count = window.Count;
+        var occurrences = window.Occurrences;
         var dailyRate = occurrences / (double)windowDays;
-        var highOrCritical = sample.Count(s => s.SeverityRank >= 3);
-        var highRatio = count > 0 ? PythonRound.Round(highOrCritical / (double)count, 3) : 0.0;
+        var highRatio = count > 0 ? PythonRound.Round(window.HighOrCritical / (double)count, 3) : 0.0;
         var policy = Policy.AutoIntake;
 
         double recommendedQuality;
@@ -396,7 +392,7 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         }
         else
         {
-            recommendedQuality = PythonRound.Round(qualities[Math.Min(target, qualities.Count) - 1], 3);
+            recommendedQuality = PythonRound.Round(window.TopQuality, 3);
             recommendedMaxItems = Math.Min(target, count);
             recommendedSeverity = highRatio >= 0.4 ? "high" : "medium";
             rationale =
@@ -411,9 +407,9 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
 
         return new CalibrationReport(ReportedTenant(tenant), windowDays, target, count, occurrences,
             PythonRound.Round(dailyRate, 3),
-            count > 0 ? PythonRound.Round(qualities.Sum() / count, 3) : 0.0,
-            PythonRound.Round(Percentile(qualities, 0.75), 3),
-            PythonRound.Round(Percentile(qualities, 0.90), 3),
+            count > 0 ? PythonRound.Round(window.QualitySum / count, 3) : 0.0,
+            PythonRound.Round(window.Quality75, 3),
+            PythonRound.Round(window.Quality90, 3),
             highRatio, recommendedQuality, recommendedSeverity, recommendedMaxItems, retention,
             new Dictionary<string, object?>
             {
@@ -426,16 +422,57 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
             rationale, now);
     }
 
-    /// <summary>The reference's percentile: the value at index round((n-1)·p) of the ascending values.</summary>
-    private static double Percentile(List<double> values, double p)
+    private sealed record CalibrationWindow(int Count, int Occurrences, int HighOrCritical, double QualitySum, double TopQuality, double Quality75, double Quality90);
+
+    /// <summary>
+    /// What calibration reads from a window, computed by Postgres whatever the window holds: counts, occurrences and the
+    /// quality sum (added in descending order, as the reference sums), then three order statistics of quality — the
+    /// <paramref name="target"/>-th best, and the reference's percentiles, the value at index round((n-1)·p) of the
+    /// ascending values, which <c>percentile_disc((i + ½) / n)</c> picks exactly.
+    /// </summary>
+    private async Task<CalibrationWindow> CalibrationWindowAsync(string tenant, DateTimeOffset start, int target, CancellationToken ct)
     {
-        if (values.Count == 0)
+        // The window's rows, with the start (and the tenant) as the parameters from $first on.
+        string Where(int first) => tenant == AllTenants ? $"recorded_at >= ${first}" : $"recorded_at >= ${first} AND tenant_id = ${first + 1}";
+        NpgsqlParameter[] Parameters() => tenant == AllTenants ? [new() { Value = start }] : [new() { Value = start }, new() { Value = tenant }];
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(ct);
+        try
         {
-            return 0.0;
+            await using var totals = new NpgsqlCommand(
+                $"SELECT count(*)::int, coalesce(sum(greatest(occurrence_count, 1)), 0)::int, (count(*) FILTER (WHERE severity_rank >= 3))::int, " +
+                $"coalesce(sum(quality_score ORDER BY quality_score DESC), 0) FROM learning_signals WHERE {Where(1)}", connection);
+            totals.Parameters.AddRange(Parameters());
+            int count, occurrences, highOrCritical;
+            double qualitySum;
+            await using (var reader = await totals.ExecuteReaderAsync(ct))
+            {
+                await reader.ReadAsync(ct);
+                (count, occurrences, highOrCritical, qualitySum) = (reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetDouble(3));
+            }
+            if (count == 0)
+            {
+                return new CalibrationWindow(0, 0, 0, 0, 0, 0, 0);
+            }
+            double Fraction(int index) => (index + 0.5) / count;
+            await using var quantiles = new NpgsqlCommand(
+                $"SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY quality_score) FROM learning_signals WHERE {Where(2)}", connection);
+            quantiles.Parameters.Add(new NpgsqlParameter
+            {
+                Value = new[] { Fraction(count - Math.Min(target, count)), Fraction(ReferenceIndex(count, 0.75)), Fraction(ReferenceIndex(count, 0.90)) },
+            });
+            quantiles.Parameters.AddRange(Parameters());
+            var values = (double[])(await quantiles.ExecuteScalarAsync(ct))!;
+            return new CalibrationWindow(count, occurrences, highOrCritical, qualitySum, values[0], values[1], values[2]);
         }
-        var sorted = values.Order().ToList();
-        return sorted[(int)Math.Round((sorted.Count - 1) * p, MidpointRounding.ToEven)];
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
     }
+
+    /// <summary>The reference's percentile index: round((n-1)·p), halves to even.</summary>
+    private static int ReferenceIndex(int count, double p) => (int)Math.Round((count - 1) * p, MidpointRounding.ToEven);
 
     /// <summary>
     /// Turns qualifying signals into research intakes, most severe, best and newest first; a signal that

@@ -2,7 +2,21 @@ using Agent33.AppHost;
 using Agent33.AppHost.Commands;
 using Agent33.AppHost.Postgres;
 
-var builder = DistributedApplication.CreateBuilder(args.Where(a => a != DemoWorkload.Flag).ToArray());
+string[] hostArgs;
+IReadOnlyDictionary<string, int> replicas;
+IDistributedApplicationBuilder builder;
+try
+{
+    // --replicas N is shorthand for Replicas:Default=N (see ReplicaSettings); bad counts stop the run here, before anything starts.
+    hostArgs = ReplicaSettings.ExpandArgs(args.Where(a => a != DemoWorkload.Flag).ToArray());
+    builder = DistributedApplication.CreateBuilder(hostArgs);
+    replicas = ReplicaSettings.Read(builder.Configuration);
+}
+catch (ReplicaSettingsException ex)
+{
+    Console.Error.WriteLine($"Invalid replica setting: {ex.Message}");
+    return 1;
+}
 
 var apiKeys = builder.AddApiKeys();
 var (learningDb, gatewayDb, learningDbReady) = builder.AddLearningDatabase();
@@ -45,9 +59,20 @@ if (builder.Configuration["Governance:PolicyPack"] is { Length: > 0 } policyPack
     gateway.WithEnvironment("Governance__PolicyPack", policyPack);
 }
 
+// Local runs only: each service runs as N processes behind Aspire's proxy, which balances the service's one
+// endpoint across them, and the dashboard lists every replica. Kubernetes replica counts, the autoscaler and the
+// disruption budgets come from deploy/Agent33.Deploy, not from these settings (see docs/deploy.md).
+if (builder.ExecutionContext.IsRunMode)
+{
+    learning.WithReplicas(replicas[ResourceNames.Learning]);
+    routing.WithReplicas(replicas[ResourceNames.Routing]);
+    gateway.WithReplicas(replicas[ResourceNames.Gateway]);
+}
+
 if (DemoWorkload.IsRequested(args, builder.Configuration))
 {
     builder.AddDemoWorkload(gateway, routing, learning, apiKeys);
 }
 
 builder.Build().Run();
+return 0;

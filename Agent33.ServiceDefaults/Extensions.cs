@@ -33,6 +33,14 @@ public static class ServiceDefaultsExtensions
     public const string MaxRequestBodyBytesKey = "Limits:MaxRequestBodyBytes";
     public const long DefaultMaxRequestBodyBytes = 1024 * 1024;
 
+    /// <summary>
+    /// How long a stopping service drains: after SIGTERM it takes no new connections and gives requests in flight
+    /// (and hosted services' StopAsync) this long to finish. Kubernetes' terminationGracePeriodSeconds is set above
+    /// the preStop pause plus this (deploy/Agent33.Deploy); <c>Host:ShutdownTimeoutSeconds</c> overrides it.
+    /// </summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(25);
+    public const string ShutdownTimeoutKey = "Host:ShutdownTimeoutSeconds";
+
     /// <summary>Every Agent33 meter starts with this prefix, so one wildcard exports them all.</summary>
     public const string MeterPrefix = "Agent33.";
 
@@ -40,6 +48,11 @@ public static class ServiceDefaultsExtensions
     {
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
+
+        // Set explicitly rather than left at the runtime's default, because the pods' grace period is derived from it.
+        var shutdownSeconds = builder.Configuration.GetValue<double?>(ShutdownTimeoutKey);
+        builder.Services.Configure<HostOptions>(o =>
+            o.ShutdownTimeout = shutdownSeconds is > 0 ? TimeSpan.FromSeconds(shutdownSeconds.Value) : DefaultShutdownTimeout);
 
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>

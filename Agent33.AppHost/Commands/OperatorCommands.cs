@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Agent33.AppHost.Commands;
@@ -116,7 +117,7 @@ public static class OperatorCommands
     {
         try
         {
-            using var client = new HttpClient { BaseAddress = new Uri(resource.GetEndpoint("http").Url), Timeout = Timeout };
+            using var client = new HttpClient { BaseAddress = new Uri(InstanceUrl(resource, context)), Timeout = Timeout };
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await keys.Admin.Resource.GetValueAsync(context.CancellationToken));
             var message = await call(client, context.CancellationToken);
             context.Logger.LogInformation("Command on {Resource}: {Message}", context.ResourceName, message);
@@ -127,6 +128,21 @@ public static class OperatorCommands
             context.Logger.LogWarning("Command on {Resource} failed: {Error}", context.ResourceName, ex.Message);
             return CommandResults.Failure(ex.Message);
         }
+    }
+
+    /// <summary>
+    /// The address of the one process the command was run on. With replicas (<c>--replicas N</c>) the resource's
+    /// endpoint is Aspire's proxy, which hands each connection to any replica; circuits and routing alerts are held
+    /// per replica, so a command run on one replica in the dashboard must reach that replica. Aspire lists each
+    /// instance's own address as its internal "http target port" URL; the shared endpoint is the fallback.
+    /// </summary>
+    private static string InstanceUrl(IResourceBuilder<ProjectResource> resource, ExecuteCommandContext context)
+    {
+        var notifications = context.Services.GetRequiredService<ResourceNotificationService>();
+        return notifications.TryGetCurrentState(context.ResourceName, out var state)
+               && state.Snapshot.Urls.FirstOrDefault(u => u.Name == "http target port") is { Url: { Length: > 0 } own }
+            ? own
+            : resource.GetEndpoint("http").Url;
     }
 
     /// <summary>The JSON body of a successful answer; a problem+json answer becomes its detail and code.</summary>

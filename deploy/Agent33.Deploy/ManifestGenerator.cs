@@ -3,9 +3,10 @@ using k8s.Models;
 namespace Agent33.Deploy;
 
 /// <summary>
-/// Turns the AppHost's Aspire manifest into Kubernetes objects: a Deployment, Service and ConfigMap per
-/// project, Postgres as a StatefulSet with a volume claim, one Secret for the AppHost's secret
-/// parameters, NetworkPolicies, and a PrometheusRule with the alert rules of the whole system.
+/// Turns the AppHost's Aspire manifest into Kubernetes objects: a Deployment, Service, ConfigMap,
+/// HorizontalPodAutoscaler and PodDisruptionBudget per project, Postgres as a StatefulSet with a volume
+/// claim, one Secret for the AppHost's secret parameters, NetworkPolicies, and a PrometheusRule with the
+/// alert rules of the whole system.
 /// </summary>
 public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds alerts)
 {
@@ -23,6 +24,40 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
     public const string Gateway = "gateway";
     public const string LearningService = "learning-service";
 
+    public const string Routing = "routing";
+
+    /// <summary>
+    /// How many pods of each service run: never fewer than two (one pod may be drained, evicted or rolling while the
+    /// other serves), more as CPU rises. The services hold no state of their own (see docs/deploy.md, "Scaling and
+    /// replicas"); the learning service and the gateway each hold a Postgres connection pool per pod, so their
+    /// ceilings bound the connections Postgres must accept (replicas × pool size).
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, ServiceScaling> Scaling = new Dictionary<string, ServiceScaling>(StringComparer.Ordinal)
+    {
+        [Gateway] = new(MinReplicas: 2, MaxReplicas: 6, TargetCpuPercent: 70),
+        [Routing] = new(MinReplicas: 2, MaxReplicas: 6, TargetCpuPercent: 70),
+        // Scales like the others (writers of the same signal merge under Postgres advisory locks; one replica at a time
+        // takes the scheduled backup), but every pod is a Postgres client, so its ceiling stays low.
+        [LearningService] = new(MinReplicas: 2, MaxReplicas: 4, TargetCpuPercent: 70),
+    };
+
+    /// <summary>A project the AppHost adds that is not in <see cref="Scaling"/> runs like this.</summary>
+    public static readonly ServiceScaling DefaultScaling = new(MinReplicas: 2, MaxReplicas: 4, TargetCpuPercent: 70);
+
+    /// <summary>
+    /// Graceful shutdown. A terminating pod first sleeps <see cref="PreStopSeconds"/> while it still serves, so the
+    /// endpoint controller, kube-proxy and ingresses stop sending it traffic; then SIGTERM starts the host's drain,
+    /// which lasts at most <see cref="ShutdownSeconds"/> (Agent33.ServiceDefaults' HostOptions.ShutdownTimeout);
+    /// the grace period adds a margin before Kubernetes kills the process.
+    /// </summary>
+    public const int PreStopSeconds = 5;
+    public const int ShutdownSeconds = 25;
+    public const int ShutdownMarginSeconds = 5;
+    public const int TerminationGracePeriodSeconds = PreStopSeconds + ShutdownSeconds + ShutdownMarginSeconds;
+
+    /// <summary>Pods of one service spread over nodes, then zones; neither blocks scheduling when it cannot be met.</summary>
+    public static readonly IReadOnlyList<string> SpreadTopologyKeys = ["kubernetes.io/hostname", "topology.kubernetes.io/zone"];
+
     private const int DotnetAppUser = 1654; // the non-root "app" user of the .NET container images
     private const int PostgresUser = 999;   // the postgres user of the official image
 
@@ -35,7 +70,9 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         foreach (var project in projects)
         {
             var (configMap, env) = BuildEnv(project);
-            files.Add(new GeneratedFile($"{project}.yaml", [configMap, ProjectDeployment(project, env), HttpService(project)]));
+            var scaling = Scaling.GetValueOrDefault(project, DefaultScaling);
+            files.Add(new GeneratedFile($"{project}.yaml",
+                [configMap, ProjectDeployment(project, env, scaling), HttpService(project), Autoscaler(project, scaling), DisruptionBudget(project)]));
         }
         foreach (var container in containers)
         {
@@ -134,14 +171,16 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
             .ToDictionary(p => p, _ => "replace-me"),
     };
 
-    private static V1Deployment ProjectDeployment(string project, List<V1EnvVar> env) => new()
+    private static V1Deployment ProjectDeployment(string project, List<V1EnvVar> env, ServiceScaling scaling) => new()
     {
         ApiVersion = "apps/v1",
         Kind = "Deployment",
         Metadata = Metadata(project, project),
         Spec = new V1DeploymentSpec
         {
-            Replicas = 1,
+            // The autoscaler's floor: re-applying the manifests resets a scaled-out Deployment to it, and the
+            // autoscaler scales it out again within a sync period (see docs/deploy.md).
+            Replicas = scaling.MinReplicas,
             Selector = new V1LabelSelector { MatchLabels = SelectorLabels(project) },
             Strategy = new V1DeploymentStrategy
             {
@@ -163,6 +202,8 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                 Spec = new V1PodSpec
                 {
                     AutomountServiceAccountToken = false,
+                    TerminationGracePeriodSeconds = TerminationGracePeriodSeconds,
+                    TopologySpreadConstraints = SpreadConstraints(project),
                     SecurityContext = new V1PodSecurityContext
                     {
                         RunAsNonRoot = true,
@@ -182,7 +223,13 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                             ReadinessProbe = HttpProbe(ReadinessPath, periodSeconds: 10),
                             LivenessProbe = HttpProbe(LivenessPath, periodSeconds: 20),
                             StartupProbe = HttpProbe(LivenessPath, periodSeconds: 2, failureThreshold: 60),
+                            // The autoscaler's CPU utilization is measured against the request.
                             Resources = Resources("100m", "192Mi", "1", "512Mi"),
+                            // Kubernetes' own sleep (1.30+): the images need no shell or sleep binary.
+                            Lifecycle = new V1Lifecycle
+                            {
+                                PreStop = new V1LifecycleHandler { Sleep = new V1SleepAction { Seconds = PreStopSeconds } },
+                            },
                             SecurityContext = RestrictedContainer(readOnlyRoot: true),
                             // A read-only root file system still needs a scratch folder for the runtime.
                             VolumeMounts = [new V1VolumeMount { MountPath = "/tmp", Name = "tmp" }],
@@ -191,6 +238,68 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                     Volumes = [new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() }],
                 },
             },
+        },
+    };
+
+    private static List<V1TopologySpreadConstraint> SpreadConstraints(string project) =>
+        SpreadTopologyKeys.Select(key => new V1TopologySpreadConstraint
+        {
+            MaxSkew = 1,
+            TopologyKey = key,
+            WhenUnsatisfiable = "ScheduleAnyway",
+            LabelSelector = new V1LabelSelector { MatchLabels = SelectorLabels(project) },
+            // Counts only the pods of the same revision, so a rolling update spreads the new pods too.
+            MatchLabelKeys = ["pod-template-hash"],
+        }).ToList();
+
+    /// <summary>Scales the Deployment on CPU utilization (of the requests); scales in one pod a minute at most.</summary>
+    private static V2HorizontalPodAutoscaler Autoscaler(string project, ServiceScaling scaling) => new()
+    {
+        ApiVersion = "autoscaling/v2",
+        Kind = "HorizontalPodAutoscaler",
+        Metadata = Metadata(project, project),
+        Spec = new V2HorizontalPodAutoscalerSpec
+        {
+            ScaleTargetRef = new V2CrossVersionObjectReference { ApiVersion = "apps/v1", Kind = "Deployment", Name = project },
+            MinReplicas = scaling.MinReplicas,
+            MaxReplicas = scaling.MaxReplicas,
+            Metrics =
+            [
+                new V2MetricSpec
+                {
+                    Type = "Resource",
+                    Resource = new V2ResourceMetricSource
+                    {
+                        Name = "cpu",
+                        Target = new V2MetricTarget { Type = "Utilization", AverageUtilization = scaling.TargetCpuPercent },
+                    },
+                },
+            ],
+            Behavior = new V2HorizontalPodAutoscalerBehavior
+            {
+                ScaleDown = new V2HPAScalingRules
+                {
+                    StabilizationWindowSeconds = 300,
+                    Policies = [new V2HPAScalingPolicy { Type = "Pods", Value = 1, PeriodSeconds = 60 }],
+                },
+            },
+        },
+    };
+
+    /// <summary>
+    /// Voluntary disruptions (node drains, cluster upgrades) take one pod of a service at a time; a pod that is not
+    /// ready may always be evicted, so a broken pod never blocks a drain.
+    /// </summary>
+    private static V1PodDisruptionBudget DisruptionBudget(string project) => new()
+    {
+        ApiVersion = "policy/v1",
+        Kind = "PodDisruptionBudget",
+        Metadata = Metadata(project, project),
+        Spec = new V1PodDisruptionBudgetSpec
+        {
+            MaxUnavailable = 1,
+            Selector = new V1LabelSelector { MatchLabels = SelectorLabels(project) },
+            UnhealthyPodEvictionPolicy = "AlwaysAllow",
         },
     };
 
@@ -402,3 +511,6 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
 }
 
 public sealed record GeneratedFile(string Name, IReadOnlyList<object> Objects);
+
+/// <summary>A service's pod count: the autoscaler's floor and ceiling, and the CPU utilization it keeps pods at.</summary>
+public sealed record ServiceScaling(int MinReplicas, int MaxReplicas, int TargetCpuPercent);

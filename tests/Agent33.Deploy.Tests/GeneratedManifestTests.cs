@@ -193,7 +193,7 @@ public sealed class GeneratedManifestTests
         var errors = kubectl.StandardError.ReadToEnd();
         kubectl.WaitForExit();
         Assert.True(kubectl.ExitCode == 0, errors);
-        Assert.Equal(17, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+        Assert.Equal(23, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
     }
 
     private static string? SelectedName(V1NetworkPolicy policy) =>

@@ -10,6 +10,8 @@ public static partial class LearningPersistence
 {
     public const string ConnectionName = "learning";
 
+    private const long MigrationLockKey = 0x4147_3333_4D49_4752; // "AG33MIGR": one replica migrates at a time
+
     public static IHostApplicationBuilder AddLearningPersistence(this IHostApplicationBuilder builder)
     {
         // Aspire's integration adds the Npgsql health check (so /health reports Postgres), tracing and metrics.
@@ -44,10 +46,30 @@ public static partial class LearningPersistence
                 {
                     await creator.CreateAsync(cancellationToken);
                 }
-                await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(cancellationToken);
-                var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
-                await db.Database.MigrateAsync(cancellationToken);
-                LogMigrated(logger, pending.Count, string.Join(", ", pending));
+                // Replicas start together: one at a time migrates, under a session-level advisory lock on the context's
+                // own connection; the others wait, then find nothing pending (two at once: "relation already exists").
+                await db.Database.OpenConnectionAsync(cancellationToken);
+                try
+                {
+                    await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken);
+                    await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(cancellationToken);
+                    var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+                    await db.Database.MigrateAsync(cancellationToken);
+                    LogMigrated(logger, pending.Count, string.Join(", ", pending));
+                }
+                finally
+                {
+                    // A pooled connection keeps its session, and with it the lock: release it before closing.
+                    try
+                    {
+                        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
+                    }
+                    catch (Npgsql.NpgsqlException)
+                    {
+                        // the connection is gone, and the server released the lock with its session
+                    }
+                    await db.Database.CloseConnectionAsync();
+                }
                 return;
             }
             catch (Exception ex) when (IsTransient(ex) && DateTimeOffset.UtcNow < deadline)

@@ -91,6 +91,8 @@ public static partial class GatewayDatabase
     public static bool IsConfigured(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionName));
 
     /// <summary>Applies pending migrations before the gateway takes traffic; Postgres may still be starting, so waits a bounded time.</summary>
+    private const long MigrationLockKey = 0x4147_3333_4D49_4752; // "AG33MIGR": one replica migrates at a time
+
     public static async Task MigrateGatewayDatabaseAsync(this WebApplication app)
     {
         if (!IsConfigured(app.Configuration))
@@ -112,8 +114,27 @@ public static partial class GatewayDatabase
                 {
                     await creator.CreateAsync();
                 }
-                await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync();
-                await db.Database.MigrateAsync();
+                // Replicas start together: one at a time migrates, under a session-level advisory lock (as the learning service).
+                await db.Database.OpenConnectionAsync();
+                try
+                {
+                    await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock({MigrationLockKey})");
+                    await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync();
+                    await db.Database.MigrateAsync();
+                }
+                finally
+                {
+                    // A pooled connection keeps its session, and with it the lock: release it before closing.
+                    try
+                    {
+                        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
+                    }
+                    catch (Npgsql.NpgsqlException)
+                    {
+                        // the connection is gone, and the server released the lock with its session
+                    }
+                    await db.Database.CloseConnectionAsync();
+                }
                 return;
             }
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException && DateTimeOffset.UtcNow < deadline)

@@ -24,7 +24,8 @@ internal static class ReadsAtScale
         {
             await connection.OpenAsync();
             // What autovacuum does soon after a bulk load: the visibility map lets index-only scans skip the heap.
-            await new NpgsqlCommand("VACUUM ANALYZE learning_signals; VACUUM ANALYZE generated_intakes", connection).ExecuteNonQueryAsync();
+            await new NpgsqlCommand("VACUUM ANALYZE learning_signals", connection).ExecuteNonQueryAsync();
+            await new NpgsqlCommand("VACUUM ANALYZE generated_intakes", connection).ExecuteNonQueryAsync();
         }
 
         var tenthPage = await TenthPageAsync(client);

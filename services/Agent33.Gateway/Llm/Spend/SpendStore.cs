@@ -90,9 +90,9 @@ public static partial class GatewayDatabase
 
     public static bool IsConfigured(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionName));
 
-    /// <summary>Applies pending migrations before the gateway takes traffic; Postgres may still be starting, so waits a bounded time.</summary>
     private const long MigrationLockKey = 0x4147_3333_4D49_4752; // "AG33MIGR": one replica migrates at a time
 
+    /// <summary>Applies pending migrations before the gateway takes traffic; Postgres may still be starting, so waits a bounded time.</summary>
     public static async Task MigrateGatewayDatabaseAsync(this WebApplication app)
     {
         if (!IsConfigured(app.Configuration))

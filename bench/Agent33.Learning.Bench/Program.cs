@@ -8,7 +8,7 @@ using Npgsql;
 // 1,000 and once with 100,000 stored signals. Postgres runs with its durable defaults (fsync and synchronous
 // commit on): a 201/200 means the signal is on disk. Then a backup and a restore of the 100k-signal state,
 // with their time and the service's peak memory. Usage: [seconds per write phase, default 15]
-// With "reads [signals, default 1000000]": the reads, export, backup and restore at that many stored signals (ReadsAtScale.cs).
+// With "reads [signals, default 1000000] [days they span, default 365]": the reads, export, backup and restore at that many stored signals (ReadsAtScale.cs).
 var reads = args is ["reads", ..];
 var seconds = !reads && args.Length > 0 ? int.Parse(args[0]) : 15;
 using var server = await PostgresServer.StartOwnAsync(durable: true);
@@ -29,12 +29,13 @@ using var service = await ServiceProcess.StartAsync("Agent33.Learning", new Dict
     ["Auth:ApiKeys:0:Scopes:0"] = "admin",
     ["RateLimiting:WritesPerSecond"] = "0",
     ["Learning:MaxSignals"] = "1000000",
+    ["Learning:RetentionDays"] = "3650", // a year of signals stays
 });
 if (reads)
 {
     using var readClient = service.CreateClient(key);
     readClient.Timeout = TimeSpan.FromMinutes(10);
-    await ReadsAtScale.RunAsync(connectionString, service, readClient, args.Length > 1 ? int.Parse(args[1]) : 1_000_000);
+    await ReadsAtScale.RunAsync(connectionString, service, readClient, args.Length > 1 ? int.Parse(args[1]) : 1_000_000, args.Length > 2 ? double.Parse(args[2]) : 365);
     return;
 }
 {

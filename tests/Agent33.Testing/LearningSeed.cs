@@ -6,8 +6,11 @@ namespace Agent33.Testing;
 /// <summary>Fills the learning service's tables directly, fast, for tests and benchmarks where the seed is not what is measured.</summary>
 public static class LearningSeed
 {
-    /// <summary>Tops <c>learning_signals</c> up to <paramref name="target"/> rows with COPY (tenant <c>bench</c>, distinct fingerprints).</summary>
-    public static async Task TopUpSignalsAsync(string connectionString, int target)
+    /// <summary>
+    /// Tops <c>learning_signals</c> up to <paramref name="target"/> rows with COPY (tenant <c>bench</c>, distinct
+    /// fingerprints), each <paramref name="spacing"/> (default one second) older than the one before.
+    /// </summary>
+    public static async Task TopUpSignalsAsync(string connectionString, int target, TimeSpan? spacing = null)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
@@ -19,7 +22,7 @@ public static class LearningSeed
             var now = DateTimeOffset.UtcNow;
             for (var i = existing; i < target; i++)
             {
-                var at = now.AddSeconds(-i);
+                var at = now - (spacing ?? TimeSpan.FromSeconds(1)) * i;
                 await copy.StartRowAsync();
                 await copy.WriteAsync($"LS-seed{i:D8}", NpgsqlDbType.Varchar);
                 await copy.WriteAsync(at, NpgsqlDbType.TimestampTz);

@@ -33,25 +33,27 @@ public sealed partial class LearningOperations(
         var connection = await OpenAsync(ct);
         await using (var snapshot = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct))
         {
-            // The reference sorts signals and intakes by id when it saves; the same order gives the same checksum.
-            await foreach (var signal in db.Signals.AsNoTracking().OrderBy(s => s.SignalId).AsAsyncEnumerable().WithCancellation(ct))
+            // Read row by row with plain commands: EF buffers a whole result when its execution strategy retries, and a
+            // million signals buffered is gigabytes. The reference sorts signals and intakes by id when it saves; the
+            // same order gives the same checksum.
+            async Task ReadAsync(string sql, Action<NpgsqlDataReader> add)
             {
-                state.AddSignal(SignalJson(signal));
+                await using var select = new NpgsqlCommand(sql, connection, snapshot);
+                await using var reader = await select.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    add(reader);
+                }
             }
-            await foreach (var document in db.Intakes.AsNoTracking().OrderBy(i => i.IntakeId).Select(i => i.Document).AsAsyncEnumerable().WithCancellation(ct))
+            void AddDocument(NpgsqlDataReader reader, Action<JsonElement> add)
             {
-                using var parsed = JsonDocument.Parse(document);
-                state.AddIntake(parsed.RootElement);
+                using var parsed = JsonDocument.Parse(reader.GetString(0));
+                add(parsed.RootElement);
             }
-            await foreach (var link in db.SignalIntakeMap.AsNoTracking().AsAsyncEnumerable().WithCancellation(ct))
-            {
-                state.AddMapEntry(link.SignalId, link.IntakeId);
-            }
-            await foreach (var document in db.MetricsSnapshots.AsNoTracking().OrderBy(m => m.Position).Select(m => m.Document).AsAsyncEnumerable().WithCancellation(ct))
-            {
-                using var parsed = JsonDocument.Parse(document);
-                state.AddSnapshot(parsed.RootElement);
-            }
+            await ReadAsync($"SELECT {LearningStore.SignalColumns} FROM learning_signals ORDER BY signal_id", r => state.AddSignal(SignalJson(LearningStore.ReadSignal(r))));
+            await ReadAsync("SELECT document FROM generated_intakes ORDER BY intake_id", r => AddDocument(r, state.AddIntake));
+            await ReadAsync("SELECT signal_id, intake_id FROM signal_intake_map", r => state.AddMapEntry(r.GetString(0), r.GetString(1)));
+            await ReadAsync("SELECT document FROM metrics_snapshots ORDER BY position", r => AddDocument(r, state.AddSnapshot));
             await snapshot.CommitAsync(ct);
         }
         await db.Database.CloseConnectionAsync();

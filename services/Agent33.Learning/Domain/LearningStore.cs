@@ -195,11 +195,11 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
     private static NpgsqlBatchCommand CountCommand(int maxSignals) =>
         new($"SELECT count(*) AS {StoredCount} FROM (SELECT 1 FROM learning_signals LIMIT $1) t") { Parameters = { new() { Value = (long)maxSignals + 1 } } };
 
-    private const string SignalColumns =
+    internal const string SignalColumns =
         "signal_id, recorded_at, signal_type, severity, severity_rank, tenant_id, summary, details, source, context, quality_score, quality_label, " +
         "quality_reasons, enrichment, occurrence_count, first_seen_at, last_seen_at, intake_generated, related_intake_id, fingerprint";
 
-    private static LearningSignal ReadSignal(NpgsqlDataReader r) => new()
+    internal static LearningSignal ReadSignal(NpgsqlDataReader r) => new()
     {
         SignalId = r.GetString(0),
         RecordedAt = r.GetFieldValue<DateTimeOffset>(1),
@@ -425,54 +425,55 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
     private sealed record CalibrationWindow(int Count, int Occurrences, int HighOrCritical, double QualitySum, double TopQuality, double Quality75, double Quality90);
 
     /// <summary>
-    /// What calibration reads from a window, computed by Postgres whatever the window holds: counts, occurrences and the
-    /// quality sum (added in descending order, as the reference sums), then three order statistics of quality — the
-    /// <paramref name="target"/>-th best, and the reference's percentiles, the value at index round((n-1)·p) of the
-    /// ascending values, which <c>percentile_disc((i + ½) / n)</c> picks exactly.
+    /// What calibration reads from a window, whatever the window holds: Postgres groups the signals by quality score (a
+    /// recorded score has three decimals, so there are at most 1,001 groups) with each group's count, occurrences and
+    /// high-or-critical count. From those, exactly as from the sorted scores: the quality sum added in descending order
+    /// (as the reference sums; equal scores are interchangeable), the <paramref name="target"/>-th best, and the
+    /// reference's percentiles, the value at index round((n-1)·p) of the ascending scores.
     /// </summary>
     private async Task<CalibrationWindow> CalibrationWindowAsync(string tenant, DateTimeOffset start, int target, CancellationToken ct)
     {
-        // The window's rows, with the start (and the tenant) as the parameters from $first on.
-        string Where(int first) => tenant == AllTenants ? $"recorded_at >= ${first}" : $"recorded_at >= ${first} AND tenant_id = ${first + 1}";
-        NpgsqlParameter[] Parameters() => tenant == AllTenants ? [new() { Value = start }] : [new() { Value = start }, new() { Value = tenant }];
-        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
-        await db.Database.OpenConnectionAsync(ct);
-        try
+        var groups = await Scoped(tenant).Where(s => s.RecordedAt >= start)
+            .GroupBy(s => s.QualityScore)
+            .Select(g => new
+            {
+                Quality = g.Key,
+                Count = g.Count(),
+                Occurrences = g.Sum(s => s.OccurrenceCount > 1 ? s.OccurrenceCount : 1),
+                HighOrCritical = g.Count(s => s.SeverityRank >= 3),
+            })
+            .ToListAsync(ct);
+        var count = groups.Sum(g => g.Count);
+        if (count == 0)
         {
-            await using var totals = new NpgsqlCommand(
-                $"SELECT count(*)::int, coalesce(sum(greatest(occurrence_count, 1)), 0)::int, (count(*) FILTER (WHERE severity_rank >= 3))::int, " +
-                $"coalesce(sum(quality_score ORDER BY quality_score DESC), 0) FROM learning_signals WHERE {Where(1)}", connection);
-            totals.Parameters.AddRange(Parameters());
-            int count, occurrences, highOrCritical;
-            double qualitySum;
-            await using (var reader = await totals.ExecuteReaderAsync(ct))
-            {
-                await reader.ReadAsync(ct);
-                (count, occurrences, highOrCritical, qualitySum) = (reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetDouble(3));
-            }
-            if (count == 0)
-            {
-                return new CalibrationWindow(0, 0, 0, 0, 0, 0, 0);
-            }
-            double Fraction(int index) => (index + 0.5) / count;
-            await using var quantiles = new NpgsqlCommand(
-                $"SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY quality_score) FROM learning_signals WHERE {Where(2)}", connection);
-            quantiles.Parameters.Add(new NpgsqlParameter
-            {
-                Value = new[] { Fraction(count - Math.Min(target, count)), Fraction(ReferenceIndex(count, 0.75)), Fraction(ReferenceIndex(count, 0.90)) },
-            });
-            quantiles.Parameters.AddRange(Parameters());
-            var values = (double[])(await quantiles.ExecuteScalarAsync(ct))!;
-            return new CalibrationWindow(count, occurrences, highOrCritical, qualitySum, values[0], values[1], values[2]);
+            return new CalibrationWindow(0, 0, 0, 0, 0, 0, 0);
         }
-        finally
+        var descending = groups.OrderByDescending(g => g.Quality).ToList();
+        var sum = 0.0;
+        foreach (var group in descending)
         {
-            await db.Database.CloseConnectionAsync();
+            for (var i = 0; i < group.Count; i++)
+            {
+                sum += group.Quality;
+            }
         }
+        // The score at an index of the descending order.
+        double AtDescending(int index)
+        {
+            foreach (var group in descending)
+            {
+                if (index < group.Count)
+                {
+                    return group.Quality;
+                }
+                index -= group.Count;
+            }
+            throw new ArgumentOutOfRangeException(nameof(index));
+        }
+        double Percentile(double p) => AtDescending(count - 1 - (int)Math.Round((count - 1) * p, MidpointRounding.ToEven));
+        return new CalibrationWindow(count, groups.Sum(g => g.Occurrences), groups.Sum(g => g.HighOrCritical), sum,
+            AtDescending(Math.Min(target, count) - 1), Percentile(0.75), Percentile(0.90));
     }
-
-    /// <summary>The reference's percentile index: round((n-1)·p), halves to even.</summary>
-    private static int ReferenceIndex(int count, double p) => (int)Math.Round((count - 1) * p, MidpointRounding.ToEven);
 
     /// <summary>
     /// Turns qualifying signals into research intakes, most severe, best and newest first; a signal that

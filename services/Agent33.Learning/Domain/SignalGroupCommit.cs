@@ -42,7 +42,7 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
     }
 
     /// <summary>How many writes wait for a transaction to begin (what the next batch takes from).</summary>
-    internal int Queued
+    public int Queued
     {
         get
         {

@@ -23,6 +23,7 @@ public static class LearningServices
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<LearningStore>();
         builder.Services.AddSingleton<StoredSignals>();
+        builder.Services.AddSingleton<SignalGroupCommit>();
         if (withBackgroundWork)
         {
             builder.Services.AddHostedService<LearningPruner>();

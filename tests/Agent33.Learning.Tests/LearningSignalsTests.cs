@@ -348,6 +348,7 @@ public sealed class LearningSignalsTests(PostgresFixture postgres) : IClassFixtu
         foreach (var (key, value) in new[]
                  {
                      ("Learning:AutoIntake:MinQuality", "1.5"), ("Learning:AutoIntake:MaxItems", "0"), ("Learning:AutoIntake:MinSeverity", "urgent"),
+                     ("Learning:GroupCommit:MaxBatchSize", "0"), ("Learning:GroupCommit:WaitMilliseconds", "-1"),
                  })
         {
             await using var factory = new LearningServiceFactory(postgres, (key, value));

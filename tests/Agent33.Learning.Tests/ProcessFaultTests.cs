@@ -84,21 +84,47 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         await Eventually.WaitUntilAsync(() => writers.Acknowledged.Count >= beforeKill + 200, "200 acknowledged writes after the restart");
         var acknowledged = await writers.StopAsync();
 
-        var stored = new Dictionary<string, (string Id, int Count)>();
-        await using (var connection = new NpgsqlConnection(connectionString))
-        {
-            await connection.OpenAsync();
-            await using var query = new NpgsqlCommand("SELECT summary, signal_id, occurrence_count FROM learning_signals WHERE tenant_id = 'tenant-a'", connection);
-            await using var reader = await query.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                Assert.True(stored.TryAdd(reader.GetString(0), (reader.GetString(1), reader.GetInt32(2))), $"'{reader.GetString(0)}' is stored twice");
-            }
-        }
+        var stored = await StoredBySummaryAsync(connectionString);
         output.WriteLine($"{beforeKill} acknowledged before the kill, {acknowledged.Count} in all; {writers.CutOff} requests cut off; {stored.Count} stored " +
                          $"({stored.Count - acknowledged.Count} committed whose answer the kill cut off)");
 
         Assert.True(writers.CutOff > 0, "the kill cut no request off, so it did not happen under load");
+        foreach (var (summary, id) in acknowledged)
+        {
+            Assert.True(stored.TryGetValue(summary, out var row), $"acknowledged signal {id} ('{summary}') was lost");
+            Assert.Equal((id, 1), row);
+        }
+    }
+
+    [Fact]
+    public async Task Every_acknowledged_signal_survives_a_kill_9_while_a_batch_is_mid_transaction_and_the_batch_leaves_nothing()
+    {
+        const string held = "Fault test signal whose fingerprint another session holds";
+        var connectionString = await postgres.CreateDatabaseAsync();
+        using var service = await StartServiceAsync(connectionString);
+        using var client = service.CreateClient(TestKeys.Writer);
+        using var writers = new Writers(client, workers: 12);
+        await Eventually.WaitUntilAsync(() => writers.Acknowledged.Count >= 300, "300 acknowledged writes before the kill");
+
+        // A batch holding the held signal waits mid-transaction, its other fingerprints locked and read; the writers queue behind it.
+        Task<HttpResponseMessage> blocked;
+        int beforeKill;
+        await using (var fingerprint = await HeldFingerprint.TakeAsync(connectionString, "tenant-a", "incident", held, "fault-test"))
+        {
+            blocked = client.PostAsJsonAsync($"{Base}/signals", Signal(held));
+            await Eventually.WaitUntilAsync(fingerprint.WriterWaitsAsync, "a batch to wait for the held fingerprint");
+            beforeKill = writers.Acknowledged.Count;
+            service.Kill();
+        }
+        Assert.True(await Record.ExceptionAsync(() => blocked) is HttpRequestException, "the blocked batch was answered before the kill");
+        await service.RestartAsync();
+        await Eventually.WaitUntilAsync(() => writers.Acknowledged.Count >= beforeKill + 200, "200 acknowledged writes after the restart");
+        var acknowledged = await writers.StopAsync();
+
+        var stored = await StoredBySummaryAsync(connectionString);
+        output.WriteLine($"{beforeKill} acknowledged before the kill, {acknowledged.Count} in all; {writers.CutOff} requests cut off; {stored.Count} stored");
+        Assert.True(writers.CutOff > 0, "no writer was cut off: none queued behind the blocked batch");
+        Assert.DoesNotContain(held, stored.Keys); // its transaction never got to write, let alone commit
         foreach (var (summary, id) in acknowledged)
         {
             Assert.True(stored.TryGetValue(summary, out var row), $"acknowledged signal {id} ('{summary}') was lost");
@@ -262,6 +288,21 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
         await using var query = new NpgsqlCommand(
             "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy WHERE relid = 'learning_signals'::regclass", connection);
         return (long)(await query.ExecuteScalarAsync())! >= rows;
+    }
+
+    /// <summary>tenant-a's stored signals by summary (the writers' summaries are distinct); fails when one is stored twice.</summary>
+    private static async Task<Dictionary<string, (string Id, int Count)>> StoredBySummaryAsync(string connectionString)
+    {
+        var stored = new Dictionary<string, (string Id, int Count)>();
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand("SELECT summary, signal_id, occurrence_count FROM learning_signals WHERE tenant_id = 'tenant-a'", connection);
+        await using var reader = await query.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            Assert.True(stored.TryAdd(reader.GetString(0), (reader.GetString(1), reader.GetInt32(2))), $"'{reader.GetString(0)}' is stored twice");
+        }
+        return stored;
     }
 
     private static async Task<List<string>> SignalIdsAsync(string connectionString, string sql = "SELECT signal_id FROM learning_signals")

@@ -20,9 +20,24 @@ public sealed class LearningOptions
     /// <summary>How often caps and retention are enforced (writes never scan the whole table).</summary>
     public int PruneIntervalSeconds { get; set; } = 2;
 
+    public GroupCommitOptions GroupCommit { get; set; } = new();
+
     public MigrationOptions Migration { get; set; } = new();
 
     public BackupOptions Backups { get; set; } = new();
+}
+
+/// <summary>How concurrent signal writes share one transaction, so one commit (one fsync) acknowledges many signals.</summary>
+public sealed class GroupCommitOptions
+{
+    /// <summary>The most signals one transaction holds; more queued writes wait for the next one.</summary>
+    public int MaxBatchSize { get; set; } = 64;
+
+    /// <summary>
+    /// How long a transaction waits for more writes before it starts. 0 groups only the writes that queued while the
+    /// previous transaction committed: an idle service commits a write at once, a busy one in batches that grow with the load.
+    /// </summary>
+    public int WaitMilliseconds { get; set; }
 }
 
 public sealed class BackupOptions
@@ -114,6 +129,14 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {
             errors.Add("Learning:PruneIntervalSeconds must be between 1 and 86400.");
+        }
+        if (o.GroupCommit.MaxBatchSize is < 1 or > 1_000)
+        {
+            errors.Add("Learning:GroupCommit:MaxBatchSize must be between 1 and 1000.");
+        }
+        if (o.GroupCommit.WaitMilliseconds is < 0 or > 1_000)
+        {
+            errors.Add("Learning:GroupCommit:WaitMilliseconds must be between 0 and 1000.");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -9,21 +9,25 @@ using Npgsql;
 namespace Agent33.Learning.Domain;
 
 /// <summary>
-/// Learning signals with the reference engine's semantics on Postgres. A write locks only its own dedupe
-/// fingerprint and touches its own row; a new signal also removes, in the same transaction, the signals that
+/// Learning signals with the reference engine's semantics on Postgres. Concurrent writes share a transaction (group
+/// commit); each locks only its own dedupe fingerprint and touches its own row; new signals also remove, in the same transaction, the signals that
 /// fell out of retention and — near the cap (<see cref="StoredSignals"/> knows when either can be) — those it pushes past <c>MaxSignals</c>,
 /// through index ranges, so the cap holds for the very next read as in the reference. <see cref="PruneAsync"/>
 /// runs in the background for what that leaves: intakes over their cap, restored states, rows another writer held.
 /// </summary>
-public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions> options, TimeProvider time, StoredSignals stored)
+public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions> options, TimeProvider time, StoredSignals stored, SignalGroupCommit groupCommit)
 {
     /// <summary>Admins may ask for every tenant at once with this tenant name.</summary>
     public const string AllTenants = "*";
 
     private LearningOptions Policy => options.Value;
 
-    /// <summary>Records a signal, or merges it into the newest matching one inside the dedupe window.</summary>
-    public async Task<(SignalView Signal, bool Created)> RecordAsync(SignalInput input, string tenant, CancellationToken ct)
+    /// <summary>
+    /// Records a signal, or merges it into the newest matching one inside the dedupe window. It is written in a
+    /// transaction shared with the writes that arrive at the same moment (<see cref="SignalGroupCommit"/>), and
+    /// answered once that transaction has committed.
+    /// </summary>
+    public Task<(SignalView Signal, bool Created)> RecordAsync(SignalInput input, string tenant, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var incoming = new LearningSignal
@@ -43,72 +47,113 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
             Fingerprint = LearningSignal.FingerprintOf(tenant, input.SignalType, input.Summary, input.Source),
         };
         QualityScoring.Apply(incoming);
+        return groupCommit.RecordAsync(incoming, ct);
+    }
 
-        // Two round trips, whatever the table size: lock the fingerprint and find the duplicate, then write and commit.
-        // Writers of the same fingerprint queue on the lock, so concurrent duplicates merge and never lose a count.
+    /// <summary>
+    /// Writes <paramref name="incoming"/> in one transaction, with the outcome each would have had written alone in
+    /// this order: a signal merges into the newest row of its fingerprint inside the dedupe window — one stored, or
+    /// one an earlier signal of the batch created — or is stored new. The signals given are left as they are, so a
+    /// failed batch can be written again. Two round trips, whatever the batch and the table size: lock the
+    /// fingerprints and find their duplicates, then write, prune and commit.
+    /// </summary>
+    internal async Task<List<(SignalView Signal, bool Created)>> WriteBatchAsync(IReadOnlyList<LearningSignal> incoming)
+    {
+        var window = TimeSpan.FromMinutes(Policy.DedupeWindowMinutes);
+        // Each fingerprint with the dedupe cutoff of its first signal; a later one's cutoff is checked below.
+        var firsts = incoming.DistinctBy(s => s.Fingerprint).ToList();
         var connection = (NpgsqlConnection)db.Database.GetDbConnection();
-        await db.Database.OpenConnectionAsync(ct);
+        await db.Database.OpenConnectionAsync();
         try
         {
-            LearningSignal? target = null;
+            // The newest row in the window of each fingerprint, then the row each next duplicate merges into.
+            var mergeTargets = new Dictionary<string, LearningSignal>();
             await using (var find = new NpgsqlBatch(connection))
             {
                 find.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-                find.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))") { Parameters = { new() { Value = incoming.Fingerprint } } });
-                if (Policy.DedupeWindowMinutes > 0)
+                // Writers of one fingerprint queue on its lock, so concurrent duplicates merge and never lose a count.
+                // The locks are taken in ascending order whatever the batch's, so two batches (of two replicas) that
+                // share fingerprints never each hold one the other waits for.
+                find.BatchCommands.Add(new NpgsqlBatchCommand(
+                    "SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT hashtextextended(fingerprint, 0) AS key FROM unnest($1::text[]) AS fingerprint ORDER BY key) AS keys")
+                {
+                    Parameters = { new() { Value = firsts.Select(s => s.Fingerprint).ToArray() } },
+                });
+                if (window > TimeSpan.Zero)
                 {
                     find.BatchCommands.Add(new NpgsqlBatchCommand(
-                        $"SELECT {SignalColumns} FROM learning_signals WHERE fingerprint = $1 AND recorded_at >= $2 ORDER BY recorded_at DESC LIMIT 1 FOR UPDATE")
+                        $"SELECT {SignalColumns} FROM learning_signals WHERE signal_id = ANY(ARRAY(" +
+                        "SELECT (SELECT s.signal_id FROM learning_signals s WHERE s.fingerprint = f.fingerprint AND s.recorded_at >= f.since ORDER BY s.recorded_at DESC LIMIT 1) " +
+                        "FROM unnest($1::text[], $2::timestamptz[]) AS f(fingerprint, since))) FOR UPDATE")
                     {
-                        Parameters = { new() { Value = incoming.Fingerprint }, new() { Value = now.AddMinutes(-Policy.DedupeWindowMinutes) } },
+                        Parameters =
+                        {
+                            new() { Value = firsts.Select(s => s.Fingerprint).ToArray() },
+                            new() { Value = firsts.Select(s => s.RecordedAt - window).ToArray() },
+                        },
                     });
                 }
-                await using var reader = await find.ExecuteReaderAsync(ct);
-                while (await reader.NextResultAsync(ct))
+                await using var reader = await find.ExecuteReaderAsync();
+                while (await reader.NextResultAsync())
                 {
-                    if (reader.FieldCount > 1 && await reader.ReadAsync(ct))
+                    while (reader.FieldCount > 1 && await reader.ReadAsync())
                     {
-                        target = ReadSignal(reader);
+                        var row = ReadSignal(reader);
+                        mergeTargets[row.Fingerprint] = row;
                     }
                 }
             }
 
-            await using var write = new NpgsqlBatch(connection);
-            var created = target is null;
-            if (target is null)
+            var found = mergeTargets.Values.ToHashSet(); // by reference, as are the sets below
+            var updates = new HashSet<LearningSignal>();
+            var inserts = new List<LearningSignal>();
+            var outcomes = new List<(SignalView Signal, bool Created)>(incoming.Count);
+            foreach (var signal in incoming)
             {
-                target = incoming;
-                write.BatchCommands.Add(SignalCommand(
-                    $"INSERT INTO learning_signals ({SignalColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20)",
-                    target));
+                if (window > TimeSpan.Zero && mergeTargets.TryGetValue(signal.Fingerprint, out var target) && target.RecordedAt >= signal.RecordedAt - window)
+                {
+                    Merge(target, signal);
+                    if (found.Contains(target))
+                    {
+                        updates.Add(target);
+                    }
+                    outcomes.Add((SignalView.From(target), false));
+                }
+                else
+                {
+                    var created = signal.Copy();
+                    mergeTargets[signal.Fingerprint] = created;
+                    inserts.Add(created);
+                    outcomes.Add((SignalView.From(created), true));
+                }
             }
-            var checkCap = created && !stored.WellUnderCap(Policy.MaxSignals);
-            if (created)
+
+            await using var write = new NpgsqlBatch(connection);
+            if (inserts.Count > 0)
             {
-                foreach (var prune in PruneCommands(now, checkCap))
+                write.BatchCommands.Add(SignalsCommand($"INSERT INTO learning_signals ({SignalColumns}) SELECT * FROM {UnnestedSignals}", inserts));
+            }
+            if (updates.Count > 0)
+            {
+                write.BatchCommands.Add(SignalsCommand($"UPDATE learning_signals s SET {UpdatedColumns} FROM {UnnestedSignals} WHERE s.signal_id = v.signal_id", updates));
+            }
+            var checkCap = inserts.Count > 0 && !stored.WellUnderCap(Policy.MaxSignals, inserts.Count);
+            if (inserts.Count > 0)
+            {
+                foreach (var prune in PruneCommands(inserts.Max(s => s.RecordedAt), checkCap))
                 {
                     write.BatchCommands.Add(prune);
                 }
             }
-            else
-            {
-                Merge(target, incoming);
-                write.BatchCommands.Add(SignalCommand(
-                    "UPDATE learning_signals SET recorded_at = $2, signal_type = $3, severity = $4, severity_rank = $5, tenant_id = $6, summary = $7, details = $8, " +
-                    "source = $9, context = $10::jsonb, quality_score = $11, quality_label = $12, quality_reasons = $13::jsonb, enrichment = $14::jsonb, " +
-                    "occurrence_count = $15, first_seen_at = $16, last_seen_at = $17, intake_generated = $18, related_intake_id = $19, fingerprint = $20 " +
-                    "WHERE signal_id = $1",
-                    target));
-            }
             write.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
             long? counted = null;
             (bool Known, DateTimeOffset? At) oldest = default;
-            await using (var reader = await write.ExecuteReaderAsync(ct))
+            await using (var reader = await write.ExecuteReaderAsync())
             {
                 do
                 {
                     // Only the checks after a prune answer rows: the count after the cap, the oldest after retention.
-                    if (reader.FieldCount == 1 && await reader.ReadAsync(ct))
+                    if (reader.FieldCount == 1 && await reader.ReadAsync())
                     {
                         if (reader.GetName(0) == StoredCount)
                         {
@@ -120,11 +165,11 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
                         }
                     }
                 }
-                while (await reader.NextResultAsync(ct));
+                while (await reader.NextResultAsync());
             }
-            if (created)
+            foreach (var created in inserts)
             {
-                stored.Added(target.RecordedAt);
+                stored.Added(created.RecordedAt);
             }
             if (counted is { } count)
             {
@@ -134,7 +179,7 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
             {
                 stored.OldestIs(oldest.At);
             }
-            return (SignalView.From(target), created);
+            return outcomes;
         }
         catch
         {
@@ -152,7 +197,7 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
     }
 
     /// <summary>
-    /// What a new signal removes in its own transaction, as the reference prunes on every write: the signals past
+    /// What new signals remove in their transaction, as the reference prunes on every write: the signals past
     /// retention (when the oldest may be) and, when <paramref name="checkCap"/>, those beyond the newest
     /// <c>MaxSignals</c>, with their intakes and links; after each, what <see cref="StoredSignals"/> needs to know
     /// (the oldest left, the count up to just past the cap). Each removal is an index range over (recorded_at,
@@ -223,19 +268,31 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         Fingerprint = r.GetString(19),
     };
 
-    private static NpgsqlBatchCommand SignalCommand(string sql, LearningSignal s) => new(sql)
+    /// <summary>The signals passed as one array per column (<see cref="SignalsCommand"/>), as a table <c>v</c> of <see cref="SignalColumns"/>.</summary>
+    private const string UnnestedSignals =
+        "unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], " +
+        "$11::float8[], $12::text[], $13::jsonb[], $14::jsonb[], $15::int[], $16::timestamptz[], $17::timestamptz[], $18::bool[], $19::text[], $20::text[]) " +
+        $"AS v({SignalColumns})";
+
+    /// <summary>Every column but the key, set from <see cref="UnnestedSignals"/>.</summary>
+    private static readonly string UpdatedColumns = string.Join(", ", SignalColumns.Split(", ").Skip(1).Select(column => $"{column} = v.{column}"));
+
+    /// <summary>A statement over <see cref="UnnestedSignals"/>: any number of signals in one statement, with the same 20 parameters.</summary>
+    private static NpgsqlBatchCommand SignalsCommand(string sql, IReadOnlyCollection<LearningSignal> signals) => new(sql)
     {
         Parameters =
         {
-            new() { Value = s.SignalId }, new() { Value = s.RecordedAt }, new() { Value = s.SignalType }, new() { Value = s.Severity },
-            new() { Value = s.SeverityRank }, new() { Value = s.TenantId }, new() { Value = s.Summary }, new() { Value = s.Details },
-            new() { Value = s.Source }, new() { Value = JsonSerializer.Serialize(s.Context) }, new() { Value = s.QualityScore },
-            new() { Value = s.QualityLabel }, new() { Value = JsonSerializer.Serialize(s.QualityReasons) },
-            new() { Value = JsonSerializer.Serialize(s.Enrichment) }, new() { Value = s.OccurrenceCount },
-            new() { Value = (object?)s.FirstSeenAt ?? DBNull.Value }, new() { Value = (object?)s.LastSeenAt ?? DBNull.Value },
-            new() { Value = s.IntakeGenerated }, new() { Value = (object?)s.RelatedIntakeId ?? DBNull.Value }, new() { Value = s.Fingerprint },
+            Column(signals, s => s.SignalId), Column(signals, s => s.RecordedAt), Column(signals, s => s.SignalType), Column(signals, s => s.Severity),
+            Column(signals, s => s.SeverityRank), Column(signals, s => s.TenantId), Column(signals, s => s.Summary), Column(signals, s => s.Details),
+            Column(signals, s => s.Source), Column(signals, s => JsonSerializer.Serialize(s.Context)), Column(signals, s => s.QualityScore),
+            Column(signals, s => s.QualityLabel), Column(signals, s => JsonSerializer.Serialize(s.QualityReasons)),
+            Column(signals, s => JsonSerializer.Serialize(s.Enrichment)), Column(signals, s => s.OccurrenceCount),
+            Column(signals, s => s.FirstSeenAt), Column(signals, s => s.LastSeenAt),
+            Column(signals, s => s.IntakeGenerated), Column(signals, s => s.RelatedIntakeId), Column(signals, s => s.Fingerprint),
         },
     };
+
+    private static NpgsqlParameter Column<T>(IEnumerable<LearningSignal> signals, Func<LearningSignal, T> value) => new() { Value = signals.Select(value).ToArray() };
 
     /// <summary>The reference's merge: one more occurrence, the higher severity, the longer details, new context keys, re-scored.</summary>
     internal static void Merge(LearningSignal target, LearningSignal incoming)

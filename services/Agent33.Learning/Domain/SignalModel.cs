@@ -53,6 +53,9 @@ public sealed class LearningSignal
     /// <summary>SHA-256 of (tenant, type, normalised summary, normalised source): what dedupe matches on.</summary>
     public string Fingerprint { get; set; } = "";
 
+    /// <summary>A copy to merge into; shallow, as merging and scoring replace the collections rather than change them.</summary>
+    public LearningSignal Copy() => (LearningSignal)MemberwiseClone();
+
     public static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 
     public static string FingerprintOf(string tenant, string type, string summary, string source)

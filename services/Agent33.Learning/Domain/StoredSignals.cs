@@ -18,10 +18,11 @@ public sealed class StoredSignals
     /// <summary>Near enough to the cap to check: other replicas and restores add signals this process does not see.</summary>
     public static int Margin(int maxSignals) => Math.Max(100, maxSignals / 10);
 
-    public bool WellUnderCap(int maxSignals)
+    /// <summary>Whether <paramref name="adding"/> more signals leave the table well under <paramref name="maxSignals"/>.</summary>
+    public bool WellUnderCap(int maxSignals, int adding)
     {
         var count = Interlocked.Read(ref _count);
-        return count >= 0 && count + 1 < maxSignals - Margin(maxSignals);
+        return count >= 0 && count + adding < maxSignals - Margin(maxSignals);
     }
 
     /// <summary>Whether a signal recorded before <paramref name="cutoff"/> may be stored (true when not known).</summary>

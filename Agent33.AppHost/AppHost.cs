@@ -1,6 +1,7 @@
 using Agent33.AppHost;
 using Agent33.AppHost.Commands;
 using Agent33.AppHost.Postgres;
+using Agent33.AppHost.Redis;
 
 string[] hostArgs;
 IReadOnlyDictionary<string, int> replicas;
@@ -20,12 +21,14 @@ catch (ReplicaSettingsException ex)
 
 var apiKeys = builder.AddApiKeys();
 var (learningDb, gatewayDb, learningDbReady) = builder.AddLearningDatabase();
+var rateLimits = builder.AddRateLimitStore(); // per-key write limits shared by every replica of a service
 
 var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learning)
     .HttpOnly()
     .WithReference(learningDb)
     .WaitFor(learningDbReady)
     .WithApiKeys(apiKeys)
+    .WithRateLimitStore(rateLimits)
     .WithHttpHealthCheck("/health")
     .WithLearningCommands(apiKeys);
 
@@ -40,6 +43,7 @@ var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing
     .HttpOnly()
     .WithReference(learning)
     .WithApiKeys(apiKeys)
+    .WithRateLimitStore(rateLimits)
     .WithHttpHealthCheck("/health")
     .WithRoutingCommands(apiKeys);
 
@@ -50,6 +54,7 @@ var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway
     .WithReference(gatewayDb, connectionName: "gateway") // LLM spend, shared by every replica
     .WaitFor(learningDbReady) // the server is up once the learning database is
     .WithApiKeys(apiKeys)
+    .WithRateLimitStore(rateLimits)
     .WithHttpHealthCheck("/health")
     .WithGatewayCommands(apiKeys);
 

@@ -6,6 +6,8 @@ public static class ResourceNames
     public const string Postgres = "postgres";
     public const string LearningDatabase = "learning";
     public const string GatewayDatabase = "gateway-db";
+    /// <summary>Redis holding the per-key write rate limits; also the connection string's name (ConnectionStrings:ratelimit).</summary>
+    public const string RateLimitStore = "ratelimit";
     public const string Learning = "learning-service";
     public const string Routing = "routing";
     public const string Gateway = "gateway";

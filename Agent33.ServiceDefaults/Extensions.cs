@@ -66,7 +66,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddApiDocumentation();
         builder.Services.AddBrowserCors();
         builder.AddApiKeyAuthentication();
-        builder.Services.AddWriteRateLimiting(builder.Configuration);
+        builder.Services.AddWriteRateLimiting(builder.Configuration, builder.Environment.ApplicationName);
 
         // Bodies are small JSON documents; a route that takes more (a restore upload, a proxied call)
         // raises its own limit. Over the limit: 413 payload_too_large, nothing read.

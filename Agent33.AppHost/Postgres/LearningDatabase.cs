@@ -79,8 +79,12 @@ public static class LearningDatabase
         return (database, gatewayDatabase, server.WithParentRelationship(database.Resource));
     }
 
-    /// <summary>True when a container engine answers within a few seconds (a client without a daemon does not).</summary>
-    private static bool ContainerRuntimeAnswers()
+    /// <summary>True when a container engine answers within a few seconds (a client without a daemon does not); asked once per run.</summary>
+    public static bool ContainerRuntimeAnswers() => ContainerRuntime.Value;
+
+    private static readonly Lazy<bool> ContainerRuntime = new(AskContainerRuntime);
+
+    private static bool AskContainerRuntime()
     {
         foreach (var runtime in new[] { "docker", "podman" })
         {
@@ -113,7 +117,7 @@ public static class LearningDatabase
         return false;
     }
 
-    private static int FreeTcpPort()
+    public static int FreeTcpPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

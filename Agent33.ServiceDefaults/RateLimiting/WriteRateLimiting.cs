@@ -4,8 +4,12 @@ using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using RedisRateLimiting;
 
 namespace Agent33.ServiceDefaults.RateLimiting;
 
@@ -15,11 +19,20 @@ namespace Agent33.ServiceDefaults.RateLimiting;
 /// <c>RateLimiting:Burst</c> (default 2 × the rate) bounds it; 0 turns the limit off. Rejections are 429
 /// problem+json <c>rate_limited</c> with <c>Retry-After</c>.
 /// </summary>
+/// <remarks>
+/// With a Redis connection string <c>ConnectionStrings:ratelimit</c> (the AppHost's <c>ratelimit</c> resource) each
+/// key's bucket lives in Redis under the service's name, so the limit holds for all replicas of a service together;
+/// without one, each process keeps its own buckets. When Redis cannot answer, the replica's own bucket decides
+/// (fail open, see <see cref="RedisRateLimitStore"/>).
+/// </remarks>
 public static class WriteRateLimiting
 {
     public const string Section = "RateLimiting";
 
-    public static IServiceCollection AddWriteRateLimiting(this IServiceCollection services, IConfiguration configuration)
+    /// <summary>The connection string name (<c>ConnectionStrings:ratelimit</c>) Aspire's WithReference injects.</summary>
+    public const string ConnectionName = "ratelimit";
+
+    public static IServiceCollection AddWriteRateLimiting(this IServiceCollection services, IConfiguration configuration, string applicationName)
     {
         var perSecond = configuration.GetValue($"{Section}:WritesPerSecond", 5_000);
         var burst = configuration.GetValue($"{Section}:Burst", perSecond * 2);
@@ -27,9 +40,26 @@ public static class WriteRateLimiting
         {
             throw new InvalidOperationException($"{Section}:WritesPerSecond and {Section}:Burst must not be negative.");
         }
-
-        return services.AddRateLimiter(options =>
+        var connectionString = configuration.GetConnectionString(ConnectionName);
+        var shared = perSecond > 0 && !string.IsNullOrWhiteSpace(connectionString);
+        if (shared)
         {
+            services.AddMetrics();
+            services.AddSingleton(sp => new RedisRateLimitStore(connectionString!, $"agent33:{applicationName}",
+                sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<ILogger<RedisRateLimitStore>>()));
+            services.AddHostedService(sp => sp.GetRequiredService<RedisRateLimitStore>());
+        }
+
+        services.AddRateLimiter(options => options.OnRejected = (context, _) =>
+        {
+            context.HttpContext.Response.Headers.RetryAfter = RetryAfterSeconds(context.Lease).ToString(CultureInfo.InvariantCulture);
+            return new ValueTask(ApiProblem.WriteAsync(context.HttpContext, StatusCodes.Status429TooManyRequests, "rate_limited",
+                "Too many write requests for this API key; retry after the time in Retry-After."));
+        });
+        services.AddOptions<RateLimiterOptions>().Configure<IServiceProvider>((options, provider) =>
+        {
+            var store = shared ? provider.GetRequiredService<RedisRateLimitStore>() : null;
+            store?.Connect(); // also when no host starts the hosted services (a bare middleware pipeline)
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
                 // The method first: reads are never limited, and this runs on every request.
@@ -39,23 +69,40 @@ public static class WriteRateLimiting
                 {
                     return RateLimitPartition.GetNoLimiter("unlimited");
                 }
-                return RateLimitPartition.GetTokenBucketLimiter(keyId, _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = Math.Max(burst, 1),
-                    TokensPerPeriod = perSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                });
+                // The factory runs once per key (the partitioned limiter caches the bucket), so nothing here allocates per request.
+                return store is null
+                    ? RateLimitPartition.GetTokenBucketLimiter(keyId, _ => LocalOptions(perSecond, burst))
+                    : RateLimitPartition.Get(keyId, key => new SharedTokenBucket($"{store.Scope}:{key}", new RedisTokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = Math.Max(burst, 1),
+                        TokensPerPeriod = perSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    }, new TokenBucketRateLimiter(LocalOptions(perSecond, burst)), store));
             });
-            options.OnRejected = (context, _) =>
-            {
-                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-                context.HttpContext.Response.Headers.RetryAfter =
-                    Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                return new ValueTask(ApiProblem.WriteAsync(context.HttpContext, StatusCodes.Status429TooManyRequests, "rate_limited",
-                    "Too many write requests for this API key; retry after the time in Retry-After."));
-            };
         });
+        return services;
+    }
+
+    private static TokenBucketRateLimiterOptions LocalOptions(int perSecond, int burst) => new()
+    {
+        TokenLimit = Math.Max(burst, 1),
+        TokensPerPeriod = perSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    };
+
+    /// <summary>Whole seconds, at least 1: the in-process bucket reports a TimeSpan, the Redis bucket whole seconds.</summary>
+    private static int RetryAfterSeconds(RateLimitLease lease)
+    {
+        if (lease.TryGetMetadata(MetadataName.RetryAfter, out var wait))
+        {
+            return Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+        }
+        if (lease.TryGetMetadata(RateLimitMetadataName.RetryAfter, out var seconds))
+        {
+            return Math.Max(1, seconds);
+        }
+        return 1;
     }
 }

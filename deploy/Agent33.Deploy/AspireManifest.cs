@@ -86,6 +86,26 @@ public sealed partial class AspireManifest
         return failed ? null : new ResolvedValue(text, secrets);
     }
 
+    /// <summary>The resources an expression names, and those their connection strings name in turn (a database names its server).</summary>
+    public IReadOnlySet<string> References(string expression)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([expression]);
+        while (pending.TryPop(out var text))
+        {
+            foreach (Match match in Placeholder().Matches(text))
+            {
+                var resource = match.Groups[1].Value.Split('.')[0];
+                if (_resources.ContainsKey(resource) && found.Add(resource)
+                    && _resources[resource].TryGetProperty("connectionString", out var connection) && connection.GetString() is { } inner)
+                {
+                    pending.Push(inner);
+                }
+            }
+        }
+        return found;
+    }
+
     /// <summary>The env variable a secret parameter is exposed as, so other values can reference it.</summary>
     public static string SecretEnvName(string parameter) =>
         "AGENT33_SECRET_" + parameter.ToUpperInvariant().Replace('-', '_');

@@ -5,7 +5,7 @@ namespace Agent33.Deploy;
 /// <summary>
 /// Turns the AppHost's Aspire manifest into Kubernetes objects: a Deployment, Service, ConfigMap,
 /// HorizontalPodAutoscaler and PodDisruptionBudget per project, Postgres as a StatefulSet with a volume
-/// claim, one Secret for the AppHost's secret parameters, NetworkPolicies, and a PrometheusRule with the
+/// claim, Redis (the shared write rate limits; nothing to keep) as a one-pod Deployment, one Secret for the AppHost's secret parameters, NetworkPolicies, and a PrometheusRule with the
 /// alert rules of the whole system.
 /// </summary>
 public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds alerts)
@@ -60,6 +60,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
 
     private const int DotnetAppUser = 1654; // the non-root "app" user of the .NET container images
     private const int PostgresUser = 999;   // the postgres user of the official image
+    private const int RedisUser = 999;      // the redis user of the official image
 
     public IReadOnlyList<GeneratedFile> Generate()
     {
@@ -77,8 +78,9 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         foreach (var container in containers)
         {
             var (configMap, env) = BuildEnv(container);
-            files.Add(new GeneratedFile($"{container}.yaml",
-                [configMap, ContainerStatefulSet(container, env), ContainerService(container)]));
+            files.Add(new GeneratedFile($"{container}.yaml", IsStateful(container)
+                ? [configMap, ContainerStatefulSet(container, env), ContainerService(container)]
+                : [configMap, ContainerDeployment(container, env), ContainerService(container)]));
         }
         files.Add(new GeneratedFile("secrets.yaml", [Secrets()]));
         files.Add(new GeneratedFile("network-policies.yaml", NetworkPolicies(projects, containers)));
@@ -87,6 +89,31 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
             [Kustomization.Build(files.Select(f => f.Name), projects.Select(p => ImagePrefix + p))]));
         return files;
     }
+
+    /// <summary>A container with volumes keeps data (Postgres); one without (Redis) can be replaced by a fresh pod at any time.</summary>
+    private bool IsStateful(string container) => manifest[container].TryGetProperty("volumes", out var volumes) && volumes.GetArrayLength() > 0;
+
+    private bool IsPostgres(string container) => manifest[container].GetProperty("image").GetString()!.Contains("/postgres:", StringComparison.Ordinal);
+
+    /// <summary>The container's entrypoint and arguments as the AppHost sets them (Redis: its password flag), or null for the image's own.</summary>
+    private (List<string>? Command, List<string>? Args) CommandOf(string container)
+    {
+        var definition = manifest[container];
+        var command = definition.TryGetProperty("entrypoint", out var entrypoint) && entrypoint.GetString() is { Length: > 0 } e ? new List<string> { e } : null;
+        var args = definition.TryGetProperty("args", out var a)
+            ? a.EnumerateArray().Select(arg => manifest.Resolve(arg.GetString()!, PortOf) is { Secrets.Count: 0 } value
+                ? value.Text
+                : throw new InvalidOperationException($"{container}: argument '{arg}' cannot be expressed in Kubernetes without writing a secret into the manifest.")).ToList()
+            : null;
+        return (command, args);
+    }
+
+    /// <summary>The projects whose settings reference the resource, directly or through a connection string (its clients).</summary>
+    private List<string> ClientsOf(string resource) =>
+        manifest.ResourcesOfType("project.v0")
+            .Where(project => manifest.Env(project).Values.Any(value => manifest.References(value).Contains(resource)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
 
     private int PortOf(string resource)
     {
@@ -320,6 +347,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         var definition = manifest[container];
         var port = PortOf(container);
         var volumes = definition.TryGetProperty("volumes", out var v) ? v.EnumerateArray().ToList() : [];
+        var (command, args) = CommandOf(container);
         return new V1StatefulSet
         {
             ApiVersion = "apps/v1",
@@ -350,13 +378,17 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                             {
                                 Name = container,
                                 Image = definition.GetProperty("image").GetString(),
+                                Command = command,
+                                Args = args,
                                 Ports = [new V1ContainerPort { ContainerPort = port, Name = "tcp", Protocol = "TCP" }],
                                 Env = env,
-                                ReadinessProbe = new V1Probe
-                                {
-                                    Exec = new V1ExecAction { Command = ["pg_isready", "-U", "postgres", "-h", "127.0.0.1"] },
-                                    PeriodSeconds = 10,
-                                },
+                                ReadinessProbe = IsPostgres(container)
+                                    ? new V1Probe
+                                    {
+                                        Exec = new V1ExecAction { Command = ["pg_isready", "-U", "postgres", "-h", "127.0.0.1"] },
+                                        PeriodSeconds = 10,
+                                    }
+                                    : new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 10 },
                                 LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 20 },
                                 Resources = Resources("250m", "256Mi", "2", "1Gi"),
                                 SecurityContext = RestrictedContainer(readOnlyRoot: false),
@@ -384,9 +416,69 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         };
     }
 
+    /// <summary>
+    /// A container that keeps nothing (Redis: counters that rebuild as clients write): one pod, replaced rather than
+    /// doubled on a rollout (two would split the counters), a read-only root with a scratch folder for its working data.
+    /// </summary>
+    private V1Deployment ContainerDeployment(string container, List<V1EnvVar> env)
+    {
+        var definition = manifest[container];
+        var port = PortOf(container);
+        var (command, args) = CommandOf(container);
+        return new V1Deployment
+        {
+            ApiVersion = "apps/v1",
+            Kind = "Deployment",
+            Metadata = Metadata(container, container),
+            Spec = new V1DeploymentSpec
+            {
+                Replicas = 1,
+                Selector = new V1LabelSelector { MatchLabels = SelectorLabels(container) },
+                Strategy = new V1DeploymentStrategy { Type = "Recreate" },
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta { Labels = Labels(container) },
+                    Spec = new V1PodSpec
+                    {
+                        AutomountServiceAccountToken = false,
+                        SecurityContext = new V1PodSecurityContext
+                        {
+                            RunAsNonRoot = true,
+                            RunAsUser = RedisUser,
+                            RunAsGroup = RedisUser,
+                            FsGroup = RedisUser,
+                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+                        },
+                        Containers =
+                        [
+                            new V1Container
+                            {
+                                Name = container,
+                                Image = definition.GetProperty("image").GetString(),
+                                Command = command,
+                                Args = args,
+                                Ports = [new V1ContainerPort { ContainerPort = port, Name = "tcp", Protocol = "TCP" }],
+                                Env = env,
+                                ReadinessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 10 },
+                                LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 20 },
+                                Resources = Resources("100m", "64Mi", "1", "256Mi"),
+                                SecurityContext = RestrictedContainer(readOnlyRoot: true),
+                                VolumeMounts = [new V1VolumeMount { MountPath = "/data", Name = "data" }],
+                            },
+                        ],
+                        Volumes = [new V1Volume { Name = "data", EmptyDir = new V1EmptyDirVolumeSource() }],
+                    },
+                },
+            },
+        };
+    }
+
     private static string VolumeName(int index) => index == 0 ? "data" : $"data-{index}";
 
-    /// <summary>Headless: the StatefulSet's pod is reached by the service name, no virtual IP in between.</summary>
+    /// <summary>
+    /// A StatefulSet's pod is reached by the service name with no virtual IP in between (headless); a Deployment's
+    /// through a stable virtual IP, so clients keep their address when the pod is replaced.
+    /// </summary>
     private V1Service ContainerService(string container) => new()
     {
         ApiVersion = "v1",
@@ -394,7 +486,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         Metadata = Metadata(container, container),
         Spec = new V1ServiceSpec
         {
-            ClusterIP = "None",
+            ClusterIP = IsStateful(container) ? "None" : null,
             Selector = SelectorLabels(container),
             Ports = [new V1ServicePort { Port = PortOf(container), Name = "tcp", Protocol = "TCP", TargetPort = "tcp" }],
         },
@@ -402,7 +494,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
 
     /// <summary>
     /// Only the gateway reaches the outside world; every other pod talks only to the system's own pods
-    /// and DNS; only the learning service reaches Postgres.
+    /// and DNS; a container (Postgres, Redis) accepts only the projects whose settings reference it.
     /// </summary>
     private List<object> NetworkPolicies(List<string> projects, List<string> containers)
     {
@@ -460,12 +552,10 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                     [
                         new V1NetworkPolicyIngressRule
                         {
-                            // The database's clients: the learning service, and the gateway (its own database, LLM spend).
-                            FromProperty =
-                            [
-                                new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(LearningService) } },
-                                new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(Gateway) } },
-                            ],
+                            // Postgres: the learning service, and the gateway (its own database, LLM spend); Redis: every service.
+                            FromProperty = ClientsOf(container)
+                                .Select(client => new V1NetworkPolicyPeer { PodSelector = new V1LabelSelector { MatchLabels = SelectorLabels(client) } })
+                                .ToList(),
                             Ports = [new V1NetworkPolicyPort { Port = PortOf(container), Protocol = "TCP" }],
                         },
                     ],

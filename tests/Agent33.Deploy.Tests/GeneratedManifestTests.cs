@@ -42,7 +42,7 @@ public sealed class GeneratedManifestTests
             .ToList();
         var services = objects.OfType<V1Service>().ToList();
 
-        Assert.Equal(4, services.Count); // gateway, learning-service, routing, postgres
+        Assert.Equal(5, services.Count); // gateway, learning-service, routing, postgres, ratelimit
         foreach (var service in services)
         {
             var selected = podLabels.Where(p => service.Spec.Selector.All(s => p.Labels.TryGetValue(s.Key, out var v) && v == s.Value)).ToList();
@@ -100,7 +100,7 @@ public sealed class GeneratedManifestTests
     {
         var objects = LoadAll();
         var configMaps = objects.OfType<V1ConfigMap>().ToDictionary(c => c.Metadata.Name, c => c.Data);
-        var deployments = objects.OfType<V1Deployment>().ToList();
+        var deployments = objects.OfType<V1Deployment>().Where(ScalingManifestTests.IsServiceDeployment).ToList();
         Assert.Equal(3, deployments.Count);
         foreach (var container in deployments.Select(d => Assert.Single(d.Spec.Template.Spec.Containers)))
         {
@@ -120,7 +120,7 @@ public sealed class GeneratedManifestTests
     public void Probes_point_at_the_paths_every_service_maps()
     {
         var mapped = new[] { ServiceDefaultsExtensions.HealthPath, ServiceDefaultsExtensions.AlivePath };
-        var deployments = LoadAll().OfType<V1Deployment>().ToList();
+        var deployments = LoadAll().OfType<V1Deployment>().Where(ScalingManifestTests.IsServiceDeployment).ToList();
         Assert.Equal(3, deployments.Count);
         foreach (var deployment in deployments)
         {
@@ -144,12 +144,42 @@ public sealed class GeneratedManifestTests
         var from = Assert.Single(postgresIngress.Spec.Ingress).FromProperty;
         Assert.Equal(["gateway", "learning-service"], from.Select(peer => peer.PodSelector.MatchLabels["app.kubernetes.io/name"]).Order());
 
+        // Every service keeps its write rate limits in Redis, on Redis' port only.
+        var redisIngress = Assert.Single(Assert.Single(policies, p => SelectedName(p) == "ratelimit").Spec.Ingress);
+        Assert.Equal(["gateway", "learning-service", "routing"], redisIngress.FromProperty.Select(peer => peer.PodSelector.MatchLabels["app.kubernetes.io/name"]).Order());
+        Assert.Equal("6379", Assert.Single(redisIngress.Ports).Port.Value);
+
         var internalEgress = Assert.Single(policies, p => p.Spec.PodSelector.MatchExpressions is not null);
-        Assert.Equal(["learning-service", "postgres", "routing"], internalEgress.Spec.PodSelector.MatchExpressions.Single().Values.Order());
+        Assert.Equal(["learning-service", "postgres", "ratelimit", "routing"], internalEgress.Spec.PodSelector.MatchExpressions.Single().Values.Order());
         Assert.All(internalEgress.Spec.Egress, rule => Assert.True(rule.To is not null || rule.Ports.All(p => p.Port.Value == "53")));
 
         var gatewayEgress = Assert.Single(policies, p => SelectedName(p) == "gateway");
         Assert.Null(Assert.Single(gatewayEgress.Spec.Egress).To);
+    }
+
+    [Fact]
+    public void Every_service_shares_its_write_rate_limits_through_one_redis_pod()
+    {
+        var objects = LoadAll();
+        var redis = Assert.Single(objects.OfType<V1Deployment>(), d => d.Metadata.Name == "ratelimit");
+        Assert.Equal(1, redis.Spec.Replicas); // one store: two pods would split every key's bucket
+        Assert.Equal("Recreate", redis.Spec.Strategy.Type);
+        var container = Assert.Single(redis.Spec.Template.Spec.Containers);
+        Assert.StartsWith("docker.io/library/redis:", container.Image);
+        Assert.Contains("--requirepass $REDIS_PASSWORD", string.Join(' ', container.Args));
+        Assert.Equal("ratelimit-password", container.Env.Single(e => e.Name == "REDIS_PASSWORD").ValueFrom.SecretKeyRef.Key);
+        Assert.True(redis.Spec.Template.Spec.SecurityContext.RunAsNonRoot);
+        Assert.DoesNotContain(objects.OfType<V1StatefulSet>(), s => s.Metadata.Name == "ratelimit");
+        var service = Assert.Single(objects.OfType<V1Service>(), s => s.Metadata.Name == "ratelimit");
+        Assert.Null(service.Spec.ClusterIP); // a stable virtual IP across pod replacements
+
+        foreach (var name in new[] { "gateway", "learning-service", "routing" })
+        {
+            var env = Assert.Single(Assert.Single(objects.OfType<V1Deployment>(), d => d.Metadata.Name == name).Spec.Template.Spec.Containers).Env.ToList();
+            Assert.Equal("ratelimit:6379,password=$(AGENT33_SECRET_RATELIMIT_PASSWORD)", env.Single(e => e.Name == "ConnectionStrings__ratelimit").Value);
+            // Kubernetes expands $(VAR) only from variables defined before it.
+            Assert.True(env.FindIndex(e => e.Name == "AGENT33_SECRET_RATELIMIT_PASSWORD") < env.FindIndex(e => e.Name == "ConnectionStrings__ratelimit"));
+        }
     }
 
     [Fact]
@@ -193,7 +223,7 @@ public sealed class GeneratedManifestTests
         var errors = kubectl.StandardError.ReadToEnd();
         kubectl.WaitForExit();
         Assert.True(kubectl.ExitCode == 0, errors);
-        Assert.Equal(23, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+        Assert.Equal(27, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
     }
 
     private static string? SelectedName(V1NetworkPolicy policy) =>

@@ -22,6 +22,12 @@ public sealed class LearningOptions
 
     public GroupCommitOptions GroupCommit { get; set; } = new();
 
+    /// <summary>
+    /// How long a signal write waits for a restore or import that is replacing the state (on any replica) before it
+    /// is answered 503 <c>restore_in_progress</c> with <c>Retry-After</c>.
+    /// </summary>
+    public int RestoreWaitSeconds { get; set; } = 5;
+
     public MigrationOptions Migration { get; set; } = new();
 
     public BackupOptions Backups { get; set; } = new();
@@ -129,6 +135,10 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {
             errors.Add("Learning:PruneIntervalSeconds must be between 1 and 86400.");
+        }
+        if (o.RestoreWaitSeconds is < 1 or > 300)
+        {
+            errors.Add("Learning:RestoreWaitSeconds must be between 1 and 300.");
         }
         if (o.GroupCommit.MaxBatchSize is < 1 or > 1_000)
         {

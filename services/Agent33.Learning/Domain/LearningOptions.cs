@@ -24,9 +24,10 @@ public sealed class LearningOptions
 
     /// <summary>
     /// How long a signal write waits for a restore or import that is replacing the state (on any replica) before it
-    /// is answered 503 <c>restore_in_progress</c> with <c>Retry-After</c>.
+    /// is answered 503 <c>restore_in_progress</c> with <c>Retry-After</c>. Under the 3 s a service's signal post waits
+    /// per attempt (<c>LearningServiceClient</c>), so a post is answered before its client gives up and retries it.
     /// </summary>
-    public int RestoreWaitSeconds { get; set; } = 5;
+    public int RestoreWaitSeconds { get; set; } = 2;
 
     public MigrationOptions Migration { get; set; } = new();
 

@@ -42,7 +42,7 @@ public static class LearningSignalsApi
         Dictionary<string, string>? Context, string? TenantId);
 
     private static async Task<Results<Created<SignalView>, Ok<SignalView>, ProblemHttpResult>> RecordAsync(
-        SignalRequest body, HttpContext http, LearningStore store, CancellationToken ct)
+        SignalRequest body, HttpContext http, LearningStore store, IOptions<LearningOptions> options, CancellationToken ct)
     {
         var tenant = ResolveTenant(ApiCaller.From(http), body.TenantId);
         if (tenant.Problem is { } denied)
@@ -55,7 +55,19 @@ public static class LearningSignalsApi
         }
         var input = new SignalInput(body.SignalType ?? body.Type ?? "feedback", body.Severity ?? "medium", body.Summary!,
             body.Details ?? "", body.Source ?? "", body.Context ?? []);
-        var (signal, created) = await store.RecordAsync(input, tenant.Tenant!, ct);
+        SignalView signal;
+        bool created;
+        try
+        {
+            (signal, created) = await store.RecordAsync(input, tenant.Tenant!, ct);
+        }
+        catch (RestoreInProgressException)
+        {
+            // Not an outage (no database_unavailable alert): the state is being swapped, and will be back shortly.
+            http.Response.Headers.RetryAfter = options.Value.RestoreWaitSeconds.ToString(CultureInfo.InvariantCulture);
+            return ApiProblem.ServiceUnavailable("restore_in_progress",
+                "The learning state is being replaced by a restore or import; the signal was not recorded. Retry after the time in Retry-After.");
+        }
         return created
             ? TypedResults.Created($"{BasePath}/signals/{signal.SignalId}", signal)
             : TypedResults.Ok(signal);

@@ -22,6 +22,13 @@ public sealed class LearningOptions
 
     public GroupCommitOptions GroupCommit { get; set; } = new();
 
+    /// <summary>
+    /// How long a signal write waits for a restore or import that is replacing the state (on any replica) before it
+    /// is answered 503 <c>restore_in_progress</c> with <c>Retry-After</c>. Under the 3 s a service's signal post waits
+    /// per attempt (<c>LearningServiceClient</c>), so a post is answered before its client gives up and retries it.
+    /// </summary>
+    public int RestoreWaitSeconds { get; set; } = 2;
+
     public MigrationOptions Migration { get; set; } = new();
 
     public BackupOptions Backups { get; set; } = new();
@@ -129,6 +136,10 @@ internal sealed class LearningOptionsValidation : IValidateOptions<LearningOptio
         if (o.PruneIntervalSeconds is < 1 or > 86_400)
         {
             errors.Add("Learning:PruneIntervalSeconds must be between 1 and 86400.");
+        }
+        if (o.RestoreWaitSeconds is < 1 or > 300)
+        {
+            errors.Add("Learning:RestoreWaitSeconds must be between 1 and 300.");
         }
         if (o.GroupCommit.MaxBatchSize is < 1 or > 1_000)
         {

@@ -20,6 +20,8 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
     /// <summary>Admins may ask for every tenant at once with this tenant name.</summary>
     public const string AllTenants = "*";
 
+    private const long PruneLockKey = 0x4147_3333_5052_554E; // "AG33PRUN": one background prune at a time across replicas
+
     private LearningOptions Policy => options.Value;
 
     /// <summary>
@@ -71,6 +73,13 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
             await using (var find = new NpgsqlBatch(connection))
             {
                 find.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                // The table first, before any row is read or locked: a restore or import (SHARE ROW EXCLUSIVE) swaps the
+                // whole state, so the batch decides its merges on the state it will commit into, never on one the swap
+                // replaces — and never holds a row the swap must delete while it waits for the swap (a deadlock). The
+                // wait is bounded: past RestoreWaitSeconds the batch fails with lock_not_available (503 restore_in_progress).
+                find.BatchCommands.Add(new NpgsqlBatchCommand($"SET LOCAL lock_timeout = {checked(Policy.RestoreWaitSeconds * 1000)}"));
+                find.BatchCommands.Add(new NpgsqlBatchCommand("LOCK TABLE learning_signals IN ROW EXCLUSIVE MODE"));
+                find.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL lock_timeout TO DEFAULT"));
                 // Writers of one fingerprint queue on its lock, so concurrent duplicates merge and never lose a count.
                 // The locks are taken in ascending order whatever the batch's, so two batches (of two replicas) that
                 // share fingerprints never each hold one the other waits for.
@@ -606,7 +615,9 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
     /// <summary>
     /// The reference's pruning: signals past retention or beyond the cap (oldest first), the intakes and
     /// links of pruned signals, intakes beyond their cap, and the intake references of what was removed.
-    /// Every step deletes through an index range; nothing rewrites the kept rows.
+    /// Every step deletes through an index range; nothing rewrites the kept rows. One replica at a time (a
+    /// transaction-level advisory lock, tried, never waited for): the others' pruners skip the turn, rather than
+    /// delete the same rows behind it (or deadlock with it over them).
     /// </summary>
     public async Task<(int Signals, int Intakes)> PruneAsync(CancellationToken ct)
     {
@@ -615,6 +626,13 @@ public sealed class LearningStore(LearningDbContext db, IOptions<LearningOptions
         try
         {
             await using var transaction = await connection.BeginTransactionAsync(ct);
+            await using (var turn = new NpgsqlCommand($"SELECT pg_try_advisory_xact_lock({PruneLockKey})", connection, transaction))
+            {
+                if (await turn.ExecuteScalarAsync(ct) is not true)
+                {
+                    return (0, 0); // another replica prunes right now
+                }
+            }
             var removedSignals = new List<string>();
             if (Policy.RetentionDays > 0)
             {

@@ -103,6 +103,17 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
                 batch[i].Answer.TrySetResult(outcomes[i]);
             }
         }
+        catch (PostgresException ex) when (WaitedOutRestore(ex))
+        {
+            // The state is being replaced (a restore or import, on any replica) for longer than a write may wait. The
+            // writes queued meanwhile would only wait again behind it, so they are answered with this batch: no write
+            // waits much past RestoreWaitSeconds. Nothing was written; each caller may retry after Retry-After.
+            var refused = new RestoreInProgressException(ex);
+            foreach (var pending in batch.Concat(TakeQueued()))
+            {
+                pending.Answer.TrySetException(refused);
+            }
+        }
         catch (Exception ex) when (batch.Count > 1 && RolledBack(ex))
         {
             // Nothing of the batch is stored. Each signal alone, so one the database refuses (or a deadlock with
@@ -122,6 +133,22 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
     }
 
     /// <summary>
+    /// Whether the batch gave up waiting for the table lock a restore or import holds: the only lock a write waits
+    /// for with a timeout (<see cref="LearningStore.WriteBatchAsync"/>).
+    /// </summary>
+    private static bool WaitedOutRestore(PostgresException ex) => ex.SqlState == PostgresErrorCodes.LockNotAvailable;
+
+    private List<PendingWrite> TakeQueued()
+    {
+        lock (_gate)
+        {
+            var queued = _queue.ToList();
+            _queue.Clear();
+            return queued;
+        }
+    }
+
+    /// <summary>
     /// Whether the transaction certainly did not commit: Postgres answered a statement with an ERROR, which aborts the
     /// transaction. A lost connection or a FATAL (the server shutting down, perhaps while it flushed the commit)
     /// leaves that unknown, and writing the batch again could count a merge twice.
@@ -137,3 +164,10 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
         public TaskCompletionSource<(SignalView Signal, bool Created)> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
+
+/// <summary>
+/// A signal write waited <c>Learning:RestoreWaitSeconds</c> for a restore or import that is replacing the state and
+/// gave up; nothing was written. The API answers it 503 <c>restore_in_progress</c> with <c>Retry-After</c>.
+/// </summary>
+public sealed class RestoreInProgressException(Exception inner)
+    : Exception("The learning state is being replaced by a restore or import; the write was not recorded.", inner);

@@ -1,15 +1,22 @@
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
+using Agent33.Learning.Persistence;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Agent33.Learning.LegacyMigration;
 
 /// <summary>
 /// <c>Learning:Migration:ImportOnStart</c> = the path of a reference legacy store: imported at start when the
-/// database holds no signals yet (the reference's <c>migrate_on_start</c>); otherwise nothing happens.
+/// database holds no signals yet (the reference's <c>migrate_on_start</c>); otherwise nothing happens. Replicas
+/// starting together on an empty database import once: one at a time under a Postgres advisory lock, and the
+/// others, once it is theirs, find the signals and do nothing.
 /// </summary>
 public static partial class LegacyImportOnStart
 {
+    private const long LockKey = 0x4147_3333_494D_5054; // "AG33IMPT": one start-up import at a time across replicas
+
     public static async Task ImportLegacyOnStartAsync(this WebApplication app)
     {
         var settings = app.Services.GetRequiredService<IOptions<LearningOptions>>().Value.Migration;
@@ -21,6 +28,22 @@ public static partial class LegacyImportOnStart
         var quarantine = settings.Quarantines;
         await using var scope = app.Services.CreateAsyncScope();
         var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
+
+        // A session-level lock on a connection of its own (not pooled: a pooled session would keep the lock), held
+        // while the import runs; a replica that waited for it sees the import done.
+        var configuration = app.Services.GetRequiredService<IConfiguration>();
+        await using var turn = new NpgsqlConnection(
+            new NpgsqlConnectionStringBuilder(configuration.GetConnectionString(LearningPersistence.ConnectionName)) { Pooling = false }.ConnectionString);
+        await turn.OpenAsync();
+        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({LockKey})", turn))
+        {
+            await take.ExecuteNonQueryAsync();
+        }
+        if (await scope.ServiceProvider.GetRequiredService<LearningDbContext>().Signals.AnyAsync())
+        {
+            LogAlreadyHeld(logger, path);
+            return; // closing the session releases the lock
+        }
         try
         {
             await using var source = await LegacyStore.OpenAsync(path, CancellationToken.None);
@@ -36,6 +59,9 @@ public static partial class LegacyImportOnStart
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Start-up import of {Path}: {Status}, {Signals} signal(s), {Quarantined} quarantined")]
     private static partial void LogImported(ILogger logger, string path, string status, int signals, int quarantined);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Start-up import of {Path} not needed: the database already holds signals")]
+    private static partial void LogAlreadyHeld(ILogger logger, string path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Start-up import of {Path} failed; nothing imported: {Reason}")]
     private static partial void LogFailed(ILogger logger, string path, string reason);

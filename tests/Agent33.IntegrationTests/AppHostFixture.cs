@@ -16,6 +16,15 @@ namespace Agent33.IntegrationTests;
 /// </summary>
 public sealed class AppHostFixture : IAsyncLifetime
 {
+    private readonly int _replicas;
+
+    public AppHostFixture() : this(replicas: 1)
+    {
+    }
+
+    /// <summary>With <paramref name="replicas"/> copies of each service (xunit needs the one public constructor).</summary>
+    internal AppHostFixture(int replicas) => _replicas = replicas;
+
     public const string AdminKey = "integration-admin-key";
     public const string ServiceKey = "integration-service-key";
 
@@ -56,6 +65,7 @@ public sealed class AppHostFixture : IAsyncLifetime
             $"Parameters:admin-api-key={AdminKey}",
             $"Parameters:service-api-key={ServiceKey}",
             $"Parameters:postgres-password={Guid.NewGuid():N}",
+            $"Replicas:Default={_replicas}",
         ]);
         builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning).AddProvider(new CapturingLoggerProvider(AppHostLog)));
         var echoAddress = _echo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -73,6 +83,59 @@ public sealed class AppHostFixture : IAsyncLifetime
             await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
         }
         TimeToHealthy = started.Elapsed;
+    }
+
+    /// <summary>
+    /// The process id of each running replica of <paramref name="service"/>: the resource snapshot's <c>executable.pid</c>
+    /// is the launcher (<c>dotnet run</c>); the service is the process at the end of its line of children.
+    /// </summary>
+    public async Task<List<int>> ReplicaProcessesAsync(string service)
+    {
+        var pids = new Dictionary<string, int>();
+        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await foreach (var update in App.ResourceNotifications.WatchAsync(enough.Token))
+            {
+                if (update.Resource.Name == service && update.Snapshot.State?.Text == "Running"
+                    && update.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value is { } pid)
+                {
+                    pids[update.ResourceId] = LastDescendant(Convert.ToInt32(pid, System.Globalization.CultureInfo.InvariantCulture));
+                }
+                if (pids.Count == _replicas)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // fewer running replicas than asked for: the caller sees it
+        }
+        return [.. pids.Values];
+    }
+
+    private static int LastDescendant(int pid)
+    {
+        while (Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var child) ? child : 0)
+                   .FirstOrDefault(child => child > 0 && ParentOf(child) == pid) is var child && child > 0)
+        {
+            pid = child;
+        }
+        return pid;
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0; // the process ended while we looked
+        }
     }
 
     public HttpClient CreateClient(string resource, string? key = AdminKey)

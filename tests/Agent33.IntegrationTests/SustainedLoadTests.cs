@@ -26,25 +26,7 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
         var duration = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("AGENT33_LOAD_SECONDS") ?? "30", CultureInfo.InvariantCulture));
         string[] services = [ResourceNames.Routing, ResourceNames.Learning, ResourceNames.Gateway];
         var clients = services.ToDictionary(s => s, s => app.CreateClient(s, AppHostFixture.ServiceKey));
-        Workload[] workloads =
-        [
-            new(ResourceNames.Routing, "decisions", 6, (c, w, i) => c.PostAsJsonAsync("/v1/routing/decisions", new
-            {
-                default_model = "m",
-                max_tokens = 2000,
-                inputs = new { prompt = $"Refactor and test the deployment pipeline, step {i} of worker {w}" },
-            })),
-            new(ResourceNames.Learning, "signal writes", 4, (c, w, i) => c.PostAsJsonAsync("/v1/improvements/learning/signals", new
-            {
-                signal_type = "performance",
-                severity = "medium",
-                summary = $"Load test signal {w}-{i} about a slow dependency",
-                details = "Recorded by the sustained load test.",
-                source = "load-test",
-            })),
-            new(ResourceNames.Learning, "summary reads", 2, (c, _, _) => c.GetAsync("/v1/improvements/learning/summary")),
-            new(ResourceNames.Gateway, "connector calls", 6, (c, w, i) => c.GetAsync($"/connectors/{AppHostFixture.EchoConnector}/items/{w}-{i}")),
-        ];
+        var workloads = Workloads();
 
         using var stop = new CancellationTokenSource(duration);
         var memory = services.ToDictionary(s => s, _ => new List<double>());
@@ -75,6 +57,122 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
             Assert.True(Median(samples, 2) < Median(samples, 0) * 1.5 + 20, $"{service} kept growing: {Median(samples, 0):F0} → {Median(samples, 2):F0} MB");
         }
     }
+
+    /// <summary>
+    /// The same mixed load on the whole application with two replicas of each service behind Aspire's proxy (as
+    /// <c>--replicas 2</c> runs it): no errors, every replica takes a share of the work (its CPU time grows), and each
+    /// replica's resident memory stays bounded. Throughput and memory per replica are written to the test output.
+    /// </summary>
+    [Fact]
+    public async Task The_same_load_on_two_replicas_of_each_service_has_no_errors_and_every_replica_serves()
+    {
+        var duration = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("AGENT33_LOAD_SECONDS") ?? "30", CultureInfo.InvariantCulture));
+        var replicated = new AppHostFixture(replicas: 2);
+        try
+        {
+            await replicated.InitializeAsync();
+            string[] services = [ResourceNames.Routing, ResourceNames.Learning, ResourceNames.Gateway];
+            var processes = new Dictionary<string, List<int>>();
+            foreach (var service in services)
+            {
+                processes[service] = await replicated.ReplicaProcessesAsync(service);
+                Assert.True(processes[service].Count == 2, $"{service}: {processes[service].Count} running replicas");
+            }
+            var pids = processes.Values.SelectMany(p => p).ToList();
+            var cpuBefore = pids.ToDictionary(pid => pid, CpuSeconds);
+            var clients = services.ToDictionary(s => s, s => replicated.CreateClient(s, AppHostFixture.ServiceKey));
+            var workloads = Workloads();
+
+            using var stop = new CancellationTokenSource(duration);
+            var memory = pids.ToDictionary(pid => pid, _ => new List<double>());
+            var sampler = SampleResidentMemoryAsync(memory, stop.Token);
+            var started = Stopwatch.StartNew();
+            var results = await Task.WhenAll(workloads.Select(w => RunAsync(w, clients[w.Service], stop.Token)));
+            var seconds = started.Elapsed.TotalSeconds;
+            await sampler;
+
+            output.WriteLine($"{duration.TotalSeconds:F0} s of mixed load on 2 replicas of each service, {Environment.ProcessorCount} cores shared by six services, Postgres and this client:");
+            foreach (var (workload, (count, errors, p99)) in workloads.Zip(results))
+            {
+                output.WriteLine($"  {workload.Service} {workload.Name}: {count / seconds:F0}/s ({count} requests), p99 {p99:F1} ms, {errors.Count} errors");
+            }
+            foreach (var (service, replicas) in processes)
+            {
+                foreach (var pid in replicas)
+                {
+                    output.WriteLine($"  {service} replica (pid {pid}): CPU {CpuSeconds(pid) - cpuBefore[pid]:F1} s, resident memory peak {memory[pid].Max():F0} MB");
+                }
+            }
+
+            Assert.All(workloads.Zip(results), r => Assert.True(r.Second.Errors.Count == 0,
+                $"{r.First.Service} {r.First.Name}: {r.Second.Errors.Count} errors, first: {r.Second.Errors.FirstOrDefault()}"));
+            Assert.All(results, r => Assert.True(r.Count > 0));
+            foreach (var pid in pids)
+            {
+                Assert.True(CpuSeconds(pid) - cpuBefore[pid] > 0.2, $"replica {pid} did no work: the proxy did not spread the load");
+                Assert.True(memory[pid].Max() < PeakLimitMegabytes, $"replica {pid} peaked at {memory[pid].Max():F0} MB");
+            }
+        }
+        finally
+        {
+            await replicated.DisposeAsync();
+        }
+    }
+
+    /// <summary>User plus system CPU time of a process, from <c>/proc/PID/stat</c> (in clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+
+    /// <summary>Each process's resident set (VmRSS), once a second.</summary>
+    private static async Task SampleResidentMemoryAsync(Dictionary<int, List<double>> memory, CancellationToken stop)
+    {
+        using var everySecond = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        do
+        {
+            foreach (var (pid, samples) in memory)
+            {
+                var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+                samples.Add(long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0);
+            }
+        }
+        while (await TickAsync(everySecond, stop));
+    }
+
+    private static async Task<bool> TickAsync(PeriodicTimer timer, CancellationToken stop)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stop);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static Workload[] Workloads() =>
+    [
+        new(ResourceNames.Routing, "decisions", 6, (c, w, i) => c.PostAsJsonAsync("/v1/routing/decisions", new
+        {
+            default_model = "m",
+            max_tokens = 2000,
+            inputs = new { prompt = $"Refactor and test the deployment pipeline, step {i} of worker {w}" },
+        })),
+        new(ResourceNames.Learning, "signal writes", 4, (c, w, i) => c.PostAsJsonAsync("/v1/improvements/learning/signals", new
+        {
+            signal_type = "performance",
+            severity = "medium",
+            summary = $"Load test signal {w}-{i} about a slow dependency",
+            details = "Recorded by the sustained load test.",
+            source = "load-test",
+        })),
+        new(ResourceNames.Learning, "summary reads", 2, (c, _, _) => c.GetAsync("/v1/improvements/learning/summary")),
+        new(ResourceNames.Gateway, "connector calls", 6, (c, w, i) => c.GetAsync($"/connectors/{AppHostFixture.EchoConnector}/items/{w}-{i}")),
+    ];
 
     private static async Task<(int Count, List<string> Errors, double P99)> RunAsync(Workload workload, HttpClient client, CancellationToken stop)
     {

@@ -109,17 +109,9 @@ public static class LearningSignalsApi
         HttpContext http, LearningStore store, string? signal_type, string? type, string? severity, string? tenant_id,
         string? limit, string? after, string? since, string? until, CancellationToken ct)
     {
-        if (SignalFilters(signal_type ?? type, severity) is { } badFilter)
+        if (SignalQuery(http, signal_type ?? type, severity, tenant_id, limit, after, since, until, out var page, out var tenant) is { } invalid)
         {
-            return badFilter;
-        }
-        if (PageRequests.Parse(limit, after, since, until, out var page) is { } badPage)
-        {
-            return badPage;
-        }
-        if (Tenant(http, tenant_id, out var tenant) is { } denied)
-        {
-            return denied;
+            return invalid;
         }
         var signals = await store.ListAsync(tenant, signal_type ?? type, severity, page, ct);
         PageRequests.LinkNext(http, signals.Next);
@@ -130,26 +122,21 @@ public static class LearningSignalsApi
         HttpContext http, LearningStore store, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
         string? signal_type, string? type, string? severity, string? tenant_id, string? since, string? until, CancellationToken ct)
     {
-        if (SignalFilters(signal_type ?? type, severity) is { } badFilter)
+        if (SignalQuery(http, signal_type ?? type, severity, tenant_id, null, null, since, until, out var range, out var tenant) is { } invalid)
         {
-            return badFilter;
-        }
-        if (PageRequests.Parse(null, null, since, until, out var range) is { } badRange)
-        {
-            return badRange;
-        }
-        if (Tenant(http, tenant_id, out var tenant) is { } denied)
-        {
-            return denied;
+            return invalid;
         }
         http.Response.ContentType = SignalExport.ContentType;
         await SignalExport.WriteAsync(store, tenant, signal_type ?? type, severity, range, http.Response.BodyWriter, json.Value.SerializerOptions, ct);
         return TypedResults.Empty;
     }
 
-    /// <summary>The filters <c>GET /signals</c> and its export share: a known type and severity.</summary>
-    private static ProblemHttpResult? SignalFilters(string? kind, string? severity)
+    /// <summary>What <c>GET /signals</c> and its export share: a known type and severity, the page, and a tenant the key may read.</summary>
+    private static ProblemHttpResult? SignalQuery(HttpContext http, string? kind, string? severity, string? tenantId,
+        string? limit, string? after, string? since, string? until, out PageQuery page, out string tenant)
     {
+        tenant = "";
+        page = new PageQuery(0);
         if (kind is not null && !SignalTypes.IsValid(kind))
         {
             return ApiProblem.BadRequest("invalid_signal_type", $"signal_type must be one of {string.Join(", ", SignalTypes.Names)}.");
@@ -158,7 +145,7 @@ public static class LearningSignalsApi
         {
             return ApiProblem.BadRequest("invalid_severity", $"severity must be one of {string.Join(", ", Severities.Names)}.");
         }
-        return null;
+        return PageRequests.Parse(limit, after, since, until, out page) ?? Tenant(http, tenantId, out tenant);
     }
 
     public sealed record SummaryResponse(LearningSummary Summary, List<JsonElement> GeneratedIntakes);

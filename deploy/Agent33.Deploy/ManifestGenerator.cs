@@ -231,14 +231,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                     AutomountServiceAccountToken = false,
                     TerminationGracePeriodSeconds = TerminationGracePeriodSeconds,
                     TopologySpreadConstraints = SpreadConstraints(project),
-                    SecurityContext = new V1PodSecurityContext
-                    {
-                        RunAsNonRoot = true,
-                        RunAsUser = DotnetAppUser,
-                        RunAsGroup = DotnetAppUser,
-                        FsGroup = DotnetAppUser,
-                        SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
-                    },
+                    SecurityContext = NonRootPod(DotnetAppUser),
                     Containers =
                     [
                         new V1Container
@@ -344,10 +337,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
 
     private V1StatefulSet ContainerStatefulSet(string container, List<V1EnvVar> env)
     {
-        var definition = manifest[container];
-        var port = PortOf(container);
-        var volumes = definition.TryGetProperty("volumes", out var v) ? v.EnumerateArray().ToList() : [];
-        var (command, args) = CommandOf(container);
+        var volumes = manifest[container].TryGetProperty("volumes", out var v) ? v.EnumerateArray().ToList() : [];
         return new V1StatefulSet
         {
             ApiVersion = "apps/v1",
@@ -364,37 +354,19 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                     Spec = new V1PodSpec
                     {
                         AutomountServiceAccountToken = false,
-                        SecurityContext = new V1PodSecurityContext
-                        {
-                            RunAsNonRoot = true,
-                            RunAsUser = PostgresUser,
-                            RunAsGroup = PostgresUser,
-                            FsGroup = PostgresUser,
-                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
-                        },
+                        SecurityContext = NonRootPod(PostgresUser),
                         Containers =
                         [
-                            new V1Container
-                            {
-                                Name = container,
-                                Image = definition.GetProperty("image").GetString(),
-                                Command = command,
-                                Args = args,
-                                Ports = [new V1ContainerPort { ContainerPort = port, Name = "tcp", Protocol = "TCP" }],
-                                Env = env,
-                                ReadinessProbe = IsPostgres(container)
+                            BackingContainer(container, env,
+                                readiness: IsPostgres(container)
                                     ? new V1Probe
                                     {
                                         Exec = new V1ExecAction { Command = ["pg_isready", "-U", "postgres", "-h", "127.0.0.1"] },
                                         PeriodSeconds = 10,
                                     }
-                                    : new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 10 },
-                                LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 20 },
-                                Resources = Resources("250m", "256Mi", "2", "1Gi"),
-                                SecurityContext = RestrictedContainer(readOnlyRoot: false),
-                                VolumeMounts = volumes.Select((volume, i) =>
-                                    new V1VolumeMount { MountPath = volume.GetProperty("target").GetString(), Name = VolumeName(i) }).ToList(),
-                            },
+                                    : TcpProbe(periodSeconds: 10),
+                                Resources("250m", "256Mi", "2", "1Gi"), readOnlyRoot: false,
+                                [.. volumes.Select((volume, i) => new V1VolumeMount { MountPath = volume.GetProperty("target").GetString(), Name = VolumeName(i) })]),
                         ],
                     },
                 },
@@ -422,9 +394,6 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
     /// </summary>
     private V1Deployment ContainerDeployment(string container, List<V1EnvVar> env)
     {
-        var definition = manifest[container];
-        var port = PortOf(container);
-        var (command, args) = CommandOf(container);
         return new V1Deployment
         {
             ApiVersion = "apps/v1",
@@ -441,30 +410,11 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                     Spec = new V1PodSpec
                     {
                         AutomountServiceAccountToken = false,
-                        SecurityContext = new V1PodSecurityContext
-                        {
-                            RunAsNonRoot = true,
-                            RunAsUser = RedisUser,
-                            RunAsGroup = RedisUser,
-                            FsGroup = RedisUser,
-                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
-                        },
+                        SecurityContext = NonRootPod(RedisUser),
                         Containers =
                         [
-                            new V1Container
-                            {
-                                Name = container,
-                                Image = definition.GetProperty("image").GetString(),
-                                Command = command,
-                                Args = args,
-                                Ports = [new V1ContainerPort { ContainerPort = port, Name = "tcp", Protocol = "TCP" }],
-                                Env = env,
-                                ReadinessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 10 },
-                                LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = 20 },
-                                Resources = Resources("100m", "64Mi", "1", "256Mi"),
-                                SecurityContext = RestrictedContainer(readOnlyRoot: true),
-                                VolumeMounts = [new V1VolumeMount { MountPath = "/data", Name = "data" }],
-                            },
+                            BackingContainer(container, env, readiness: TcpProbe(periodSeconds: 10), Resources("100m", "64Mi", "1", "256Mi"), readOnlyRoot: true,
+                                [new V1VolumeMount { MountPath = "/data", Name = "data" }]),
                         ],
                         Volumes = [new V1Volume { Name = "data", EmptyDir = new V1EmptyDirVolumeSource() }],
                     },
@@ -571,6 +521,38 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         PeriodSeconds = periodSeconds,
         FailureThreshold = failureThreshold,
         TimeoutSeconds = 5,
+    };
+
+    /// <summary>A backing service's container (Postgres, Redis) from the Aspire manifest: its image, command, port and environment.</summary>
+    private V1Container BackingContainer(string container, List<V1EnvVar> env, V1Probe readiness, V1ResourceRequirements resources,
+        bool readOnlyRoot, List<V1VolumeMount> mounts)
+    {
+        var (command, args) = CommandOf(container);
+        return new V1Container
+        {
+            Name = container,
+            Image = manifest[container].GetProperty("image").GetString(),
+            Command = command,
+            Args = args,
+            Ports = [new V1ContainerPort { ContainerPort = PortOf(container), Name = "tcp", Protocol = "TCP" }],
+            Env = env,
+            ReadinessProbe = readiness,
+            LivenessProbe = TcpProbe(periodSeconds: 20),
+            Resources = resources,
+            SecurityContext = RestrictedContainer(readOnlyRoot),
+            VolumeMounts = mounts,
+        };
+    }
+
+    private static V1Probe TcpProbe(int periodSeconds) => new() { TcpSocket = new V1TCPSocketAction { Port = "tcp" }, PeriodSeconds = periodSeconds };
+
+    private static V1PodSecurityContext NonRootPod(long user) => new()
+    {
+        RunAsNonRoot = true,
+        RunAsUser = user,
+        RunAsGroup = user,
+        FsGroup = user,
+        SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
     };
 
     private static V1ResourceRequirements Resources(string cpuRequest, string memoryRequest, string cpuLimit, string memoryLimit) => new()

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Persistence;
 using Npgsql;
 
 namespace Agent33.Learning.Backup;
@@ -131,7 +132,9 @@ public sealed partial class ScheduledBackups : BackgroundService
             {
                 return Min(due - _time.GetUtcNow(), CheckInterval);
             }
-            await using var turn = await TryTakeTurnAsync(ct);
+            await using var connection = new NpgsqlConnection(_configuration.GetConnectionString(LearningPersistence.ConnectionName));
+            await connection.OpenAsync(ct);
+            await using var turn = await SessionAdvisoryLock.TryTakeAsync(connection, LockKey, ct);
             if (turn is null)
             {
                 return CheckInterval; // another replica is taking it
@@ -205,48 +208,6 @@ public sealed partial class ScheduledBackups : BackgroundService
             });
             await db.SaveChangesAsync(ct);
             LogPruned(_logger, deleted.Count, _schedule.Keep, string.Join(", ", deleted));
-        }
-    }
-
-    /// <summary>A session-level advisory lock on its own connection, released when disposed; null when another replica holds it.</summary>
-    private async Task<Turn?> TryTakeTurnAsync(CancellationToken ct)
-    {
-        var connection = new NpgsqlConnection(_configuration.GetConnectionString(LearningPersistence.ConnectionName));
-        try
-        {
-            await connection.OpenAsync(ct);
-            await using var take = new NpgsqlCommand("SELECT pg_try_advisory_lock(@key)", connection);
-            take.Parameters.Add(new NpgsqlParameter("key", LockKey));
-            if (await take.ExecuteScalarAsync(ct) is true)
-            {
-                return new Turn(connection);
-            }
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-        await connection.DisposeAsync();
-        return null;
-    }
-
-    private sealed class Turn(NpgsqlConnection connection) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                // A pooled connection keeps its session: unlock explicitly rather than on close.
-                await using var release = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", connection);
-                release.Parameters.Add(new NpgsqlParameter("key", LockKey));
-                await release.ExecuteScalarAsync();
-            }
-            catch (NpgsqlException)
-            {
-                // The connection is gone, and the session's lock with it.
-            }
-            await connection.DisposeAsync();
         }
     }
 

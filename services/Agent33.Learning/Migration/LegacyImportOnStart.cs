@@ -3,6 +3,7 @@ using Agent33.Learning.Domain;
 using Agent33.Learning.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Agent33.ServiceDefaults.Persistence;
 using Npgsql;
 
 namespace Agent33.Learning.LegacyMigration;
@@ -29,20 +30,15 @@ public static partial class LegacyImportOnStart
         await using var scope = app.Services.CreateAsyncScope();
         var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
 
-        // A session-level lock on a connection of its own (not pooled: a pooled session would keep the lock), held
-        // while the import runs; a replica that waited for it sees the import done.
+        // Held on a connection of its own while the import runs; a replica that waited for it sees the import done.
         var configuration = app.Services.GetRequiredService<IConfiguration>();
-        await using var turn = new NpgsqlConnection(
-            new NpgsqlConnectionStringBuilder(configuration.GetConnectionString(LearningPersistence.ConnectionName)) { Pooling = false }.ConnectionString);
-        await turn.OpenAsync();
-        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({LockKey})", turn))
-        {
-            await take.ExecuteNonQueryAsync();
-        }
+        await using var connection = new NpgsqlConnection(configuration.GetConnectionString(LearningPersistence.ConnectionName));
+        await connection.OpenAsync();
+        await using var turn = await SessionAdvisoryLock.TakeAsync(connection, LockKey, CancellationToken.None);
         if (await scope.ServiceProvider.GetRequiredService<LearningDbContext>().Signals.AnyAsync())
         {
             LogAlreadyHeld(logger, path);
-            return; // closing the session releases the lock
+            return;
         }
         try
         {

@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage;
+using Agent33.ServiceDefaults.Persistence;
 using Npgsql;
 
 namespace Agent33.Learning.Persistence;
@@ -9,8 +10,6 @@ namespace Agent33.Learning.Persistence;
 public static partial class LearningPersistence
 {
     public const string ConnectionName = "learning";
-
-    private const long MigrationLockKey = 0x4147_3333_4D49_4752; // "AG33MIGR": one replica migrates at a time
 
     public static IHostApplicationBuilder AddLearningPersistence(this IHostApplicationBuilder builder)
     {
@@ -51,23 +50,16 @@ public static partial class LearningPersistence
                 await db.Database.OpenConnectionAsync(cancellationToken);
                 try
                 {
-                    await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken);
-                    await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(cancellationToken);
-                    var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
-                    await db.Database.MigrateAsync(cancellationToken);
-                    LogMigrated(logger, pending.Count, string.Join(", ", pending));
+                    await using (await SessionAdvisoryLock.TakeAsync(db.Database.GetDbConnection(), SessionAdvisoryLock.MigrationsKey, cancellationToken))
+                    {
+                        await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(cancellationToken);
+                        var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+                        await db.Database.MigrateAsync(cancellationToken);
+                        LogMigrated(logger, pending.Count, string.Join(", ", pending));
+                    }
                 }
                 finally
                 {
-                    // A pooled connection keeps its session, and with it the lock: release it before closing.
-                    try
-                    {
-                        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
-                    }
-                    catch (Npgsql.NpgsqlException)
-                    {
-                        // the connection is gone, and the server released the lock with its session
-                    }
                     await db.Database.CloseConnectionAsync();
                 }
                 return;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Agent33.ServiceDefaults.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 
@@ -90,8 +91,6 @@ public static partial class GatewayDatabase
 
     public static bool IsConfigured(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionName));
 
-    private const long MigrationLockKey = 0x4147_3333_4D49_4752; // "AG33MIGR": one replica migrates at a time
-
     /// <summary>Applies pending migrations before the gateway takes traffic; Postgres may still be starting, so waits a bounded time.</summary>
     public static async Task MigrateGatewayDatabaseAsync(this WebApplication app)
     {
@@ -118,21 +117,14 @@ public static partial class GatewayDatabase
                 await db.Database.OpenConnectionAsync();
                 try
                 {
-                    await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock({MigrationLockKey})");
-                    await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync();
-                    await db.Database.MigrateAsync();
+                    await using (await SessionAdvisoryLock.TakeAsync(db.Database.GetDbConnection(), SessionAdvisoryLock.MigrationsKey, CancellationToken.None))
+                    {
+                        await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync();
+                        await db.Database.MigrateAsync();
+                    }
                 }
                 finally
                 {
-                    // A pooled connection keeps its session, and with it the lock: release it before closing.
-                    try
-                    {
-                        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
-                    }
-                    catch (Npgsql.NpgsqlException)
-                    {
-                        // the connection is gone, and the server released the lock with its session
-                    }
                     await db.Database.CloseConnectionAsync();
                 }
                 return;

@@ -54,7 +54,7 @@ public static class WriteRateLimiting
         {
             context.HttpContext.Response.Headers.RetryAfter = RetryAfterSeconds(context.Lease).ToString(CultureInfo.InvariantCulture);
             return new ValueTask(ApiProblem.WriteAsync(context.HttpContext, StatusCodes.Status429TooManyRequests, "rate_limited",
-                "Too many write requests for this API key; retry after the time in Retry-After."));
+                "Too many requests of this kind for this API key; retry after the time in Retry-After."));
         });
         services.AddOptions<RateLimiterOptions>().Configure<IServiceProvider>((options, provider) =>
         {

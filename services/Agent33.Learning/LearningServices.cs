@@ -1,6 +1,9 @@
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
 using Agent33.Learning.Persistence;
+using System.Threading.RateLimiting;
+using Agent33.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 
 namespace Agent33.Learning;
@@ -24,6 +27,11 @@ public static class LearningServices
         builder.Services.AddScoped<LearningStore>();
         builder.Services.AddSingleton<StoredSignals>();
         builder.Services.AddSingleton<SignalGroupCommit>();
+        // An export streams a tenant's whole history: a key runs at most a few at once, so one caller cannot hold the
+        // database with many (more are 429 rate_limited, as other limits).
+        builder.Services.Configure<RateLimiterOptions>(o => o.AddPolicy(SignalExport.ConcurrencyPolicy, http =>
+            RateLimitPartition.GetConcurrencyLimiter(http.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value ?? "",
+                _ => new ConcurrencyLimiterOptions { PermitLimit = SignalExport.ConcurrentPerKey, QueueLimit = 0 })));
         if (withBackgroundWork)
         {
             builder.Services.AddHostedService<LearningPruner>();

@@ -203,4 +203,30 @@ public sealed class PagingTests(PostgresFixture postgres) : IClassFixture<Postgr
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.GetAsync($"{Base}/signals/export?tenant_id={tenant}")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"{Base}/signals/export?until=soon")).StatusCode);
     }
+
+    /// <summary>An attacker's many exports: a key runs two at once; a third is 429 rate_limited until one ends. Other keys are not held up.</summary>
+    [Fact]
+    public async Task A_key_runs_two_exports_at_once_and_a_third_is_refused_until_one_ends()
+    {
+        await using var service = Service();
+        var admin = service.CreateClient(TestKeys.Admin);
+        var tenant = NewTenant();
+        await SeedSignalsAsync(tenant, 20_000); // megabytes of NDJSON: an export unread by its caller stays in flight
+
+        var first = await admin.GetAsync($"{Base}/signals/export?tenant_id={tenant}", HttpCompletionOption.ResponseHeadersRead);
+        var second = await admin.GetAsync($"{Base}/signals/export?tenant_id={tenant}", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (first.StatusCode, second.StatusCode));
+        var third = await admin.GetAsync($"{Base}/signals/export?tenant_id={tenant}", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+        Assert.Equal("rate_limited", (await third.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.NotNull(third.Headers.RetryAfter);
+        Assert.Equal(HttpStatusCode.OK, (await service.CreateClient(TestKeys.Reader).GetAsync($"{Base}/signals/export")).StatusCode);
+
+        // The first read to its end frees its slot.
+        Assert.Equal(20_000, (await first.Content.ReadAsStringAsync()).Count(c => c == '\n'));
+        first.Dispose();
+        using var fourth = await admin.GetAsync($"{Base}/signals/export?tenant_id={tenant}&until={Uri.EscapeDataString(Newest.AddSeconds(-2000).ToString("O"))}");
+        Assert.Equal(HttpStatusCode.OK, fourth.StatusCode);
+        second.Dispose();
+    }
 }

@@ -23,8 +23,8 @@ public static class LearningSignalsApi
             .WithSummary("Record a learning signal: scored, enriched, and merged into a recent duplicate (200) or stored new (201).");
         group.MapGet("/signals", ListAsync).RequireAuthorization(Scopes.Read)
             .WithSummary("Signals newest first, filtered by signal_type (or type), severity, tenant and time (since, until); paged by Link: rel=\"next\".");
-        group.MapGet("/signals/export", ExportAsync).RequireAuthorization(Scopes.Read)
-            .WithSummary("Every matching signal as NDJSON (one per line, newest first), streamed in constant memory; filters as GET /signals.")
+        group.MapGet("/signals/export", ExportAsync).RequireAuthorization(Scopes.Read).RequireRateLimiting(SignalExport.ConcurrencyPolicy)
+            .WithSummary("Every matching signal as NDJSON (one per line, newest first), streamed in constant memory; filters as GET /signals; two at once per key.")
             .Produces(StatusCodes.Status200OK, contentType: SignalExport.ContentType);
         group.MapGet("/summary", SummaryAsync).RequireAuthorization(Scopes.Read)
             .WithSummary("Counts by type, severity and tenant, quality, and the trend against the previous window; optionally generates intakes.");

@@ -12,6 +12,8 @@ namespace Agent33.Learning.Domain;
 public static class SignalExport
 {
     public const string ContentType = "application/x-ndjson";
+    public const string ConcurrencyPolicy = "signal-export";
+    public const int ConcurrentPerKey = 2;
     private const int PageSize = 1000;
 
     /// <summary>Writes the signals and flushes after each page; returns how many were written.</summary>

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
 
 namespace Agent33.AppHost.Postgres;
 
@@ -14,6 +16,9 @@ namespace Agent33.AppHost.Postgres;
 /// </summary>
 public static class LearningDatabase
 {
+    /// <summary>The gateway's database on the shared server (its resource is <see cref="ResourceNames.GatewayDatabase"/>).</summary>
+    private const string GatewayDatabaseName = "gateway";
+
     /// <returns>The learning database's connection string, the gateway's, and the resource to wait for: healthy once the learning database exists.</returns>
     public static (IResourceBuilder<IResourceWithConnectionString> Database, IResourceBuilder<IResourceWithConnectionString> GatewayDatabase,
         IResourceBuilder<IResource> Ready) AddLearningDatabase(this IDistributedApplicationBuilder builder)
@@ -32,7 +37,7 @@ public static class LearningDatabase
             // Aspire creates the database once the server is up; the database resource is healthy when it exists.
             var server = builder.AddPostgres(ResourceNames.Postgres).WithDataVolume();
             var database = server.AddDatabase(ResourceNames.LearningDatabase);
-            return (database, server.AddDatabase(ResourceNames.GatewayDatabase, "gateway"), database);
+            return (database, server.AddDatabase(ResourceNames.GatewayDatabase, GatewayDatabaseName), database);
         }
 
         return builder.AddLocalPostgres();
@@ -55,7 +60,7 @@ public static class LearningDatabase
 
         var server = builder.AddExecutable(ResourceNames.Postgres, "bash", AppContext.BaseDirectory, script, binDir, dataDir, port.ToString())
             .WithEnvironment("AGENT33_PG_PASSWORD", password)
-            .WithEnvironment("AGENT33_PG_DATABASE", $"{ResourceNames.LearningDatabase} gateway") // the learning service's and the gateway's
+            .WithEnvironment("AGENT33_PG_DATABASE", $"{ResourceNames.LearningDatabase} {GatewayDatabaseName}") // the learning service's and the gateway's
             .WithEndpoint(name: "tcp", scheme: "tcp", port: port, targetPort: port, isProxied: false);
         var endpoint = server.GetEndpoint("tcp");
 
@@ -63,17 +68,31 @@ public static class LearningDatabase
             $"Host=127.0.0.1;Port={endpoint.Property(EndpointProperty.Port)};Username=postgres;Password={password}");
         var databaseConnection = ReferenceExpression.Create($"{serverConnection};Database={ResourceNames.LearningDatabase}");
         var database = builder.AddConnectionString(ResourceNames.LearningDatabase, databaseConnection);
-        // The gateway's own database (LLM spend) on the same server; the gateway's migrations create it.
+        // The gateway's own database (LLM spend) on the same server; the script creates it beside the learning database.
         var gatewayDatabase = builder.AddConnectionString(ResourceNames.GatewayDatabase,
-            ReferenceExpression.Create($"{serverConnection};Database=gateway"));
+            ReferenceExpression.Create($"{serverConnection};Database={GatewayDatabaseName}"));
 
-        // Healthy once the learning database answers with the generated password (the script creates it), so the
-        // service waits for a database it can use instead of logging that it does not exist yet.
+        // Healthy once both databases exist (the script creates them after the server accepts connections), so the
+        // services wait for databases they can use. The check asks the maintenance database: connecting to a
+        // database that is not created yet would put "does not exist" in the server's log on every first run.
         var healthCheck = $"{ResourceNames.Postgres}-ready";
-        string? connectionString = null;
+        string? maintenanceConnection = null;
         builder.Eventing.Subscribe<BeforeResourceStartedEvent>(server.Resource, async (_, ct) =>
-            connectionString = await databaseConnection.GetValueAsync(ct));
-        builder.Services.AddHealthChecks().AddNpgSql(_ => connectionString ?? throw new InvalidOperationException("postgres has not started yet"), name: healthCheck);
+            maintenanceConnection = $"{await serverConnection.GetValueAsync(ct)};Database=postgres;Pooling=false");
+        builder.Services.AddHealthChecks().AddAsyncCheck(healthCheck, async ct =>
+        {
+            if (maintenanceConnection is null)
+            {
+                return HealthCheckResult.Unhealthy("postgres has not started yet");
+            }
+            await using var connection = new NpgsqlConnection(maintenanceConnection);
+            await connection.OpenAsync(ct);
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM pg_database WHERE datname = ANY(@names)", connection);
+            count.Parameters.AddWithValue("names", (string[])[ResourceNames.LearningDatabase, GatewayDatabaseName]);
+            return (long)(await count.ExecuteScalarAsync(ct))! == 2
+                ? HealthCheckResult.Healthy()
+                : HealthCheckResult.Unhealthy("the databases are being created");
+        });
         server.WithHealthCheck(healthCheck);
 
         return (database, gatewayDatabase, server.WithParentRelationship(database.Resource));

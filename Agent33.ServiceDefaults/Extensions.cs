@@ -92,12 +92,13 @@ public static class ServiceDefaultsExtensions
             logging.IncludeScopes = true;
         });
 
+        var detailed = builder.Configuration.GetValue<bool>(DetailedMetricsKey);
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddView(PublicMetricStream)
+                .AddView(instrument => !detailed && PerRequestDetail.Contains(instrument.Name) ? MetricStreamConfiguration.Drop : PublicMetricStream(instrument))
                 .AddMeter(MeterPrefix + "*")
                 .AddPrometheusExporter());
 
@@ -129,6 +130,30 @@ public static class ServiceDefaultsExtensions
         ["dotnet.process.cpu.count"] = "dotnet.process.cpus",
         ["dotnet.timer.count"] = "dotnet.timers.active",
         ["db.client.connection.count"] = "db.client.connections.usage", // the name semantic conventions gave it before 1.26
+    };
+
+    /// <summary><c>Metrics:Detailed</c>: also export the framework's per-request detail instruments (<see cref="PerRequestDetail"/>).</summary>
+    public const string DetailedMetricsKey = "Metrics:Detailed";
+
+    /// <summary>
+    /// Instruments the framework records on every request that say little an operator acts on, each measurement costing
+    /// the hot path (the gateway's most): how long authentication and a rate-limit lease took, route matching, every
+    /// pooled buffer rented, and outgoing requests one by one (the gateway's <c>connector_*</c> series count and time
+    /// them per connector). Not exported unless <c>Metrics:Detailed=true</c>; a dropped instrument is never recorded.
+    /// Every service keeps <c>http_server_request_duration_seconds</c>, rate-limit rejections
+    /// (<c>aspnetcore_rate_limiting_requests_total</c>), outgoing connection counts and the runtime's metrics.
+    /// </summary>
+    public static readonly IReadOnlySet<string> PerRequestDetail = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "aspnetcore.authentication.authenticate.duration",
+        "aspnetcore.authorization.attempts",
+        "aspnetcore.routing.match_attempts",
+        "aspnetcore.rate_limiting.request_lease.duration",
+        "aspnetcore.rate_limiting.active_request_leases",
+        "aspnetcore.memory_pool.rented",
+        "http.client.request.duration",
+        "http.client.active_requests",
+        "http.client.request.time_in_queue",
     };
 
     // /metrics is open to any scraper. Npgsql's instruments name the connection pool by its connection string (host,

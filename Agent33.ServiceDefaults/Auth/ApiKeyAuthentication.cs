@@ -42,7 +42,9 @@ public static class ApiKeyAuthentication
         builder.Services.AddAuthentication(Scheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(Scheme, null);
         builder.Services.AddAuthorizationBuilder()
-            .SetFallbackPolicy(new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build())
+            // No scheme named: the middleware's authentication (the default scheme) is used as it is. Naming the scheme
+            // would authenticate again for every request and copy the principal.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build())
             .AddPolicy(Scopes.Read, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Read)))
             .AddPolicy(Scopes.Write, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Write)))
             .AddPolicy(Scopes.Admin, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Admin)))
@@ -80,6 +82,18 @@ internal sealed class ApiKeyStore
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyAuthentication.Scheme));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyAuthentication.Scheme));
     }
+
+    /// <summary>
+    /// <c>Authorization</c> header strings that carried a valid key, by reference, never by content. Kestrel hands a
+    /// keep-alive connection the same string for a header value that did not change, so a caller's next request is
+    /// known without hashing its key again. An entry goes when its string does (the connection that read it is gone);
+    /// only accepted keys are added, so a caller without one cannot grow the table.
+    /// </summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<string, Task<AuthenticateResult>> _accepted = new();
+
+    public Task<AuthenticateResult>? Accepted(string authorizationHeader) => _accepted.TryGetValue(authorizationHeader, out var result) ? result : null;
+
+    public void Accept(string authorizationHeader, Task<AuthenticateResult> result) => _accepted.AddOrUpdate(authorizationHeader, result);
 
     /// <summary>The result for a presented key, or null; every stored hash is compared, in constant time.</summary>
     public Task<AuthenticateResult>? Find(string key)
@@ -123,13 +137,25 @@ internal sealed class ApiKeyAuthenticationHandler(
             return ApiKeyStore.AuthOff;
         }
 
+        var authorization = Request.Headers.Authorization is { Count: 1 } single ? single[0] : null;
+        if (authorization is not null && keys.Accepted(authorization) is { } known)
+        {
+            return known;
+        }
         var presented = ReadKey(Request);
         if (presented is null)
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }
-
-        return keys.Find(presented) ?? Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+        if (keys.Find(presented) is not { } found)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+        }
+        if (authorization?.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            keys.Accept(authorization, found); // the key came from this header
+        }
+        return found;
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

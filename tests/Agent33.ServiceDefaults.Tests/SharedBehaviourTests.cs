@@ -131,6 +131,44 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
         Assert.Equal((status, code), (actual, actualCode));
     }
 
+    /// <summary>
+    /// A keep-alive connection reuses a header's string while its value does not change, and the handler knows an
+    /// accepted header by that string: whatever the same connection sends next is still judged by its own key.
+    /// </summary>
+    [Fact]
+    public async Task Each_request_on_one_connection_is_judged_by_its_own_key()
+    {
+        var sequence = new (string? Key, bool UseHeader, HttpStatusCode Status)[]
+        {
+            (Reader, false, HttpStatusCode.OK), (Reader, false, HttpStatusCode.OK), ("no-such-key", false, HttpStatusCode.Unauthorized),
+            (Reader, false, HttpStatusCode.OK), (null, false, HttpStatusCode.Unauthorized), (Reader, true, HttpStatusCode.OK),
+            (Reader + "x", false, HttpStatusCode.Unauthorized), (Reader, false, HttpStatusCode.OK), (Writer, false, HttpStatusCode.OK),
+        };
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1 };
+        using var client = new HttpClient(handler) { BaseAddress = _client.BaseAddress };
+        var connections = 0;
+        handler.ConnectCallback = async (context, ct) =>
+        {
+            Interlocked.Increment(ref connections);
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await socket.ConnectAsync(context.DnsEndPoint, ct);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        };
+        var statuses = new List<HttpStatusCode>();
+        foreach (var (key, useHeader, _) in sequence)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/items");
+            if (key is not null)
+            {
+                request.Headers.TryAddWithoutValidation(useHeader ? "X-Api-Key" : "Authorization", useHeader ? key : $"Bearer {key}");
+            }
+            using var response = await client.SendAsync(request);
+            statuses.Add(response.StatusCode);
+        }
+        Assert.Equal(sequence.Select(s => s.Status), statuses);
+        Assert.Equal(1, connections); // one connection throughout, so the header strings were reused where they could be
+    }
+
     [Fact]
     public async Task The_key_may_come_in_the_X_Api_Key_header()
     {
@@ -257,6 +295,27 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
         // Another key has its own bucket, and reads are never limited.
         Assert.Equal(HttpStatusCode.Created, (await SendAsync(HttpMethod.Post, "/items", Admin, JsonContent.Create(new { name = "b", count = 1 }))).Status);
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/items", Writer)).Status);
+    }
+
+    [Fact]
+    public async Task The_frameworks_per_request_detail_is_not_exported_and_request_durations_are()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/items", Reader)).Status);
+        }
+        var metrics = "";
+        for (var attempt = 0; attempt < 20 && !metrics.Contains("http_server_request_duration_seconds_count", StringComparison.Ordinal); attempt++)
+        {
+            await Task.Delay(100); // a request's duration is recorded as its answer ends
+            metrics = await _client.GetStringAsync("/metrics");
+        }
+        Assert.Contains("http_server_request_duration_seconds_count", metrics);
+        Assert.Contains("kestrel_active_connections", metrics);
+        foreach (var name in Microsoft.Extensions.Hosting.ServiceDefaultsExtensions.PerRequestDetail)
+        {
+            Assert.DoesNotContain(name.Replace('.', '_'), metrics);
+        }
     }
 
     [Fact]

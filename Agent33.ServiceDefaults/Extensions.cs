@@ -114,6 +114,13 @@ public static class ServiceDefaultsExtensions
                     .AddHttpClientInstrumentation())
                 .UseOtlpExporter();
         }
+        else if (builder.Configuration[$"Logging:LogLevel:{HostingDiagnosticsCategory}"] is null)
+        {
+            // With no tracing, ASP.NET Core still starts an Activity and a log scope for every request, only because its
+            // request log category is enabled (at any level): a cost per request (the gateway's most) for log lines the
+            // Warning level drops anyway. Off; setting the category's level turns it back on.
+            builder.Logging.AddFilter(HostingDiagnosticsCategory, LogLevel.None);
+        }
 
         return builder;
     }
@@ -131,6 +138,8 @@ public static class ServiceDefaultsExtensions
         ["dotnet.timer.count"] = "dotnet.timers.active",
         ["db.client.connection.count"] = "db.client.connections.usage", // the name semantic conventions gave it before 1.26
     };
+
+    private const string HostingDiagnosticsCategory = "Microsoft.AspNetCore.Hosting.Diagnostics";
 
     /// <summary><c>Metrics:Detailed</c>: also export the framework's per-request detail instruments (<see cref="PerRequestDetail"/>).</summary>
     public const string DetailedMetricsKey = "Metrics:Detailed";

@@ -19,9 +19,12 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
 
     public bool Has(string scope) => Scopes.Any(s => Auth.Scopes.Grants(s, scope));
 
-    public static ApiCaller From(ClaimsPrincipal user) => new(
-        user.FindFirst(ApiKeyAuthentication.TenantClaim)?.Value ?? "",
-        user.FindAll(ApiKeyAuthentication.ScopeClaim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal));
+    /// <summary>The caller a principal stands for, read once per principal: a key's principal is built once and never changed.</summary>
+    public static ApiCaller From(ClaimsPrincipal user) => Callers.GetValue(user, static principal => new(
+        principal.FindFirst(ApiKeyAuthentication.TenantClaim)?.Value ?? "",
+        principal.FindAll(ApiKeyAuthentication.ScopeClaim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal)));
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClaimsPrincipal, ApiCaller> Callers = new();
 
     public static ApiCaller From(HttpContext context) => From(context.User);
 

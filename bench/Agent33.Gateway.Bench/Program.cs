@@ -16,6 +16,7 @@ using Yarp.ReverseProxy.Configuration;
 //   llm [requests]           the OpenAI endpoint: time to first token of a streamed chat completion, gateway vs direct to the
 //                            provider stub, and non-streaming completions/s under wrk (POST), alternating, three rounds
 //   trace-report FILE [N]    the top N frames of a dotnet-trace collect-linux CPU trace (see README.md)
+//   alloc-report FILE [N]    the top N types and allocating frames of a dotnet-trace collect --profile gc-verbose trace
 //
 // The same executable is also the backend and the bare YARP proxy (the "backend" and "bare-yarp" arguments).
 switch (args.FirstOrDefault())
@@ -26,6 +27,8 @@ switch (args.FirstOrDefault())
     case "bare-yarp":
         await RunBareYarpAsync(int.Parse(args[1], CultureInfo.InvariantCulture), args[2]);
         return 0;
+    case "alloc-report" when args.Length > 1:
+        return TraceReport.PrintAllocations(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 25);
     case "trace-report" when args.Length > 1:
         return TraceReport.Print(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 25);
 }

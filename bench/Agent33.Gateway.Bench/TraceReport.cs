@@ -71,6 +71,38 @@ internal static class TraceReport
         }
     }
 
+    /// <summary>
+    /// What a process allocates, from the runtime's allocation ticks (one per ~100 KB allocated) in a trace taken with
+    /// <c>dotnet-trace collect --profile gc-verbose</c>: by type, and by the innermost frame outside the runtime's
+    /// own libraries (System.*, Microsoft.Extensions.*) that allocated it.
+    /// </summary>
+    public static int PrintAllocations(string path, int top)
+    {
+        using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(path));
+        var ticks = log.Events.OfType<Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationTickTraceData>()
+            .Select(e => (Type: e.TypeName, Bytes: e.AllocationAmount64, Caller: Frames(e.CallStack()).FirstOrDefault(f => !f.Native
+                && !f.Name.StartsWith("System.", StringComparison.Ordinal) && !f.Name.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal))?.Name ?? "(runtime)"))
+            .ToList();
+        if (ticks.Count == 0)
+        {
+            Console.Error.WriteLine("no allocation ticks: take the trace with dotnet-trace collect --profile gc-verbose");
+            return 1;
+        }
+        var total = (double)ticks.Sum(t => t.Bytes);
+        Console.WriteLine($"{ticks.Count} allocation ticks, {total / 1e6:F0} MB");
+        foreach (var (title, key) in new (string, Func<(string Type, long Bytes, string Caller), string>)[] { ("by type", t => t.Type), ("by allocating frame", t => t.Caller) })
+        {
+            Console.WriteLine($"\n{title}:");
+            var i = 0;
+            foreach (var group in ticks.GroupBy(key).OrderByDescending(g => g.Sum(t => t.Bytes)).Take(top))
+            {
+                var name = group.Key.Length > 150 ? group.Key[..150] + "…" : group.Key;
+                Console.WriteLine($"{++i,3}. {100.0 * group.Sum(t => t.Bytes) / total,5:F1}%  {name}");
+            }
+        }
+        return 0;
+    }
+
     private static List<Frame> Frames(TraceCallStack? stack)
     {
         var frames = new List<Frame>();

@@ -201,6 +201,39 @@ public sealed class LlmEndpointTests : IAsyncLifetime
         Assert.Equal(40, Sample(await ScrapeAsync(gateway), "llm_routing_failures_total"));
     }
 
+    /// <summary>An explicit model's decision is recorded with routing after the answer, so it never delays the first token.</summary>
+    [Fact]
+    public async Task An_explicit_models_decision_is_recorded_with_routing_once_the_answer_is_complete()
+    {
+        var decisions = new System.Collections.Concurrent.ConcurrentQueue<(System.Text.Json.Nodes.JsonNode Body, long At)>();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var recordingRouting = builder.Build();
+        recordingRouting.MapPost("/v1/routing/decisions", async (HttpRequest request) =>
+        {
+            decisions.Enqueue((System.Text.Json.Nodes.JsonNode.Parse(await new StreamReader(request.Body).ReadToEndAsync())!, Stopwatch.GetTimestamp()));
+            return Results.StatusCode(503);
+        });
+        await recordingRouting.StartAsync();
+        await using var gateway = Gateway(routing: recordingRouting.Urls.Single());
+
+        var parts = 0;
+        await foreach (var update in Chat(gateway, "mid-model").CompleteChatStreamingAsync([new UserChatMessage("tell me")]))
+        {
+            parts += update.ContentUpdate.Count;
+        }
+        Assert.Equal(5, parts);
+        var waited = Stopwatch.StartNew();
+        while (decisions.IsEmpty && waited.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(20);
+        }
+        var (body, at) = Assert.Single(decisions);
+        Assert.Equal("mid-model", body["requested_model"]!.GetValue<string>());
+        Assert.Equal("tell me", body["inputs"]!["messages"]![0]!["content"]!.GetValue<string>());
+        Assert.True(at > Interlocked.Read(ref _provider.LastChunkAt), "the decision was recorded before the provider's last chunk");
+    }
+
     [Fact]
     public async Task Microsoft_extensions_ai_chat_client_works_through_the_gateway()
     {

@@ -122,10 +122,10 @@ public sealed class LlmRouter(
 
         // The routing service decides effort, model and budget; an explicit model is honoured and still recorded.
         var auto = requested is null || requested == "auto";
-        var deciding = routing.DecideAsync(tenant, http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(), effort, messages,
-            maxTokens ?? options.Value.DefaultMaxTokens, auto ? null : requested, options.Value.DefaultModel, auto ? http.RequestAborted : CancellationToken.None);
-        // An explicit model does not wait for routing: the decision is still recorded there, beside the call.
-        var decision = auto ? await deciding : null;
+        var domain = http.Request.Headers["X-Agent33-Domain"].FirstOrDefault();
+        Task<RoutingDecision?> Decide(CancellationToken cancellationToken) => routing.DecideAsync(tenant, domain, effort, messages,
+            maxTokens ?? options.Value.DefaultMaxTokens, auto ? null : requested, options.Value.DefaultModel, cancellationToken);
+        var decision = auto ? await Decide(http.RequestAborted) : null;
         if (auto && decision is null)
         {
             metrics.RoutingFailed();
@@ -190,6 +190,12 @@ public sealed class LlmRouter(
             }
         }
 
+        if (!auto)
+        {
+            // An explicit model never waits for routing, and its decision is recorded there once the answer is complete,
+            // so that call shares neither the caller's time to first token nor the cores the answer is relayed on.
+            _ = Decide(CancellationToken.None);
+        }
         await tap.CompleteUsageAsync(http.RequestAborted);
         if (tap.FirstByte is { } firstByte)
         {

@@ -104,6 +104,18 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
                 }
             }
 
+            if (results.Any(r => r.Errors.Count > 0))
+            {
+                // What the services logged about the failures (each replica's console, the lines after a fail:).
+                foreach (var service in services)
+                {
+                    var log = await replicated.ConsoleLogsAsync(service);
+                    foreach (var at in Enumerable.Range(0, log.Count).Where(i => log[i].Contains("fail:", StringComparison.Ordinal)).Take(3))
+                    {
+                        output.WriteLine(string.Join('\n', log.Skip(at).Take(40)));
+                    }
+                }
+            }
             Assert.All(workloads.Zip(results), r => Assert.True(r.Second.Errors.Count == 0,
                 $"{r.First.Service} {r.First.Name}: {r.Second.Errors.Count} errors, first: {r.Second.Errors.FirstOrDefault()}"));
             Assert.All(results, r => Assert.True(r.Count > 0));

@@ -532,10 +532,9 @@ static int FreePort()
     return ((IPEndPoint)listener.LocalEndpoint).Port;
 }
 
-// CPU time of a process and its descendants (nginx's worker) in seconds, from /proc (which counts in USER_HZ, 100 per second).
-static double CpuSeconds(int pid) => CpuTicks(pid) / 100.0;
-
-static long CpuTicks(int pid)
+// CPU time (user + system) of a process and its descendants (nginx's worker) in seconds, from /proc (which counts
+// in USER_HZ, 100 per second).
+static double CpuSeconds(int pid)
 {
     if (pid == 0 || !File.Exists($"/proc/{pid}/stat"))
     {
@@ -544,16 +543,16 @@ static long CpuTicks(int pid)
     // Fields after the command (which is in parentheses and may hold spaces): utime and stime are the 12th and 13th.
     var stat = File.ReadAllText($"/proc/{pid}/stat");
     var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-    var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+    var seconds = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
     {
         var children = Path.Combine(task, "children");
         if (File.Exists(children))
         {
-            ticks += File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries).Sum(child => CpuTicks(int.Parse(child, CultureInfo.InvariantCulture)));
+            seconds += File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries).Sum(child => CpuSeconds(int.Parse(child, CultureInfo.InvariantCulture)));
         }
     }
-    return ticks;
+    return seconds;
 }
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";

@@ -348,28 +348,17 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                 ServiceName = container,
                 Replicas = 1,
                 Selector = new V1LabelSelector { MatchLabels = SelectorLabels(container) },
-                Template = new V1PodTemplateSpec
-                {
-                    Metadata = new V1ObjectMeta { Labels = Labels(container) },
-                    Spec = new V1PodSpec
-                    {
-                        AutomountServiceAccountToken = false,
-                        SecurityContext = NonRootPod(PostgresUser),
-                        Containers =
-                        [
-                            BackingContainer(container, env,
-                                readiness: IsPostgres(container)
-                                    ? new V1Probe
-                                    {
-                                        Exec = new V1ExecAction { Command = ["pg_isready", "-U", "postgres", "-h", "127.0.0.1"] },
-                                        PeriodSeconds = 10,
-                                    }
-                                    : TcpProbe(periodSeconds: 10),
-                                Resources("250m", "256Mi", "2", "1Gi"), readOnlyRoot: false,
-                                [.. volumes.Select((volume, i) => new V1VolumeMount { MountPath = volume.GetProperty("target").GetString(), Name = VolumeName(i) })]),
-                        ],
-                    },
-                },
+                Template = BackingPodTemplate(container, PostgresUser,
+                    BackingContainer(container, env,
+                        readiness: IsPostgres(container)
+                            ? new V1Probe
+                            {
+                                Exec = new V1ExecAction { Command = ["pg_isready", "-U", "postgres", "-h", "127.0.0.1"] },
+                                PeriodSeconds = 10,
+                            }
+                            : TcpProbe(periodSeconds: 10),
+                        Resources("250m", "256Mi", "2", "1Gi"), readOnlyRoot: false,
+                        [.. volumes.Select((volume, i) => new V1VolumeMount { MountPath = volume.GetProperty("target").GetString(), Name = VolumeName(i) })])),
                 VolumeClaimTemplates = volumes.Select((_, i) => new V1PersistentVolumeClaim
                 {
                     ApiVersion = "v1",
@@ -404,24 +393,26 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
                 Replicas = 1,
                 Selector = new V1LabelSelector { MatchLabels = SelectorLabels(container) },
                 Strategy = new V1DeploymentStrategy { Type = "Recreate" },
-                Template = new V1PodTemplateSpec
-                {
-                    Metadata = new V1ObjectMeta { Labels = Labels(container) },
-                    Spec = new V1PodSpec
-                    {
-                        AutomountServiceAccountToken = false,
-                        SecurityContext = NonRootPod(RedisUser),
-                        Containers =
-                        [
-                            BackingContainer(container, env, readiness: TcpProbe(periodSeconds: 10), Resources("100m", "64Mi", "1", "256Mi"), readOnlyRoot: true,
-                                [new V1VolumeMount { MountPath = "/data", Name = "data" }]),
-                        ],
-                        Volumes = [new V1Volume { Name = "data", EmptyDir = new V1EmptyDirVolumeSource() }],
-                    },
-                },
+                Template = BackingPodTemplate(container, RedisUser,
+                    BackingContainer(container, env, readiness: TcpProbe(periodSeconds: 10), Resources("100m", "64Mi", "1", "256Mi"), readOnlyRoot: true,
+                        [new V1VolumeMount { MountPath = "/data", Name = "data" }]),
+                    volumes: [new V1Volume { Name = "data", EmptyDir = new V1EmptyDirVolumeSource() }]),
             },
         };
     }
+
+    /// <summary>A backing service's pod: its one container, run as the image's own non-root user, with no service account token.</summary>
+    private static V1PodTemplateSpec BackingPodTemplate(string container, long user, V1Container main, List<V1Volume>? volumes = null) => new()
+    {
+        Metadata = new V1ObjectMeta { Labels = Labels(container) },
+        Spec = new V1PodSpec
+        {
+            AutomountServiceAccountToken = false,
+            SecurityContext = NonRootPod(user),
+            Containers = [main],
+            Volumes = volumes,
+        },
+    };
 
     private static string VolumeName(int index) => index == 0 ? "data" : $"data-{index}";
 

@@ -20,35 +20,22 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
 
     private sealed record Workload(string Service, string Name, int Workers, Func<HttpClient, int, int, Task<HttpResponseMessage>> Send);
 
+    private static readonly TimeSpan LoadDuration =
+        TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("AGENT33_LOAD_SECONDS") ?? "30", CultureInfo.InvariantCulture));
+
+    private static readonly string[] Services = [ResourceNames.Routing, ResourceNames.Learning, ResourceNames.Gateway];
+
     [Fact]
     public async Task A_sustained_mixed_load_on_all_three_services_has_no_errors_and_bounded_memory()
     {
-        var duration = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("AGENT33_LOAD_SECONDS") ?? "30", CultureInfo.InvariantCulture));
-        string[] services = [ResourceNames.Routing, ResourceNames.Learning, ResourceNames.Gateway];
-        var clients = services.ToDictionary(s => s, s => app.CreateClient(s, AppHostFixture.ServiceKey));
-        var workloads = Workloads();
-
-        using var stop = new CancellationTokenSource(duration);
-        var memory = services.ToDictionary(s => s, _ => new List<double>());
-        var sampler = SampleMemoryAsync(memory, stop.Token);
-        var started = Stopwatch.StartNew();
-        var results = await Task.WhenAll(workloads.Select(w => RunAsync(w, clients[w.Service], stop.Token)));
-        var seconds = started.Elapsed.TotalSeconds;
-        await sampler;
-
-        output.WriteLine($"{duration.TotalSeconds:F0} s of mixed load, {Environment.ProcessorCount} cores shared by the services, Postgres and this client:");
-        foreach (var (workload, (count, errors, p99)) in workloads.Zip(results))
-        {
-            output.WriteLine($"  {workload.Service} {workload.Name}: {count / seconds:F0}/s ({count} requests, {workload.Workers} workers), p99 {p99:F1} ms, {errors.Count} errors");
-        }
+        var memory = Services.ToDictionary(s => s, _ => new List<double>());
+        var runs = await RunLoadAsync(app, "the services", stop => SampleMemoryAsync(memory, stop));
         foreach (var (service, samples) in memory)
         {
             output.WriteLine($"  {service} working set: peak {samples.Max():F0} MB, first third {Median(samples, 0):F0} MB, last third {Median(samples, 2):F0} MB ({samples.Count} samples)");
         }
 
-        Assert.All(workloads.Zip(results), r => Assert.True(r.Second.Errors.Count == 0,
-            $"{r.First.Service} {r.First.Name}: {r.Second.Errors.Count} errors, first: {r.Second.Errors.FirstOrDefault()}"));
-        Assert.All(results, r => Assert.True(r.Count > 0));
+        await AssertEveryWorkloadServedWithoutErrorsAsync(app, runs);
         foreach (var (service, samples) in memory)
         {
             Assert.True(samples.Count >= 5, $"{service}: too few memory samples");
@@ -66,36 +53,20 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
     [Fact]
     public async Task The_same_load_on_two_replicas_of_each_service_has_no_errors_and_every_replica_serves()
     {
-        var duration = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("AGENT33_LOAD_SECONDS") ?? "30", CultureInfo.InvariantCulture));
         var replicated = new AppHostFixture(replicas: 2);
         try
         {
             await replicated.InitializeAsync();
-            string[] services = [ResourceNames.Routing, ResourceNames.Learning, ResourceNames.Gateway];
             var processes = new Dictionary<string, List<int>>();
-            foreach (var service in services)
+            foreach (var service in Services)
             {
                 processes[service] = await replicated.ReplicaProcessesAsync(service);
                 Assert.True(processes[service].Count == 2, $"{service}: {processes[service].Count} running replicas");
             }
             var pids = processes.Values.SelectMany(p => p).ToList();
             var cpuBefore = pids.ToDictionary(pid => pid, CpuSeconds);
-            var clients = services.ToDictionary(s => s, s => replicated.CreateClient(s, AppHostFixture.ServiceKey));
-            var workloads = Workloads();
-
-            using var stop = new CancellationTokenSource(duration);
             var memory = pids.ToDictionary(pid => pid, _ => new List<double>());
-            var sampler = SampleResidentMemoryAsync(memory, stop.Token);
-            var started = Stopwatch.StartNew();
-            var results = await Task.WhenAll(workloads.Select(w => RunAsync(w, clients[w.Service], stop.Token)));
-            var seconds = started.Elapsed.TotalSeconds;
-            await sampler;
-
-            output.WriteLine($"{duration.TotalSeconds:F0} s of mixed load on 2 replicas of each service, {Environment.ProcessorCount} cores shared by six services, Postgres and this client:");
-            foreach (var (workload, (count, errors, p99)) in workloads.Zip(results))
-            {
-                output.WriteLine($"  {workload.Service} {workload.Name}: {count / seconds:F0}/s ({count} requests), p99 {p99:F1} ms, {errors.Count} errors");
-            }
+            var runs = await RunLoadAsync(replicated, "six services (2 replicas of each)", stop => SampleResidentMemoryAsync(memory, stop));
             foreach (var (service, replicas) in processes)
             {
                 foreach (var pid in replicas)
@@ -104,21 +75,7 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
                 }
             }
 
-            if (results.Any(r => r.Errors.Count > 0))
-            {
-                // What the services logged about the failures (each replica's console, the lines after a fail:).
-                foreach (var service in services)
-                {
-                    var log = await replicated.ConsoleLogsAsync(service);
-                    foreach (var at in Enumerable.Range(0, log.Count).Where(i => log[i].Contains("fail:", StringComparison.Ordinal)).Take(3))
-                    {
-                        output.WriteLine(string.Join('\n', log.Skip(at).Take(40)));
-                    }
-                }
-            }
-            Assert.All(workloads.Zip(results), r => Assert.True(r.Second.Errors.Count == 0,
-                $"{r.First.Service} {r.First.Name}: {r.Second.Errors.Count} errors, first: {r.Second.Errors.FirstOrDefault()}"));
-            Assert.All(results, r => Assert.True(r.Count > 0));
+            await AssertEveryWorkloadServedWithoutErrorsAsync(replicated, runs);
             foreach (var pid in pids)
             {
                 Assert.True(CpuSeconds(pid) - cpuBefore[pid] > 0.2, $"replica {pid} did no work: the proxy did not spread the load");
@@ -129,6 +86,47 @@ public sealed class SustainedLoadTests(AppHostFixture app, ITestOutputHelper out
         {
             await replicated.DisposeAsync();
         }
+    }
+
+    /// <summary>Every workload against <paramref name="fixture"/>'s services for <see cref="LoadDuration"/>, while <paramref name="sample"/> runs; the throughput of each is written to the output.</summary>
+    private async Task<(Workload Workload, (int Count, List<string> Errors, double P99) Result)[]> RunLoadAsync(
+        AppHostFixture fixture, string sharedBy, Func<CancellationToken, Task> sample)
+    {
+        var clients = Services.ToDictionary(s => s, s => fixture.CreateClient(s, AppHostFixture.ServiceKey));
+        var workloads = Workloads();
+        using var stop = new CancellationTokenSource(LoadDuration);
+        var sampler = sample(stop.Token);
+        var started = Stopwatch.StartNew();
+        var results = await Task.WhenAll(workloads.Select(w => RunAsync(w, clients[w.Service], stop.Token)));
+        var seconds = started.Elapsed.TotalSeconds;
+        await sampler;
+
+        output.WriteLine($"{LoadDuration.TotalSeconds:F0} s of mixed load, {Environment.ProcessorCount} cores shared by {sharedBy}, Postgres and this client:");
+        foreach (var (workload, (count, errors, p99)) in workloads.Zip(results))
+        {
+            output.WriteLine($"  {workload.Service} {workload.Name}: {count / seconds:F0}/s ({count} requests, {workload.Workers} workers), p99 {p99:F1} ms, {errors.Count} errors");
+        }
+        return [.. workloads.Zip(results)];
+    }
+
+    /// <summary>No request failed and every workload was served; on failures, what the services logged about them goes to the output first.</summary>
+    private async Task AssertEveryWorkloadServedWithoutErrorsAsync(AppHostFixture fixture, (Workload Workload, (int Count, List<string> Errors, double P99) Result)[] runs)
+    {
+        if (runs.Any(r => r.Result.Errors.Count > 0))
+        {
+            // Each service's console (every replica's), the lines after a fail:, so a rare failure in CI names its exception.
+            foreach (var service in Services)
+            {
+                var log = await fixture.ConsoleLogsAsync(service);
+                foreach (var at in Enumerable.Range(0, log.Count).Where(i => log[i].Contains("fail:", StringComparison.Ordinal)).Take(3))
+                {
+                    output.WriteLine(string.Join('\n', log.Skip(at).Take(40)));
+                }
+            }
+        }
+        Assert.All(runs, r => Assert.True(r.Result.Errors.Count == 0,
+            $"{r.Workload.Service} {r.Workload.Name}: {r.Result.Errors.Count} errors, first: {r.Result.Errors.FirstOrDefault()}"));
+        Assert.All(runs, r => Assert.True(r.Result.Count > 0));
     }
 
     /// <summary>User plus system CPU time of a process, from <c>/proc/PID/stat</c> (in clock ticks of 1/100 s).</summary>

@@ -196,9 +196,19 @@ public static class ServiceDefaultsExtensions
     /// are open so probes and scrapers need no key, and so is a browser's CORS preflight; everything
     /// else requires one.
     /// </summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    /// <param name="app">The service.</param>
+    /// <param name="ahead">
+    /// A service's own path for its hottest requests: inside the error handling, ahead of routing and the rest of the
+    /// shared middleware. It serves what it can and passes every other request on unchanged.
+    /// </param>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, Action<IApplicationBuilder>? ahead = null)
     {
         app.UseExceptionHandler();
+        if (ahead is not null)
+        {
+            ahead(app);
+            app.UseRouting(); // named here, or the host would put routing first, ahead of this path
+        }
         app.UseStatusCodePages();
         app.UseBrowserCors(); // before authentication: a preflight carries no key
         app.UseAuthentication();

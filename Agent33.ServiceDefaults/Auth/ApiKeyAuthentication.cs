@@ -54,8 +54,11 @@ public static class ApiKeyAuthentication
     }
 }
 
-/// <summary>Keys are compared by SHA-256 hash in constant time; the plain keys are never kept or logged.</summary>
-internal sealed class ApiKeyStore
+/// <summary>
+/// Keys are compared by SHA-256 hash in constant time; the plain keys are never kept or logged. The authentication
+/// handler asks it, and so may a path that serves its requests before the shared middleware (the gateway's connector calls).
+/// </summary>
+public sealed class ApiKeyStore
 {
     private readonly (byte[] Hash, Task<AuthenticateResult> Result)[] _keys;
 
@@ -84,6 +87,52 @@ internal sealed class ApiKeyStore
     }
 
     /// <summary>
+    /// The request's key, judged: success with the key's principal, no result without a key, failure for an unknown one.
+    /// </summary>
+    public Task<AuthenticateResult> Authenticate(HttpRequest request)
+    {
+        if (!Enabled)
+        {
+            return AuthOff;
+        }
+
+        var authorization = request.Headers.Authorization is { Count: 1 } single ? single[0] : null;
+        if (authorization is not null && Accepted(authorization) is { } known)
+        {
+            return known;
+        }
+        var presented = ReadKey(request);
+        if (presented is null)
+        {
+            return NoKey;
+        }
+        if (Find(presented) is not { } found)
+        {
+            return UnknownKey;
+        }
+        if (authorization?.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            Accept(authorization, found); // the key came from this header
+        }
+        return found;
+    }
+
+    private static readonly Task<AuthenticateResult> NoKey = Task.FromResult(AuthenticateResult.NoResult());
+    private static readonly Task<AuthenticateResult> UnknownKey = Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+
+    private static string? ReadKey(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var token = header["Bearer ".Length..].Trim();
+            return token.Length > 0 ? token : null;
+        }
+        var apiKey = request.Headers[ApiKeyAuthentication.HeaderName].ToString().Trim();
+        return apiKey.Length > 0 ? apiKey : null;
+    }
+
+    /// <summary>
     /// <c>Authorization</c> header strings that carried a valid key, by reference, never by content. Kestrel hands a
     /// keep-alive connection the same string for a header value that did not change, so a caller's next request is
     /// known without hashing its key again. An entry goes when its string does (the connection that read it is gone);
@@ -91,12 +140,12 @@ internal sealed class ApiKeyStore
     /// </summary>
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<string, Task<AuthenticateResult>> _accepted = new();
 
-    public Task<AuthenticateResult>? Accepted(string authorizationHeader) => _accepted.TryGetValue(authorizationHeader, out var result) ? result : null;
+    private Task<AuthenticateResult>? Accepted(string authorizationHeader) => _accepted.TryGetValue(authorizationHeader, out var result) ? result : null;
 
-    public void Accept(string authorizationHeader, Task<AuthenticateResult> result) => _accepted.AddOrUpdate(authorizationHeader, result);
+    private void Accept(string authorizationHeader, Task<AuthenticateResult> result) => _accepted.AddOrUpdate(authorizationHeader, result);
 
     /// <summary>The result for a presented key, or null; every stored hash is compared, in constant time.</summary>
-    public Task<AuthenticateResult>? Find(string key)
+    private Task<AuthenticateResult>? Find(string key)
     {
         // Hashed on the stack: this runs on every request.
         Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
@@ -130,33 +179,7 @@ internal sealed class ApiKeyAuthenticationHandler(
     /// <summary>With auth off (local experiments only) every caller is an admin of the <c>default</c> tenant.</summary>
     public const string AuthOffTenant = "default";
 
-    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
-    {
-        if (!keys.Enabled)
-        {
-            return ApiKeyStore.AuthOff;
-        }
-
-        var authorization = Request.Headers.Authorization is { Count: 1 } single ? single[0] : null;
-        if (authorization is not null && keys.Accepted(authorization) is { } known)
-        {
-            return known;
-        }
-        var presented = ReadKey(Request);
-        if (presented is null)
-        {
-            return Task.FromResult(AuthenticateResult.NoResult());
-        }
-        if (keys.Find(presented) is not { } found)
-        {
-            return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
-        }
-        if (authorization?.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) == true)
-        {
-            keys.Accept(authorization, found); // the key came from this header
-        }
-        return found;
-    }
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync() => keys.Authenticate(Request);
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
@@ -170,18 +193,6 @@ internal sealed class ApiKeyAuthenticationHandler(
         var needed = Context.Items[ScopeRequirementHandler.NeededScopeItem] as string;
         return ApiProblem.WriteAsync(Context, StatusCodes.Status403Forbidden, "forbidden",
             needed is null ? "The API key lacks the scope this route needs." : $"The API key lacks the '{needed}' scope this route needs.");
-    }
-
-    private static string? ReadKey(HttpRequest request)
-    {
-        var header = request.Headers.Authorization.ToString();
-        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            var token = header["Bearer ".Length..].Trim();
-            return token.Length > 0 ? token : null;
-        }
-        var apiKey = request.Headers[ApiKeyAuthentication.HeaderName].ToString().Trim();
-        return apiKey.Length > 0 ? apiKey : null;
     }
 }
 

@@ -101,7 +101,9 @@ public static class GatewayServices
     public static WebApplication MapConnectorProxy(this WebApplication app)
     {
         var boundary = app.Services.GetRequiredService<BoundaryPipeline>();
-        app.MapReverseProxy(proxy => proxy.Use((context, next) => boundary.InvokeAsync(context, next)));
+        var registry = app.Services.GetRequiredService<ConnectorRegistry>();
+        app.MapReverseProxy(proxy => proxy.Use((context, next) =>
+            boundary.InvokeAsync(context, registry.Find(context.GetReverseProxyFeature().Route.Config.RouteId)!, next)));
         return app;
     }
 }

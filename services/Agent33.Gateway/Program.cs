@@ -1,4 +1,5 @@
 using Agent33.Gateway;
+using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Llm;
 using Agent33.Gateway.Llm.Spend;
 using Agent33.Gateway.Monitoring;
@@ -11,7 +12,7 @@ builder.AddGatewayServices();
 var app = builder.Build();
 await app.MigrateGatewayDatabaseAsync();
 
-app.MapDefaultEndpoints();
+app.MapDefaultEndpoints(ahead: pipeline => pipeline.UseMiddleware<ConnectorFastPath>());
 app.MapConnectorsApi();
 app.MapLlmApi();
 app.MapConnectorProxy();

@@ -19,7 +19,7 @@ namespace Agent33.Gateway.Boundary;
 /// Every call ends in exactly one outcome (<see cref="CallOutcome"/>).
 /// </summary>
 public sealed partial class BoundaryPipeline(
-    ConnectorRegistry registry, Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets,
+    Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets,
     IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
     public const string ConnectorHeader = "X-Connector-Id";
@@ -29,9 +29,8 @@ public sealed partial class BoundaryPipeline(
     /// <summary>The shortest <c>X-Connector-Timeout</c> taken; shorter ones would round to "no timeout".</summary>
     public const double MinTimeoutSeconds = 0.001;
 
-    public async Task InvokeAsync(HttpContext http, Func<Task> forward)
+    public async Task InvokeAsync(HttpContext http, ConnectorRuntime connector, Func<Task> forward)
     {
-        var connector = registry.Find(http.GetReverseProxyFeature().Route.Config.RouteId)!;
         var settings = connector.Options;
         var request = http.Request;
         var method = request.Method;

@@ -1,0 +1,95 @@
+using System.Collections.Frozen;
+using System.Threading.RateLimiting;
+using Agent33.Gateway.Boundary;
+using Agent33.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace Agent33.Gateway.Connectors;
+
+/// <summary>
+/// The connector call every agent makes most, served ahead of routing and the shared middleware: a known connector
+/// (<c>/connectors/{id}/…</c>, the id as configured), a key with the <c>write</c> scope that the write limiter lets
+/// through, and no <c>Origin</c> (browsers go through CORS). It passes the same boundary, forwards with YARP's own
+/// transforms and client for the route, and is recorded under the route's endpoint, so its answers and metrics are
+/// those of the routed path. Every other request — no or an unknown key, a missing scope, a limited write, a browser,
+/// any other spelling of the path — goes on to that path unchanged, which answers it as the contract says.
+/// </summary>
+/// <remarks>
+/// Measured on two cores: routing, authorization, the rate-limiting, CORS and status-page middleware and YARP's
+/// per-route pipeline cost about a fifth of the gateway's CPU per proxied call (bench/Agent33.Gateway.Bench).
+/// </remarks>
+public sealed class ConnectorFastPath(
+    RequestDelegate next, ConnectorRegistry registry, BoundaryPipeline boundary, IProxyStateLookup proxy, IHttpForwarder forwarder, EndpointDataSource endpoints,
+    ApiKeyStore keys, IOptions<RateLimiterOptions> limits)
+{
+    private static readonly string Prefix = ConnectorRoutes.PathPrefix + "/";
+    private readonly PartitionedRateLimiter<HttpContext>? _limiter = limits.Value.GlobalLimiter;
+    private FrozenDictionary<string, Endpoint>? _endpoints;
+
+    public Task InvokeAsync(HttpContext http)
+    {
+        var path = http.Request.Path.Value;
+        if (path is null || !path.StartsWith(Prefix, StringComparison.Ordinal) || http.Request.Headers.Origin.Count != 0)
+        {
+            return next(http);
+        }
+        var end = path.IndexOf('/', Prefix.Length);
+        var id = end < 0 ? path[Prefix.Length..] : path[Prefix.Length..end];
+        if (registry.Find(id) is not { } connector || !proxy.TryGetRoute(id, out var route) || EndpointFor(id) is not { } endpoint)
+        {
+            return next(http);
+        }
+        var authenticated = keys.Authenticate(http.Request).Result; // completed: keys are judged in memory
+        if (authenticated.Principal is not { } user || !ApiCaller.From(user).Has(Scopes.Write))
+        {
+            return next(http);
+        }
+        http.User = user;
+        return CallAsync(http, connector, route, endpoint);
+    }
+
+    private async Task CallAsync(HttpContext http, ConnectorRuntime connector, RouteModel route, Endpoint endpoint)
+    {
+        using var lease = await AcquireAsync(http);
+        if (lease is { IsAcquired: false })
+        {
+            await next(http); // the rate limiter middleware answers the 429 and counts the rejection
+            return;
+        }
+        http.SetEndpoint(endpoint);
+        var cluster = route.Cluster!.Model;
+        var destination = route.Cluster.DestinationsState.AllDestinations[0].Model.Config.Address;
+        await boundary.InvokeAsync(http, connector, async () =>
+            await forwarder.SendAsync(http, destination, cluster.HttpClient, cluster.Config.HttpRequest ?? ForwarderRequestConfig.Empty, route.Transformer));
+    }
+
+    /// <summary>As the rate-limiting middleware asks the global limiter: at once, then (for a shared bucket) asynchronously.</summary>
+    private async ValueTask<RateLimitLease?> AcquireAsync(HttpContext http)
+    {
+        if (_limiter is null)
+        {
+            return null;
+        }
+        var lease = _limiter.AttemptAcquire(http);
+        if (lease.IsAcquired)
+        {
+            return lease;
+        }
+        lease.Dispose();
+        return await _limiter.AcquireAsync(http, 1, http.RequestAborted);
+    }
+
+    /// <summary>YARP's endpoint for a connector's route, found once (the catalogue's routes never change while running).</summary>
+    private Endpoint? EndpointFor(string id)
+    {
+        _endpoints ??= endpoints.Endpoints
+            .Select(e => (Endpoint: e, Route: e.Metadata.GetMetadata<RouteModel>()))
+            .Where(e => e.Route is not null)
+            .ToFrozenDictionary(e => e.Route!.Config.RouteId, e => e.Endpoint, StringComparer.Ordinal);
+        return _endpoints.GetValueOrDefault(id);
+    }
+}

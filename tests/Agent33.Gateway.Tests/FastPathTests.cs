@@ -1,0 +1,108 @@
+using System.Net;
+using Agent33.Testing;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.DependencyInjection;
+
+using static Agent33.Gateway.Tests.GatewayCalls;
+
+namespace Agent33.Gateway.Tests;
+
+/// <summary>
+/// A writer's connector call is served ahead of routing and the shared middleware (the gateway's hot path); every
+/// other request takes the routed path. Both must answer alike: the same boundary, limits, headers and metrics.
+/// </summary>
+public sealed class FastPathTests : IAsyncLifetime
+{
+    private const string Id = "llm:test";
+    private Upstream _upstream = null!;
+
+    public async Task InitializeAsync() => _upstream = await Upstream.StartAsync();
+
+    public async Task DisposeAsync() => await _upstream.DisposeAsync();
+
+    /// <summary>Counts the authorization middleware's policy checks, which only the routed path makes.</summary>
+    private sealed class CountingAuthorization(IAuthorizationService inner) : IAuthorizationService
+    {
+        public int Checks;
+
+        public Task<AuthorizationResult> AuthorizeAsync(System.Security.Claims.ClaimsPrincipal user, object? resource, IEnumerable<IAuthorizationRequirement> requirements)
+        {
+            Interlocked.Increment(ref Checks);
+            return inner.AuthorizeAsync(user, resource, requirements);
+        }
+
+        public Task<AuthorizationResult> AuthorizeAsync(System.Security.Claims.ClaimsPrincipal user, object? resource, string policyName)
+        {
+            Interlocked.Increment(ref Checks);
+            return inner.AuthorizeAsync(user, resource, policyName);
+        }
+    }
+
+    private GatewayFactory Gateway(out CountingAuthorization authorization, params (string Key, string Value)[] settings)
+    {
+        var gateway = new GatewayFactory([.. GatewayFactory.Connector(0, Id, _upstream.Address), .. settings]);
+        gateway.ConfigureServices = services => services.AddSingleton<IAuthorizationService>(sp =>
+            new CountingAuthorization(ActivatorUtilities.CreateInstance<DefaultAuthorizationService>(sp)));
+        authorization = (CountingAuthorization)gateway.Services.GetRequiredService<IAuthorizationService>(); // starts the gateway
+        return gateway;
+    }
+
+    [Fact]
+    public async Task A_writers_call_skips_the_shared_middleware_and_answers_as_the_routed_path_does()
+    {
+        await using var gateway = Gateway(out var authorization);
+        var writer = gateway.CreateClient(TestKeys.Writer);
+
+        var fast = await CallAsync(writer, $"/connectors/{Id}/ok/models");
+        Assert.Equal(HttpStatusCode.OK, fast.Status);
+        Assert.Equal(0, authorization.Checks); // no policy was evaluated: the fast path served it
+
+        // A browser's call (Origin) and another spelling of the path take the routed path, and answer alike.
+        var routed = await CallAsync(writer, $"/connectors/{Id}/ok/models", headers: ("Origin", "https://app.example"));
+        var checks = authorization.Checks;
+        Assert.True(checks > 0);
+        var otherCase = await CallAsync(writer, $"/CONNECTORS/{Id}/ok/models");
+        Assert.True(authorization.Checks > checks);
+        foreach (var answer in new[] { routed, otherCase })
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Equal(await fast.Response.Content.ReadAsStringAsync(), await answer.Response.Content.ReadAsStringAsync());
+            Assert.Equal(Id, answer.Response.Headers.GetValues("X-Connector-Id").Single());
+        }
+        Assert.Equal(Id, fast.Response.Headers.GetValues("X-Connector-Id").Single());
+
+        // Keys that may not call go to the routed path, which refuses them as the contract says.
+        Assert.Equal((HttpStatusCode.Unauthorized, "unauthenticated"), Pick(await CallAsync(gateway.CreateClient(), $"/connectors/{Id}/ok")));
+        Assert.Equal((HttpStatusCode.Unauthorized, "unauthenticated"), Pick(await CallAsync(gateway.CreateClient("not-a-key"), $"/connectors/{Id}/ok")));
+        Assert.Equal((HttpStatusCode.Forbidden, "forbidden"), Pick(await CallAsync(gateway.CreateClient(TestKeys.Reader), $"/connectors/{Id}/ok")));
+        Assert.Equal((HttpStatusCode.NotFound, "connector_not_found"), Pick(await CallAsync(writer, "/connectors/llm:nope/ok")));
+
+        // Its request is recorded under the connector's route, as the two routed ones are.
+        var metrics = await ScrapeAsync(gateway);
+        Assert.Equal(3, Sample(metrics, "http_server_request_duration_seconds_count",
+            ("http_route", $"/connectors/{Id}/{{**remainder}}"), ("http_response_status_code", "200")));
+    }
+
+    [Fact]
+    public async Task The_write_limit_holds_on_the_fast_path_per_key()
+    {
+        await using var gateway = Gateway(out _, ("RateLimiting:WritesPerSecond", "1"), ("RateLimiting:Burst", "2"));
+        var writer = gateway.CreateClient(TestKeys.Writer);
+
+        var answers = new List<(HttpStatusCode, string?)>();
+        for (var i = 0; i < 3; i++)
+        {
+            answers.Add(Pick(await CallAsync(writer, $"/connectors/{Id}/status/204", HttpMethod.Post)));
+        }
+        var limited = await CallAsync(writer, $"/connectors/{Id}/status/204", HttpMethod.Post);
+
+        Assert.Equal([(HttpStatusCode.NoContent, null), (HttpStatusCode.NoContent, null)], answers.Take(2));
+        Assert.Equal((HttpStatusCode.TooManyRequests, "rate_limited"), Pick(limited));
+        Assert.True(int.Parse(limited.Response.Headers.GetValues("Retry-After").Single()) >= 1);
+        // Reads are never limited, and another key has its own bucket.
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(writer, $"/connectors/{Id}/ok")).Status);
+        Assert.Equal(HttpStatusCode.NoContent, (await CallAsync(gateway.CreateClient(TestKeys.OtherWriter), $"/connectors/{Id}/status/204", HttpMethod.Post)).Status);
+    }
+
+    private static (HttpStatusCode, string?) Pick((HttpStatusCode Status, string? Code, HttpResponseMessage _) answer) => (answer.Status, answer.Code);
+}

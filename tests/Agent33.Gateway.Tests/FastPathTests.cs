@@ -102,6 +102,12 @@ public sealed class FastPathTests : IAsyncLifetime
         // Reads are never limited, and another key has its own bucket.
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(writer, $"/connectors/{Id}/ok")).Status);
         Assert.Equal(HttpStatusCode.NoContent, (await CallAsync(gateway.CreateClient(TestKeys.OtherWriter), $"/connectors/{Id}/status/204", HttpMethod.Post)).Status);
+
+        // The rate limiter's decisions are counted as the middleware counts them: four let through, every refusal once.
+        var metrics = await ScrapeAsync(gateway);
+        var refused = answers.Count(a => a.Item1 == HttpStatusCode.TooManyRequests) + 1;
+        Assert.Equal(6 - refused, Sample(metrics, "aspnetcore_rate_limiting_requests_total", ("aspnetcore_rate_limiting_result", "acquired")));
+        Assert.Equal(refused, Sample(metrics, "aspnetcore_rate_limiting_requests_total", ("aspnetcore_rate_limiting_result", "global_limiter")));
     }
 
     private static (HttpStatusCode, string?) Pick((HttpStatusCode Status, string? Code, HttpResponseMessage _) answer) => (answer.Status, answer.Code);

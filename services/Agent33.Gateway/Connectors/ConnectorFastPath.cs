@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using Agent33.Gateway.Boundary;
 using Agent33.ServiceDefaults.Auth;
@@ -19,16 +20,18 @@ namespace Agent33.Gateway.Connectors;
 /// any other spelling of the path — goes on to that path unchanged, which answers it as the contract says.
 /// </summary>
 /// <remarks>
-/// Measured on two cores: routing, authorization, the rate-limiting, CORS and status-page middleware and YARP's
-/// per-route pipeline cost about a fifth of the gateway's CPU per proxied call (bench/Agent33.Gateway.Bench).
+/// Measured on two cores (bench/Agent33.Gateway.Bench): with these stages skipped, a proxied call costs the gateway
+/// 103–109 µs of CPU instead of 149 µs, against a bare YARP's 84–97 µs.
 /// </remarks>
 public sealed class ConnectorFastPath(
     RequestDelegate next, ConnectorRegistry registry, BoundaryPipeline boundary, IProxyStateLookup proxy, IHttpForwarder forwarder, EndpointDataSource endpoints,
-    ApiKeyStore keys, IOptions<RateLimiterOptions> limits)
+    ApiKeyStore keys, IOptions<RateLimiterOptions> limits, IMeterFactory meters)
 {
     private static readonly string Prefix = ConnectorRoutes.PathPrefix + "/";
     private readonly PartitionedRateLimiter<HttpContext>? _limiter = limits.Value.GlobalLimiter;
     private FrozenDictionary<string, Endpoint>? _endpoints;
+    private Counter<long>? _limiterDecisions;
+    private bool _limiterDecisionsSought;
 
     public Task InvokeAsync(HttpContext http)
     {
@@ -75,12 +78,42 @@ public sealed class ConnectorFastPath(
             return null;
         }
         var lease = _limiter.AttemptAcquire(http);
+        if (!lease.IsAcquired)
+        {
+            lease.Dispose();
+            lease = await _limiter.AcquireAsync(http, 1, http.RequestAborted);
+        }
         if (lease.IsAcquired)
         {
-            return lease;
+            LimiterDecisions()?.Add(1, new KeyValuePair<string, object?>("aspnetcore.rate_limiting.result", "acquired"));
         }
-        lease.Dispose();
-        return await _limiter.AcquireAsync(http, 1, http.RequestAborted);
+        return lease;
+    }
+
+    /// <summary>
+    /// The rate-limiting middleware's own counter (<c>aspnetcore.rate_limiting.requests</c>), so that a call let through
+    /// here is counted as the middleware counts one (a rejected call goes on to the middleware, which counts it). Found
+    /// by name among this host's instruments once the pipeline, and with it the middleware, is built.
+    /// </summary>
+    private Counter<long>? LimiterDecisions()
+    {
+        if (!_limiterDecisionsSought)
+        {
+            using var listener = new MeterListener
+            {
+                InstrumentPublished = (instrument, _) =>
+                {
+                    if (instrument is Counter<long> counter && instrument.Name == "aspnetcore.rate_limiting.requests"
+                        && instrument.Meter.Name == "Microsoft.AspNetCore.RateLimiting" && ReferenceEquals(instrument.Meter.Scope, meters))
+                    {
+                        _limiterDecisions = counter;
+                    }
+                },
+            };
+            listener.Start();
+            _limiterDecisionsSought = true;
+        }
+        return _limiterDecisions;
     }
 
     /// <summary>YARP's endpoint for a connector's route, found once (the catalogue's routes never change while running).</summary>

@@ -30,8 +30,7 @@ public sealed class ConnectorFastPath(
     private static readonly string Prefix = ConnectorRoutes.PathPrefix + "/";
     private readonly PartitionedRateLimiter<HttpContext>? _limiter = limits.Value.GlobalLimiter;
     private FrozenDictionary<string, Endpoint>? _endpoints;
-    private Counter<long>? _limiterDecisions;
-    private bool _limiterDecisionsSought;
+    private readonly Lazy<Counter<long>?> _limiterDecisions = new(() => FindLimiterDecisions(meters));
 
     public Task InvokeAsync(HttpContext http)
     {
@@ -85,7 +84,7 @@ public sealed class ConnectorFastPath(
         }
         if (lease.IsAcquired)
         {
-            LimiterDecisions()?.Add(1, new KeyValuePair<string, object?>("aspnetcore.rate_limiting.result", "acquired"));
+            _limiterDecisions.Value?.Add(1, new KeyValuePair<string, object?>("aspnetcore.rate_limiting.result", "acquired"));
         }
         return lease;
     }
@@ -95,25 +94,22 @@ public sealed class ConnectorFastPath(
     /// here is counted as the middleware counts one (a rejected call goes on to the middleware, which counts it). Found
     /// by name among this host's instruments once the pipeline, and with it the middleware, is built.
     /// </summary>
-    private Counter<long>? LimiterDecisions()
+    private static Counter<long>? FindLimiterDecisions(IMeterFactory meters)
     {
-        if (!_limiterDecisionsSought)
+        Counter<long>? found = null;
+        using var listener = new MeterListener
         {
-            using var listener = new MeterListener
+            InstrumentPublished = (instrument, _) =>
             {
-                InstrumentPublished = (instrument, _) =>
+                if (instrument is Counter<long> counter && instrument.Name == "aspnetcore.rate_limiting.requests"
+                    && instrument.Meter.Name == "Microsoft.AspNetCore.RateLimiting" && ReferenceEquals(instrument.Meter.Scope, meters))
                 {
-                    if (instrument is Counter<long> counter && instrument.Name == "aspnetcore.rate_limiting.requests"
-                        && instrument.Meter.Name == "Microsoft.AspNetCore.RateLimiting" && ReferenceEquals(instrument.Meter.Scope, meters))
-                    {
-                        _limiterDecisions = counter;
-                    }
-                },
-            };
-            listener.Start();
-            _limiterDecisionsSought = true;
-        }
-        return _limiterDecisions;
+                    found = counter;
+                }
+            },
+        };
+        listener.Start(); // publishes every instrument that exists to this listener, synchronously
+        return found;
     }
 
     /// <summary>YARP's endpoint for a connector's route, found once (the catalogue's routes never change while running).</summary>

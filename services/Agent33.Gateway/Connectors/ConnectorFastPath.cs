@@ -65,8 +65,19 @@ public sealed class ConnectorFastPath(
         http.SetEndpoint(endpoint);
         var cluster = route.Cluster!.Model;
         var destination = route.Cluster.DestinationsState.AllDestinations[0].Model.Config.Address;
-        await boundary.InvokeAsync(http, connector, async () =>
-            await forwarder.SendAsync(http, destination, cluster.HttpClient, cluster.Config.HttpRequest ?? ForwarderRequestConfig.Empty, route.Transformer));
+        try
+        {
+            await boundary.InvokeAsync(http, connector, async () =>
+                await forwarder.SendAsync(http, destination, cluster.HttpClient, cluster.Config.HttpRequest ?? ForwarderRequestConfig.Empty, route.Transformer));
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                // As the middleware does, when the lease ends.
+                _limiterDecisions.Value?.Add(1, new KeyValuePair<string, object?>("aspnetcore.rate_limiting.result", "acquired"));
+            }
+        }
     }
 
     /// <summary>As the rate-limiting middleware asks the global limiter: at once, then (for a shared bucket) asynchronously.</summary>
@@ -81,10 +92,6 @@ public sealed class ConnectorFastPath(
         {
             lease.Dispose();
             lease = await _limiter.AcquireAsync(http, 1, http.RequestAborted);
-        }
-        if (lease.IsAcquired)
-        {
-            _limiterDecisions.Value?.Add(1, new KeyValuePair<string, object?>("aspnetcore.rate_limiting.result", "acquired"));
         }
         return lease;
     }

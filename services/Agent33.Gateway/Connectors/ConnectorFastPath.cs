@@ -119,13 +119,16 @@ public sealed class ConnectorFastPath(
         return found;
     }
 
-    /// <summary>YARP's endpoint for a connector's route, found once (the catalogue's routes never change while running).</summary>
+    /// <summary>YARP's endpoint for a connector's route, found once YARP has them (the catalogue's routes never change while running).</summary>
     private Endpoint? EndpointFor(string id)
     {
-        _endpoints ??= endpoints.Endpoints
-            .Select(e => (Endpoint: e, Route: e.Metadata.GetMetadata<RouteModel>()))
-            .Where(e => e.Route is not null)
-            .ToFrozenDictionary(e => e.Route!.Config.RouteId, e => e.Endpoint, StringComparer.Ordinal);
+        if (_endpoints is not { Count: > 0 })
+        {
+            _endpoints = endpoints.Endpoints
+                .Select(e => (Endpoint: e, Route: e.Metadata.GetMetadata<RouteModel>()))
+                .Where(e => e.Route is not null)
+                .ToFrozenDictionary(e => e.Route!.Config.RouteId, e => e.Endpoint, StringComparer.Ordinal);
+        }
         return _endpoints.GetValueOrDefault(id);
     }
 }

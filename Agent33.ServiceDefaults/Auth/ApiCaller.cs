@@ -17,7 +17,17 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Scopes)
     /// <summary>Whether the key may act for a tenant other than its own: admins and services.</summary>
     public bool MayActForAnyTenant => IsAdmin || IsService;
 
-    public bool Has(string scope) => Scopes.Any(s => Auth.Scopes.Grants(s, scope));
+    public bool Has(string scope)
+    {
+        foreach (var held in Scopes)
+        {
+            if (Auth.Scopes.Grants(held, scope))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>The caller a principal stands for, read once per principal: a key's principal is built once and never changed.</summary>
     public static ApiCaller From(ClaimsPrincipal user) => Callers.GetValue(user, static principal => new(

@@ -39,12 +39,16 @@ public static class Scopes
     /// <summary>Whether a key holding <paramref name="held"/> may do what <paramref name="needed"/> allows.</summary>
     public static bool Grants(string held, string needed) => Array.IndexOf(Implied(held), needed) >= 0;
 
+    // Arrays built once: every authorized request asks.
+    private static readonly string[] ReadImplies = [Read], WriteImplies = [Read, Write], AdminImplies = [Read, Write, Admin],
+        ServiceImplies = [Read, Write, Service];
+
     private static string[] Implied(string scope) => scope switch
     {
-        Read => [Read],
-        Write => [Read, Write],
-        Admin => [Read, Write, Admin],
-        Service => [Read, Write, Service],
+        Read => ReadImplies,
+        Write => WriteImplies,
+        Admin => AdminImplies,
+        Service => ServiceImplies,
         _ => [],
     };
 }

@@ -31,6 +31,11 @@ public sealed class Governance(IOptions<GovernanceOptions> options)
             return new Denial($"Connector '{connector.Id}' is blocked (Governance:BlockedConnectors).", [primary]);
         }
 
+        if (mcp is null && packOperations.Length == 0 && global.BlockedOperations.Count == 0)
+        {
+            return null; // no operation is blocked and no message names a tool: nothing more to judge
+        }
+
         string? reason = null;
         var denied = new List<string>();
         void Deny(string operation, string why)

@@ -67,8 +67,8 @@ public sealed class ConnectorFastPath(
         var destination = route.Cluster.DestinationsState.AllDestinations[0].Model.Config.Address;
         try
         {
-            await boundary.InvokeAsync(http, connector, async () =>
-                await forwarder.SendAsync(http, destination, cluster.HttpClient, cluster.Config.HttpRequest ?? ForwarderRequestConfig.Empty, route.Transformer));
+            await boundary.InvokeAsync(http, connector, () =>
+                forwarder.SendAsync(http, destination, cluster.HttpClient, cluster.Config.HttpRequest ?? ForwarderRequestConfig.Empty, route.Transformer).AsTask());
         }
         finally
         {

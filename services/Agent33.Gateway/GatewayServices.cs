@@ -1,6 +1,7 @@
 using Agent33.Gateway.Boundary;
 using Agent33.Gateway.Connectors;
-using Agent33.Gateway.Monitoring;
+using Agent33.Gateway.Catalog;
+using Agent33.Gateway.Signals;
 using Agent33.ServiceDefaults.Signals;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Transforms;
@@ -13,7 +14,6 @@ public static class GatewayServices
     {
         builder.Services.AddOptions<GovernanceOptions>().BindConfiguration(GovernanceOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<ConnectorRegistry>();
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<Governance>();
         builder.Services.AddSingleton<ConnectorResilience>();
@@ -46,6 +46,14 @@ public static class GatewayServices
         var catalog = new ConnectorCatalog(builder.Configuration, Microsoft.Extensions.Options.Options.Create(
             builder.Configuration.GetSection(GovernanceOptions.Section).Get<GovernanceOptions>() ?? new GovernanceOptions()));
         builder.Services.AddSingleton(catalog);
+        builder.Services.AddSingleton(sp => new ConnectorRegistry(catalog, sp.GetRequiredService<TimeProvider>(), change =>
+        {
+            sp.GetRequiredService<GatewayMetrics>().Transition(change);
+            if (change is { OldState: "closed", NewState: "open" })
+            {
+                sp.GetRequiredService<IncidentSignals>().CircuitOpened(change);
+            }
+        }));
         var (routes, clusters) = ConnectorRoutes.Build(catalog);
         builder.Services.AddReverseProxy().LoadFromMemory(routes, clusters)
             .AddTransforms(transforms =>

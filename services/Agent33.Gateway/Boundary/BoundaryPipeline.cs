@@ -1,7 +1,6 @@
 using System.Globalization;
-using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Catalog;
 using Agent33.Gateway.Mcp;
-using Agent33.Gateway.Monitoring;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;

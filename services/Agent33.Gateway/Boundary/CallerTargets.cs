@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Catalog;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Agent33.Gateway.Boundary;

@@ -1,4 +1,4 @@
-using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Catalog;
 
 namespace Agent33.Gateway.Boundary;
 

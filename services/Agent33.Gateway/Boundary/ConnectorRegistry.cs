@@ -1,6 +1,4 @@
-using Agent33.Gateway.Connectors;
-using Agent33.Gateway.Monitoring;
-using Microsoft.Extensions.Options;
+using Agent33.Gateway.Catalog;
 
 namespace Agent33.Gateway.Boundary;
 
@@ -13,26 +11,16 @@ public sealed class ConnectorRuntime(ConnectorOptions options, CircuitBreaker br
 }
 
 /// <summary>Every connector of the catalogue, each with the one breaker all its routes and requests share.</summary>
-public sealed class ConnectorRegistry
+/// <param name="catalog">The configured connectors.</param>
+/// <param name="time">The breakers' clock.</param>
+/// <param name="onTransition">What a circuit transition sets off (metrics, an incident signal), wired where the gateway is composed.</param>
+public sealed class ConnectorRegistry(ConnectorCatalog catalog, TimeProvider time, Action<CircuitEvent> onTransition)
 {
-    private readonly Dictionary<string, ConnectorRuntime> _connectors;
+    private readonly Dictionary<string, ConnectorRuntime> _connectors = catalog.InOrder.ToDictionary(
+        c => c.Id, c => new ConnectorRuntime(c, new CircuitBreaker(c.Id, c.Circuit, time, onTransition)), StringComparer.Ordinal);
 
-    public ConnectorRegistry(ConnectorCatalog catalog, TimeProvider time, IServiceProvider services)
-    {
-        _connectors = catalog.Connectors.Values.ToDictionary(c => c.Id, c => new ConnectorRuntime(c,
-            new CircuitBreaker(c.Id, c.Circuit, time, change => OnTransition(services, change))), StringComparer.Ordinal);
-    }
-
-    public IEnumerable<ConnectorRuntime> All => _connectors.Values.OrderBy(c => c.Options.Id, StringComparer.Ordinal);
+    /// <summary>In configuration order: the order <c>llm</c> connectors serving one model are tried in.</summary>
+    public IEnumerable<ConnectorRuntime> All => catalog.InOrder.Select(c => _connectors[c.Id]);
 
     public ConnectorRuntime? Find(string id) => _connectors.GetValueOrDefault(id);
-
-    private static void OnTransition(IServiceProvider services, CircuitEvent change)
-    {
-        services.GetRequiredService<GatewayMetrics>().Transition(change);
-        if (change.NewState == "open" && change.OldState == "closed")
-        {
-            services.GetRequiredService<IncidentSignals>().CircuitOpened(change);
-        }
-    }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Agent33.Gateway.Monitoring;
 using Microsoft.AspNetCore.Http.Features;
 using Polly;
 using Polly.Retry;

@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
-using System.Text.RegularExpressions;
-using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Catalog;
 using Agent33.Gateway.Mcp;
 using Microsoft.Extensions.Options;
 
@@ -61,31 +59,11 @@ public sealed class Governance(IOptions<GovernanceOptions> options)
             {
                 Deny(message.Method, why);
             }
-            else if (message.Tool is { } tool && !ToolAllowed(connector.Tools, tool))
+            else if (message.Tool is { } tool && !connector.Tools.Allows(tool))
             {
                 Deny(message.Method, $"Tool '{tool}' is not allowed on connector '{connector.Id}'.");
             }
         }
         return reason is null ? null : new Denial(reason, denied);
     }
-
-    /// <summary>
-    /// A tool may run when no deny glob matches it in any case (so <c>Delete_Records</c> cannot slip past
-    /// <c>delete_*</c> on a server that ignores case) and, when allow globs are set, one matches it exactly as written.
-    /// </summary>
-    public static bool ToolAllowed(ToolRules rules, string tool) =>
-        !rules.Deny.Any(glob => Glob.Matches(glob, tool, ignoreCase: true))
-        && (rules.Allow.Count == 0 || rules.Allow.Any(glob => Glob.Matches(glob, tool, ignoreCase: false)));
-}
-
-/// <summary><c>*</c> and <c>?</c> globs, compiled once per pattern.</summary>
-public static class Glob
-{
-    private static readonly ConcurrentDictionary<(string, bool), Regex> Compiled = new();
-
-    public static bool Matches(string glob, string value, bool ignoreCase) =>
-        Compiled.GetOrAdd((glob, ignoreCase), static key => new Regex(
-            "^" + Regex.Escape(key.Item1).Replace("\\*", ".*").Replace("\\?", ".") + "$",
-            RegexOptions.CultureInvariant | RegexOptions.Singleline | (key.Item2 ? RegexOptions.IgnoreCase : RegexOptions.None),
-            TimeSpan.FromMilliseconds(50))).IsMatch(value);
 }

@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using Agent33.Gateway.Boundary;
+using Agent33.Gateway.Catalog;
 using Agent33.ServiceDefaults.Auth;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;

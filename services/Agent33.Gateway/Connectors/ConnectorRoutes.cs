@@ -1,3 +1,4 @@
+using Agent33.Gateway.Catalog;
 using Agent33.ServiceDefaults.Auth;
 using Yarp.ReverseProxy.Configuration;
 

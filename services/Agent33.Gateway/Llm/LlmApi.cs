@@ -1,8 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Agent33.Gateway.Boundary;
-using Agent33.Gateway.Connectors;
-using Agent33.Gateway.Monitoring;
+using Agent33.Gateway.Catalog;
 using Agent33.ServiceDefaults.Auth;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Agent33.Gateway.Monitoring;
+using Agent33.Gateway.Boundary;
 
 namespace Agent33.Gateway.Llm;
 

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Agent33.Gateway.Boundary;
 
 namespace Agent33.Gateway.Mcp;
 

@@ -1,8 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Agent33.Gateway.Boundary;
-using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Catalog;
 
 namespace Agent33.Gateway.Mcp;
 
@@ -131,7 +130,7 @@ public static class ToolListFilter
             {
                 // A tool without a readable name cannot be judged: it is dropped.
                 if (tool is not JsonObject entry || entry["name"] is not JsonValue name || !name.TryGetValue<string>(out var toolName)
-                    || !Governance.ToolAllowed(rules, toolName))
+                    || !rules.Allows(toolName))
                 {
                     tools.Remove(tool);
                     changed = true;

@@ -1,4 +1,5 @@
 using Agent33.Gateway.Boundary;
+using Agent33.Gateway.Catalog;
 using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -54,7 +55,7 @@ public static class ConnectorsApi
     {
         app.Map("/connectors/{connectorId}/{**rest}", (string connectorId, HttpContext http) =>
                 BoundaryPipeline.ProblemAsync(http, connectorId, StatusCodes.Status404NotFound, "connector_not_found",
-                    Connectors.ConnectorCatalog.IsValidId(connectorId) ? $"There is no connector '{connectorId}'." : "There is no connector with that id."))
+                    Catalog.ConnectorCatalog.IsValidId(connectorId) ? $"There is no connector '{connectorId}'." : "There is no connector with that id."))
             .RequireAuthorization(Scopes.Write)
             .ExcludeFromDescription();
         return app;

@@ -18,7 +18,7 @@ public sealed record BudgetRefusal(string Budget, TimeSpan RetryAfter);
 /// Per-tenant daily budgets over the spend every replica records. A call is refused once the UTC day's spend has
 /// reached a budget; the first refusal of a tenant's day posts one learning signal.
 /// </summary>
-public sealed class Budgets(ISpendStore spend, IOptions<LlmOptions> options, TimeProvider time, Boundary.IncidentSignals signals, LlmMetrics metrics)
+public sealed class Budgets(ISpendStore spend, IOptions<LlmOptions> options, TimeProvider time, Signals.IncidentSignals signals, LlmMetrics metrics)
 {
     private readonly ConcurrentDictionary<(string, DateOnly), bool> _signalled = new();
 

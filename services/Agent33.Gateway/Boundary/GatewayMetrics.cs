@@ -1,23 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Agent33.Gateway.Boundary;
 
-namespace Agent33.Gateway.Monitoring;
-
-/// <summary>How one call (or one attempt of it) ended; each is counted once in <c>connector_calls_total</c>.</summary>
-public enum CallOutcome
-{
-    Success,
-
-    /// <summary>A 4xx from the upstream, or the caller's own fault (body too large or cut short, caller gone).</summary>
-    ClientError,
-
-    /// <summary>A 5xx or a transport error.</summary>
-    Failure,
-    Timeout,
-    CircuitOpen,
-    GovernanceBlocked,
-}
+namespace Agent33.Gateway.Boundary;
 
 /// <summary>The gateway's OpenTelemetry instruments, named as the contract fixes them.</summary>
 public sealed class GatewayMetrics
@@ -90,52 +74,3 @@ public sealed class GatewayMetrics
     public void Transition(CircuitEvent change) =>
         _transitions.Add(1, new TagList { { "connector", change.ConnectorId }, { "from", change.OldState }, { "to", change.NewState } });
 }
-
-/// <summary>Per-connector call statistics for the monitoring API: totals and a bounded latency sample.</summary>
-public sealed class CallStats
-{
-    private const int SampleSize = 512;
-    private readonly Lock _lock = new();
-    private readonly double[] _latencies = new double[SampleSize];
-    private int _next;
-    private int _filled;
-    private long _successes;
-    private long _failures;
-
-    public void Record(bool success, TimeSpan duration)
-    {
-        lock (_lock)
-        {
-            if (success)
-            {
-                _successes++;
-            }
-            else
-            {
-                _failures++;
-            }
-            _latencies[_next] = duration.TotalMilliseconds;
-            _next = (_next + 1) % SampleSize;
-            _filled = Math.Min(_filled + 1, SampleSize);
-        }
-    }
-
-    public CallMetrics Snapshot()
-    {
-        lock (_lock)
-        {
-            var total = _successes + _failures;
-            var sample = _latencies.AsSpan(0, _filled).ToArray();
-            Array.Sort(sample);
-            var p95 = sample.Length == 0 ? 0 : sample[Math.Min(sample.Length - 1, (int)Math.Ceiling(0.95 * sample.Length) - 1)];
-            return new CallMetrics(total, _successes, _failures,
-                total == 0 ? 0.0 : Math.Round(_successes / (double)total, 4),
-                sample.Length == 0 ? 0 : Math.Round(sample.Average(), 3),
-                Math.Round(p95, 3),
-                total == 0 ? 0.0 : Math.Round(_failures / (double)total, 4));
-        }
-    }
-}
-
-/// <summary>The contract's <c>metrics</c> object.</summary>
-public sealed record CallMetrics(long TotalCalls, long Successes, long Failures, double SuccessRate, double AvgLatencyMs, double P95LatencyMs, double ErrorRate);

@@ -1,4 +1,4 @@
-namespace Agent33.Gateway.Connectors;
+namespace Agent33.Gateway.Catalog;
 
 /// <summary>
 /// The three governance packs. A pack's blocks are unioned with <c>Governance:BlockedConnectors</c> and

@@ -1,7 +1,7 @@
 using System.Collections.Frozen;
-using Agent33.Gateway.Connectors;
+using Agent33.Gateway.Catalog;
 
-namespace Agent33.Gateway.Monitoring;
+namespace Agent33.Gateway.Boundary;
 
 /// <summary>
 /// The <c>operation</c> label of the gateway's metrics. Callers choose methods and labels, so the label set is bounded

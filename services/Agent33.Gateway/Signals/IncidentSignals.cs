@@ -2,7 +2,9 @@ using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Agent33.ServiceDefaults.Signals;
 
-namespace Agent33.Gateway.Boundary;
+using Agent33.Gateway.Boundary;
+
+namespace Agent33.Gateway.Signals;
 
 /// <summary>
 /// Posts the gateway's learning signals — an <c>incident</c> when a connector's circuit opens (the edge from closed), a
@@ -11,7 +13,7 @@ namespace Agent33.Gateway.Boundary;
 public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, IMeterFactory meters, ILogger<IncidentSignals> logger) : BackgroundService
 {
     private readonly Channel<(string Subject, object Signal)> _outbox = Channel.CreateBounded<(string, object)>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
-    private readonly Counter<long> _failures = meters.Create(Monitoring.GatewayMetrics.MeterName).CreateCounter<long>(
+    private readonly Counter<long> _failures = meters.Create(Boundary.GatewayMetrics.MeterName).CreateCounter<long>(
         "connector_incident_signal_failures_total", description: "Incident signals the learning service did not record.");
 
     public void CircuitOpened(CircuitEvent change) => _outbox.Writer.TryWrite((change.ConnectorId, new

@@ -209,11 +209,7 @@ public static class ServiceDefaultsExtensions
             ahead(app);
             app.UseRouting(); // named here, or the host would put routing first, ahead of this path
         }
-        app.UseStatusCodePages();
-        app.UseBrowserCors(); // before authentication: a preflight carries no key
-        app.UseAuthentication();
-        app.UseAuthorization();
-        app.UseRateLimiter(); // after authentication: writes are limited per API key
+        app.UseAdmission();
 
         app.MapHealthChecks(HealthPath, new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync }).AllowAnonymous();
         app.MapHealthChecks(AlivePath, new HealthCheckOptions
@@ -223,6 +219,22 @@ public static class ServiceDefaultsExtensions
         }).AllowAnonymous();
         app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();
         app.MapApiDocumentation();
+        return app;
+    }
+
+    /// <summary>
+    /// Who may call, in the order every request meets it: the answer pages of empty errors, CORS (before
+    /// authentication: a preflight carries no key), the API key, the endpoint's authorization policy, the write limit
+    /// (after authentication: writes are limited per key). Each reads what the request's endpoint declares. The one
+    /// admission of a service: a path that serves requests ahead of routing sets the endpoint and runs this same list.
+    /// </summary>
+    public static IApplicationBuilder UseAdmission(this IApplicationBuilder app)
+    {
+        app.UseStatusCodePages();
+        app.UseBrowserCors();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
         return app;
     }
 

@@ -58,7 +58,16 @@ public static class GatewayServices
         builder.Services.AddReverseProxy().LoadFromMemory(routes, clusters)
             .AddTransforms(transforms =>
             {
-                transforms.AddRequestTransform(RemoveHopByHopHeaders);
+                var key = catalog.Connectors.GetValueOrDefault(transforms.Route.RouteId)?.ApiKey;
+                transforms.AddRequestTransform(context =>
+                {
+                    HeaderPolicy.Apply(context.HttpContext.Request, context.ProxyRequest, key);
+                    if (context.HttpContext.Features.Get<IHttpResponseBodyFeature>() is AttemptResponseBody { HoldAll: true })
+                    {
+                        context.ProxyRequest.Headers.AcceptEncoding.Clear(); // a tools/list answer governance can read and filter
+                    }
+                    return ValueTask.CompletedTask;
+                });
                 transforms.AddResponseTransform(context =>
                 {
                     // The upstream's headers are in: the boundary decides what to do with the body (stream, hold or drop).
@@ -82,36 +91,16 @@ public static class GatewayServices
         return builder;
     }
 
-    /// <summary>
-    /// Headers the caller names in <c>Connection</c> are hop-by-hop (RFC 9110 §7.6.1) and end at the gateway; a
-    /// <c>tools/list</c> call asks for an uncompressed answer, which governance can read and filter.
-    /// </summary>
-    private static ValueTask RemoveHopByHopHeaders(RequestTransformContext context)
-    {
-        foreach (var value in context.HttpContext.Request.Headers.Connection)
-        {
-            foreach (var name in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (!name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && !name.Equals("te", StringComparison.OrdinalIgnoreCase))
-                {
-                    context.ProxyRequest.Headers.Remove(name);
-                    context.ProxyRequest.Content?.Headers.Remove(name);
-                }
-            }
-        }
-        if (context.HttpContext.Features.Get<IHttpResponseBodyFeature>() is AttemptResponseBody { HoldAll: true })
-        {
-            context.ProxyRequest.Headers.AcceptEncoding.Clear();
-        }
-        return ValueTask.CompletedTask;
-    }
-
     public static WebApplication MapConnectorProxy(this WebApplication app)
     {
         var boundary = app.Services.GetRequiredService<BoundaryPipeline>();
         var registry = app.Services.GetRequiredService<ConnectorRegistry>();
-        app.MapReverseProxy(proxy => proxy.Use((context, next) =>
-            boundary.InvokeAsync(context, registry.Find(context.GetReverseProxyFeature().Route.Config.RouteId)!, next)));
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.Use((context, next) => boundary.InvokeAsync(context, registry.Find(context.GetReverseProxyFeature().Route.Config.RouteId)!, next));
+            // A connector with several destinations: YARP's own balancing picks the one a call goes to.
+            proxy.UseLoadBalancing();
+        });
         return app;
     }
 }

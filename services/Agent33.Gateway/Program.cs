@@ -12,7 +12,7 @@ builder.AddGatewayServices();
 var app = builder.Build();
 await app.MigrateGatewayDatabaseAsync();
 
-app.MapDefaultEndpoints(ahead: pipeline => pipeline.UseMiddleware<ConnectorFastPath>());
+app.MapDefaultEndpoints(ahead: pipeline => pipeline.UseConnectorFastPath(app));
 app.MapConnectorsApi();
 app.MapLlmApi();
 app.MapConnectorProxy();

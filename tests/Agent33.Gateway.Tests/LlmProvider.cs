@@ -27,6 +27,9 @@ public sealed class LlmProvider : IAsyncDisposable
     /// <summary>When each provider sent its last chunk (a Stopwatch timestamp).</summary>
     public long LastChunkAt;
 
+    /// <summary>The headers of the last call, as the provider received them.</summary>
+    public IHeaderDictionary? LastHeaders { get; private set; }
+
     public static async Task<LlmProvider> StartAsync()
     {
         var provider = new LlmProvider();
@@ -37,6 +40,7 @@ public sealed class LlmProvider : IAsyncDisposable
         {
             var body = (JsonObject)(await JsonNode.ParseAsync(context.Request.Body))!;
             provider.Requests.Enqueue((name, body, context.Request.Headers.Authorization.ToString()));
+            provider.LastHeaders = new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value));
             switch (name)
             {
                 case "down":

@@ -31,11 +31,12 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
     [Fact]
     public async Task A_timeout_is_a_failure_for_the_breaker_the_monitoring_api_and_the_metrics()
     {
-        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address));
+        // The connector's own timeout: a caller's shorter X-Connector-Timeout is the caller's choice (CallerFaultTests).
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _id, _upstream.Address, more: [("TimeoutSeconds", "0.2")]));
         var client = gateway.CreateClient(TestKeys.Writer);
         for (var i = 0; i < 3; i++)
         {
-            var (status, code, _) = await CallAsync(client, $"/connectors/{_id}/slow", headers: ("X-Connector-Timeout", "0.2"));
+            var (status, code, _) = await CallAsync(client, $"/connectors/{_id}/slow");
             Assert.Equal((HttpStatusCode.GatewayTimeout, "timeout"), (status, code));
         }
 

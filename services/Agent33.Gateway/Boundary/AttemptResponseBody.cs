@@ -39,6 +39,9 @@ internal sealed class AttemptResponseBody(IHttpResponseBodyFeature real, long ho
     /// <summary>The total timeout fired before the answer was detached from it.</summary>
     public bool TimedOut => Volatile.Read(ref _phase) == TimedOutPhase;
 
+    /// <summary>The status the upstream answered with (0 before its headers).</summary>
+    public int UpstreamStatus { get; private set; }
+
     /// <summary>When the upstream's headers arrived (a Stopwatch timestamp), or 0.</summary>
     public long HeadersAt { get; private set; }
 
@@ -54,6 +57,7 @@ internal sealed class AttemptResponseBody(IHttpResponseBodyFeature real, long ho
         _mode = Mode.Undecided;
         Overflowed = false;
         HeadersAt = 0;
+        UpstreamStatus = 0;
         Volatile.Write(ref _phase, WaitingForHeaders);
         _callerAborted = callerAborted;
         _attempt = CancellationTokenSource.CreateLinkedTokenSource(callerAborted);
@@ -91,7 +95,7 @@ internal sealed class AttemptResponseBody(IHttpResponseBodyFeature real, long ho
     public void OnHeaders(HttpResponseMessage response)
     {
         HeadersAt = Stopwatch.GetTimestamp();
-        var status = (int)response.StatusCode;
+        var status = UpstreamStatus = (int)response.StatusCode;
         _mode = status >= 500 ? Mode.Discard : holdAll || status is 408 or 429 ? Mode.Hold : Mode.PassThrough;
         var streams = response.Content.Headers.ContentLength is null
                       || response.Content.Headers.ContentType?.MediaType?.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;

@@ -1,29 +1,28 @@
 using System.Globalization;
 using Agent33.Gateway.Catalog;
 using Agent33.Gateway.Mcp;
-using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Timeout;
-using Yarp.ReverseProxy.Model;
 
 namespace Agent33.Gateway.Boundary;
 
 /// <summary>
-/// The boundary pipeline, inside YARP's proxy pipeline, one named step after another: read and judge the body
-/// (<see cref="RequestBody"/>) → governance (<see cref="Governance"/>) → caller targets (<see cref="CallerTargets"/>) →
-/// total timeout → retry → circuit breaker → per-attempt metrics → forward (<see cref="ConnectorResilience"/>, whose
-/// last step is YARP's forwarder) → the answer, mapped to the contract's error codes (<see cref="AnswerAsync"/>).
-/// Every call ends in exactly one outcome (<see cref="CallOutcome"/>).
+/// The boundary pipeline, inside YARP's proxy pipeline, one named step after another: the caller's headers
+/// (<see cref="HeaderPolicy"/>) → read and judge the body (<see cref="RequestBody"/>) → governance (<see cref="Govern"/>)
+/// → caller targets (<see cref="CallerTargets"/>) → total timeout → retry → circuit breaker → per-attempt metrics →
+/// forward (<see cref="ConnectorResilience"/>, whose last step is YARP's forwarder) → the answer, mapped to the
+/// contract's error codes (<see cref="AnswerAsync"/>, in the door's <see cref="ErrorShape"/>). Every call ends in
+/// exactly one outcome (<see cref="CallOutcome"/>); the LLM door shares every step but the body and targets.
 /// </summary>
 public sealed partial class BoundaryPipeline(
     Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets,
     IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
-    public const string ConnectorHeader = "X-Connector-Id";
-    public const string TimeoutHeader = "X-Connector-Timeout";
-    public const string OperationHeader = "X-Connector-Operation";
+    public const string ConnectorHeader = OutcomeWriter.ConnectorHeader;
+    public const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
+    public const string OperationHeader = HeaderPolicy.OperationHeader;
 
     /// <summary>The shortest <c>X-Connector-Timeout</c> taken; shorter ones would round to "no timeout".</summary>
     public const double MinTimeoutSeconds = 0.001;
@@ -37,9 +36,13 @@ public sealed partial class BoundaryPipeline(
 
         if (!TryReadTimeout(request, settings, out var timeout))
         {
-            metrics.Call(settings.Id, OperationLabels.For(label ?? method, settings), CallOutcome.ClientError);
+            CountCallerFault(connector, OperationLabels.For(label ?? method, settings), CallOutcome.CallerError);
             await ProblemAsync(http, settings.Id, StatusCodes.Status400BadRequest, "invalid_timeout",
                 $"{TimeoutHeader} must be one number of seconds, at least {MinTimeoutSeconds} (values above {settings.MaxTimeoutSeconds} are capped).");
+            return;
+        }
+        if (await RefuseUnsendableAsync(http, connector, OperationLabels.For(label ?? method, settings), ErrorShape.Problem))
+        {
             return;
         }
 
@@ -56,7 +59,7 @@ public sealed partial class BoundaryPipeline(
             var read = await RequestBody.BufferAsync(http, options.Value.MaxBufferedBodyBytes);
             if (read != BodyRead.Buffered)
             {
-                await RefuseBodyAsync(http, settings, OperationLabels.For(label ?? method, settings), read, options.Value.MaxBufferedBodyBytes);
+                await RefuseBodyAsync(http, connector, OperationLabels.For(label ?? method, settings), read, options.Value.MaxBufferedBodyBytes);
                 return;
             }
             if (mustJudge && (mcp = McpRequest.Parse(await RequestBody.ReadBufferedAsync(http))) is null)
@@ -73,13 +76,8 @@ public sealed partial class BoundaryPipeline(
         }
         var operationLabel = OperationLabel(settings, method, label, mcp);
 
-        if (governance.Judge(settings, method, label, mcp) is { } denial)
+        if (Govern(settings, Door.Connector, method, label, mcp, HeaderPolicy.MethodOverrides(request.Headers), operationLabel) is { } denial)
         {
-            foreach (var denied in denial.Operations)
-            {
-                metrics.Denied(settings.Id, OperationLabels.For(denied, settings));
-            }
-            metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
             await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", denial.Reason, mcp?.Error(denial.Reason));
             return;
         }
@@ -99,7 +97,51 @@ public sealed partial class BoundaryPipeline(
 
         var canRetry = (mcp?.IsReadOnly ?? idempotent) && (!hasBody || http.Request.Body.CanSeek);
         var (call, outcome) = await ExecuteAsync(http, connector, forward, operationLabel, canRetry, timeout, holdAll: mcp?.ListsTools == true);
-        await AnswerAsync(http, call, outcome);
+        await AnswerAsync(http, call, outcome, ErrorShape.Problem);
+    }
+
+    /// <summary>
+    /// The governance step of every door: judges the call and counts a denial (each denied operation, and the call's
+    /// outcome). Null when the call may pass.
+    /// </summary>
+    public Denial? Govern(ConnectorOptions connector, Door door, string method, string? label, McpRequest? mcp, IReadOnlyList<string> methodOverrides, string operationLabel)
+    {
+        if (governance.Judge(connector, door, method, label, mcp, methodOverrides) is not { } denial)
+        {
+            return null;
+        }
+        foreach (var denied in denial.Operations)
+        {
+            metrics.Denied(connector.Id, OperationLabels.For(denied, connector));
+        }
+        metrics.Call(connector.Id, operationLabel, CallOutcome.GovernanceBlocked);
+        return denial;
+    }
+
+    /// <summary>
+    /// A caller's header that no upstream request can carry is the caller's fault: answered 400 here, counted as
+    /// <c>caller_error</c>, before any connector's breaker, retry or timeout is involved. True when it was refused.
+    /// </summary>
+    public async Task<bool> RefuseUnsendableAsync(HttpContext http, ConnectorRuntime? connector, string operationLabel, ErrorShape shape)
+    {
+        if (HeaderPolicy.FindUnsendable(http.Request.Headers) is not { } header)
+        {
+            return false;
+        }
+        if (connector is not null)
+        {
+            CountCallerFault(connector, operationLabel, CallOutcome.CallerError);
+        }
+        await OutcomeWriter.ErrorAsync(http, shape, StatusCodes.Status400BadRequest, shape == ErrorShape.Problem ? "invalid_header" : "invalid_request",
+            $"Header '{header}' holds a character outside visible ASCII, which no upstream request can carry.", connector?.Options.Id);
+        return true;
+    }
+
+    /// <summary>A call the caller ended or spoiled before any attempt: in the metrics and the monitoring API, never against the upstream.</summary>
+    private void CountCallerFault(ConnectorRuntime connector, string operationLabel, CallOutcome outcome)
+    {
+        metrics.Call(connector.Options.Id, operationLabel, outcome);
+        connector.Stats.RecordCallerFault(outcome);
     }
 
     /// <summary>
@@ -114,7 +156,8 @@ public sealed partial class BoundaryPipeline(
         var callerAborted = http.RequestAborted;
         var body = new AttemptResponseBody(realBody, options.Value.MaxHeldResponseBytes, holdAll);
         http.Features.Set<IHttpResponseBodyFeature>(body);
-        var call = new BoundaryCall(http, forward, connector, operationLabel, canRetry, http.Request.Body.CanSeek, timeout, body, callerAborted);
+        var callerTimeout = timeout < TimeSpan.FromSeconds(connector.Options.TimeoutSeconds);
+        var call = new BoundaryCall(http, forward, connector, operationLabel, canRetry, http.Request.Body.CanSeek, timeout, callerTimeout, body, callerAborted);
         var context = ResilienceContextPool.Shared.Get(callerAborted);
         try
         {
@@ -128,8 +171,11 @@ public sealed partial class BoundaryPipeline(
         }
     }
 
-    /// <summary>The final step: the contract's answer for how the call ended.</summary>
-    private async Task AnswerAsync(HttpContext http, BoundaryCall call, Outcome<AttemptOutcome> outcome)
+    /// <summary>
+    /// The final step of every door: the contract's answer for how the call ended, in the door's shape. A stream that
+    /// failed half-way is cut (never ended as if complete); a caller who left gets nothing.
+    /// </summary>
+    internal async Task AnswerAsync(HttpContext http, BoundaryCall call, Outcome<AttemptOutcome> outcome, ErrorShape shape)
     {
         var settings = call.Connector.Options;
         var id = settings.Id;
@@ -137,13 +183,13 @@ public sealed partial class BoundaryPipeline(
         {
             if (outcome.Exception is not null || outcome.Result.Kind is not (CallOutcome.Success or CallOutcome.ClientError))
             {
-                http.Abort(); // the answer was already streaming when the call failed: cut it, never splice an error in
+                http.Abort();
             }
             return;
         }
         if (call.CallerAborted.IsCancellationRequested)
         {
-            return; // the caller went away
+            return;
         }
         if (outcome.Exception is { } exception)
         {
@@ -151,57 +197,72 @@ public sealed partial class BoundaryPipeline(
             http.Response.Clear();
             if (exception is TimeoutRejectedException)
             {
-                await ProblemAsync(http, id, StatusCodes.Status504GatewayTimeout, "timeout", $"Connector '{id}' did not answer within {call.Timeout.TotalSeconds} s.");
+                await ErrorAsync(StatusCodes.Status504GatewayTimeout, "timeout", $"Connector '{id}' did not answer within {call.Timeout.TotalSeconds} s.");
                 return;
             }
             LogUnexpected(logger, id, exception.GetType().Name, exception.Message);
-            await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "general_failure", $"Connector '{id}' failed.");
+            await ErrorAsync(StatusCodes.Status502BadGateway, "general_failure", $"Connector '{id}' failed.");
             return;
         }
 
         var result = outcome.Result;
-        if (result.Kind is CallOutcome.Success or CallOutcome.ClientError && !result.CallerFault)
+        if (result.Kind is CallOutcome.Success or CallOutcome.ClientError)
         {
             if (call.Body.IsHeld)
             {
-                await WriteHeldAsync(http, call);
+                await WriteHeldAsync(http, call, shape);
             }
             return; // streamed to the caller already
         }
         http.Response.Clear();
         switch (result)
         {
-            case { CallerFault: true }:
-                await RefuseBodyAsync(http, settings, null, result.StatusCode == StatusCodes.Status413PayloadTooLarge ? BodyRead.TooLarge : BodyRead.Unreadable, null);
+            case { Kind: CallOutcome.CallerError, StatusCode: StatusCodes.Status504GatewayTimeout }:
+                await ErrorAsync(StatusCodes.Status504GatewayTimeout, "timeout",
+                    $"Connector '{id}' did not answer within the {call.Timeout.TotalSeconds} s of {TimeoutHeader}; its own timeout is {settings.TimeoutSeconds} s.");
+                return;
+            case { Kind: CallOutcome.CallerError, StatusCode: StatusCodes.Status413PayloadTooLarge }:
+                await ErrorAsync(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "The request body is larger than the gateway accepts.");
+                return;
+            case { Kind: CallOutcome.CallerError, Error: Yarp.ReverseProxy.Forwarder.ForwarderError.Request or Yarp.ReverseProxy.Forwarder.ForwarderError.RequestCreation }:
+                await ErrorAsync(StatusCodes.Status400BadRequest, "invalid_request",
+                    $"The request cannot be sent to connector '{id}' as it is (a header or target the HTTP client refuses).");
+                return;
+            case { Kind: CallOutcome.CallerError }:
+                await ErrorAsync(StatusCodes.Status400BadRequest, "invalid_request_body", "The request body could not be read whole (cut short or badly framed).");
+                return;
+            case { Kind: CallOutcome.ClientCancelled }:
                 return;
             case { Kind: CallOutcome.CircuitOpen }:
-                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(result.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                await ProblemAsync(http, id, StatusCodes.Status503ServiceUnavailable, "circuit_open",
+                OutcomeWriter.RetryAfter(http.Response, result.RetryAfter);
+                await ErrorAsync(StatusCodes.Status503ServiceUnavailable, "circuit_open",
                     $"The circuit for connector '{id}' is open; retry after {Math.Ceiling(result.RetryAfter.TotalSeconds)} s.");
                 return;
             case { Kind: CallOutcome.Timeout }:
-                await ProblemAsync(http, id, StatusCodes.Status504GatewayTimeout, "timeout", $"Connector '{id}' did not answer within {call.Timeout.TotalSeconds} s.");
+                await ErrorAsync(StatusCodes.Status504GatewayTimeout, "timeout", $"Connector '{id}' did not answer within {call.Timeout.TotalSeconds} s.");
                 return;
             case { Overflowed: true }:
                 LogUpstreamFailed(logger, id, result.StatusCode, "answer over the hold limit");
-                await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "http_error",
+                await ErrorAsync(StatusCodes.Status502BadGateway, "http_error",
                     $"Connector '{id}' answered {result.StatusCode} with more than {options.Value.MaxHeldResponseBytes} bytes, more than the gateway holds.");
                 return;
             case { Unexpected: { } unexpected }:
                 LogUnexpected(logger, id, unexpected.GetType().Name, unexpected.Message);
-                await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "general_failure", $"Connector '{id}' failed.");
+                await ErrorAsync(StatusCodes.Status502BadGateway, "general_failure", $"Connector '{id}' failed.");
                 return;
             default:
                 LogUpstreamFailed(logger, id, result.StatusCode, result.Error?.ToString() ?? "status");
-                await ProblemAsync(http, id, StatusCodes.Status502BadGateway, "http_error", result.Error is null
+                await ErrorAsync(StatusCodes.Status502BadGateway, "http_error", result.Error is null
                     ? $"Connector '{id}' answered {result.StatusCode}."
                     : $"Connector '{id}' is unreachable ({result.Error}).");
                 return;
         }
+
+        Task ErrorAsync(int status, string code, string message) => OutcomeWriter.ErrorAsync(http, shape, status, code, message, id);
     }
 
     /// <summary>A held answer: a 408/429 relayed as it came, or a <c>tools/list</c> answer with the denied tools dropped.</summary>
-    internal static async Task WriteHeldAsync(HttpContext http, BoundaryCall call)
+    private static async Task WriteHeldAsync(HttpContext http, BoundaryCall call, ErrorShape shape)
     {
         var settings = call.Connector.Options;
         var bytes = call.Body.Held.ToArray();
@@ -212,8 +273,8 @@ public sealed partial class BoundaryPipeline(
             if (filtered is null)
             {
                 http.Response.Clear();
-                await ProblemAsync(http, settings.Id, StatusCodes.Status502BadGateway, "http_error",
-                    $"The tools/list answer of connector '{settings.Id}' cannot be read whole, so its tool rules cannot be applied; it is not passed on.");
+                await OutcomeWriter.ErrorAsync(http, shape, StatusCodes.Status502BadGateway, "http_error",
+                    $"The tools/list answer of connector '{settings.Id}' cannot be read whole, so its tool rules cannot be applied; it is not passed on.", settings.Id);
                 return;
             }
             bytes = filtered;
@@ -222,18 +283,15 @@ public sealed partial class BoundaryPipeline(
         await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
     }
 
-    private async Task RefuseBodyAsync(HttpContext http, ConnectorOptions settings, string? operation, BodyRead read, long? limit)
+    private async Task RefuseBodyAsync(HttpContext http, ConnectorRuntime connector, string operation, BodyRead read, long limit)
     {
-        if (operation is not null)
-        {
-            metrics.Call(settings.Id, operation, CallOutcome.ClientError);
-        }
+        var settings = connector.Options;
+        CountCallerFault(connector, operation, read == BodyRead.CallerGone ? CallOutcome.ClientCancelled : CallOutcome.CallerError);
         switch (read)
         {
             case BodyRead.TooLarge:
-                await ProblemAsync(http, settings.Id, StatusCodes.Status413PayloadTooLarge, "payload_too_large", limit is null
-                    ? "The request body is larger than the gateway accepts."
-                    : $"The request body is larger than the {limit} bytes the gateway reads to judge or resend it.");
+                await ProblemAsync(http, settings.Id, StatusCodes.Status413PayloadTooLarge, "payload_too_large",
+                    $"The request body is larger than the {limit} bytes the gateway reads to judge or resend it.");
                 return;
             case BodyRead.Unreadable:
                 await ProblemAsync(http, settings.Id, StatusCodes.Status400BadRequest, "invalid_request_body", "The request body could not be read whole (cut short or badly framed).");
@@ -275,14 +333,8 @@ public sealed partial class BoundaryPipeline(
         return OperationLabels.For(first, settings);
     }
 
-    public static Task ProblemAsync(HttpContext http, string connectorId, int status, string code, string detail, IEnumerable<KeyValuePair<string, System.Text.Json.Nodes.JsonNode?>>? extensions = null)
-    {
-        if (ConnectorCatalog.IsValidId(connectorId))
-        {
-            http.Response.Headers[ConnectorHeader] = connectorId;
-        }
-        return ApiProblem.WriteAsync(http, status, code, detail, extensions?.ToDictionary(e => e.Key, e => (object?)e.Value));
-    }
+    public static Task ProblemAsync(HttpContext http, string connectorId, int status, string code, string detail, IEnumerable<KeyValuePair<string, System.Text.Json.Nodes.JsonNode?>>? extensions = null) =>
+        OutcomeWriter.ErrorAsync(http, ErrorShape.Problem, status, code, detail, connectorId, extensions);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connector {Connector} failed after retries: status {Status}, {Error}")]
     private static partial void LogUpstreamFailed(ILogger logger, string connector, int status, string error);

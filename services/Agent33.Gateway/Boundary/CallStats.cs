@@ -10,6 +10,8 @@ public sealed class CallStats
     private int _filled;
     private long _successes;
     private long _failures;
+    private long _callerErrors;
+    private long _clientCancelled;
 
     public void Record(bool success, TimeSpan duration)
     {
@@ -29,6 +31,12 @@ public sealed class CallStats
         }
     }
 
+    /// <summary>A call the caller ended or spoiled: counted apart, never in the upstream's success rate or latency.</summary>
+    public void RecordCallerFault(CallOutcome outcome)
+    {
+        Interlocked.Increment(ref outcome == CallOutcome.ClientCancelled ? ref _clientCancelled : ref _callerErrors);
+    }
+
     public CallMetrics Snapshot()
     {
         lock (_lock)
@@ -41,10 +49,15 @@ public sealed class CallStats
                 total == 0 ? 0.0 : Math.Round(_successes / (double)total, 4),
                 sample.Length == 0 ? 0 : Math.Round(sample.Average(), 3),
                 Math.Round(p95, 3),
-                total == 0 ? 0.0 : Math.Round(_failures / (double)total, 4));
+                total == 0 ? 0.0 : Math.Round(_failures / (double)total, 4),
+                Interlocked.Read(ref _callerErrors), Interlocked.Read(ref _clientCancelled));
         }
     }
 }
 
-/// <summary>The contract's <c>metrics</c> object.</summary>
-public sealed record CallMetrics(long TotalCalls, long Successes, long Failures, double SuccessRate, double AvgLatencyMs, double P95LatencyMs, double ErrorRate);
+/// <summary>
+/// The contract's <c>metrics</c> object: the upstream's record (totals, rates, latency), and beside it the calls
+/// that ended through the caller's fault (<c>caller_error</c>, <c>client_cancelled</c>), which that record leaves out.
+/// </summary>
+public sealed record CallMetrics(long TotalCalls, long Successes, long Failures, double SuccessRate, double AvgLatencyMs, double P95LatencyMs, double ErrorRate,
+    long CallerErrors, long ClientCancelled);

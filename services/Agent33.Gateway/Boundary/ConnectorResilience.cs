@@ -9,22 +9,28 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Agent33.Gateway.Boundary;
 
 /// <summary>What one attempt at the upstream came to. Attempts never throw: every ending is one of these.</summary>
-public readonly record struct AttemptOutcome(CallOutcome Kind, int StatusCode, ForwarderError? Error = null, bool CallerFault = false,
+/// <param name="Kind">The outcome, as counted.</param>
+/// <param name="StatusCode">The upstream's status; for a caller's fault, the status the caller is answered with (400, 413, 504).</param>
+public readonly record struct AttemptOutcome(CallOutcome Kind, int StatusCode, ForwarderError? Error = null,
     bool Overflowed = false, TimeSpan RetryAfter = default, Exception? Unexpected = null)
 {
+    /// <summary>The caller's doing: says nothing about the upstream, so no breaker, retry or upstream statistic sees it.</summary>
+    public bool CallerFault => Kind.IsCallerFault();
+
     /// <summary>Worth another attempt: a transport error or 502/503/504, a 408 or 429, an idle timeout before the headers.</summary>
     public bool IsTransient => Kind switch
     {
         CallOutcome.Failure => !Overflowed && Unexpected is null && (Error is not null || StatusCode is 502 or 503 or 504),
-        CallOutcome.ClientError => !CallerFault && StatusCode is 408 or 429,
+        CallOutcome.ClientError => StatusCode is 408 or 429,
         CallOutcome.Timeout => Error is ForwarderError.RequestTimedOut,
         _ => false,
     };
 }
 
 /// <summary>One call through the boundary: what its attempts share.</summary>
+/// <param name="callerTimeout">The timeout is the caller's <c>X-Connector-Timeout</c>, shorter than the connector's own: its firing is the caller's choice.</param>
 internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, ConnectorRuntime connector, string operation,
-    bool canRetry, bool bodyBuffered, TimeSpan timeout, AttemptResponseBody body, CancellationToken callerAborted)
+    bool canRetry, bool bodyBuffered, TimeSpan timeout, bool callerTimeout, AttemptResponseBody body, CancellationToken callerAborted)
 {
     public HttpContext Http => http;
     public ConnectorRuntime Connector => connector;
@@ -33,6 +39,7 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
     public string Operation => operation;
 
     public TimeSpan Timeout => timeout;
+    public bool CallerTimeout => callerTimeout;
     public AttemptResponseBody Body => body;
     public CancellationToken CallerAborted => callerAborted;
 
@@ -74,7 +81,11 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
         var ended = body.HeadersAt > 0 && outcome.Kind == CallOutcome.Success ? body.HeadersAt : Stopwatch.GetTimestamp();
         var elapsed = Stopwatch.GetElapsedTime(started, ended);
         metrics.Call(connector.Options.Id, operation, outcome.Kind, elapsed);
-        if (!outcome.CallerFault)
+        if (outcome.CallerFault)
+        {
+            connector.Stats.RecordCallerFault(outcome.Kind);
+        }
+        else
         {
             connector.Stats.Record(outcome.Kind is CallOutcome.Success or CallOutcome.ClientError, elapsed);
         }
@@ -87,11 +98,11 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
         var failed = http.Features.Get<IForwarderErrorFeature>();
         if (body.Overflowed)
         {
-            return new AttemptOutcome(CallOutcome.Failure, status, failed?.Error, Overflowed: true);
+            return new AttemptOutcome(CallOutcome.Failure, body.UpstreamStatus, failed?.Error, Overflowed: true);
         }
         if (body.TimedOut)
         {
-            return new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout);
+            return new AttemptOutcome(callerTimeout ? CallOutcome.CallerError : CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout);
         }
         // An upstream-side error is judged before the caller's state: YARP aborts the caller's connection when a
         // stream it already relays fails, and that abort must not make the upstream's fault look like the caller's.
@@ -101,13 +112,18 @@ internal sealed class BoundaryCall(HttpContext http, Func<Task> forward, Connect
             // A stream that went silent for longer than its idle timeout.
             ForwarderError.ResponseBodyDestination when failed.Exception is OperationCanceledException
                 => new AttemptOutcome(CallOutcome.Timeout, StatusCodes.Status504GatewayTimeout, failed.Error),
-            // The caller's own fault (body too large or cut short, caller gone) never counts against the upstream.
-            _ when callerAborted.IsCancellationRequested => new AttemptOutcome(CallOutcome.ClientError, status, failed?.Error, CallerFault: true),
-            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
-                or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
-                or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
-                or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient
-                => new AttemptOutcome(CallOutcome.ClientError, status, failed.Error, CallerFault: true),
+            // The caller's own doing never counts against the upstream.
+            _ when callerAborted.IsCancellationRequested => new AttemptOutcome(CallOutcome.ClientCancelled, status, failed?.Error),
+            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled
+                or ForwarderError.ResponseBodyClient or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeResponseCanceled
+                or ForwarderError.UpgradeResponseClient
+                => new AttemptOutcome(CallOutcome.ClientCancelled, status, failed.Error),
+            ForwarderError.RequestBodyClient or ForwarderError.UpgradeRequestClient
+                => new AttemptOutcome(CallOutcome.CallerError, status is StatusCodes.Status413PayloadTooLarge ? status : StatusCodes.Status400BadRequest, failed.Error),
+            // The upstream request could not be built from the caller's (a header or target the client refuses).
+            ForwarderError.RequestCreation => new AttemptOutcome(CallOutcome.CallerError, StatusCodes.Status400BadRequest, failed.Error),
+            ForwarderError.Request when ForwardFaults.IsUnsendableRequest(failed.Exception)
+                => new AttemptOutcome(CallOutcome.CallerError, StatusCodes.Status400BadRequest, failed.Error),
             null => new AttemptOutcome(status >= 500 ? CallOutcome.Failure : status >= 400 ? CallOutcome.ClientError : CallOutcome.Success, status),
             var error => new AttemptOutcome(CallOutcome.Failure, StatusCodes.Status502BadGateway, error),
         };

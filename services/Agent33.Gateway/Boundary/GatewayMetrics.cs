@@ -11,8 +11,6 @@ public sealed class GatewayMetrics
     /// <summary>From 1 ms to 60 s: connector calls range from a cached lookup to a slow model.</summary>
     public static readonly double[] DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-    private static readonly string[] OutcomeLabels = ["success", "client_error", "failure", "timeout", "circuit_open", "governance_blocked"];
-
     private static readonly (string From, string To)[] Transitions =
         [("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open"), ("open", "closed")];
 
@@ -41,7 +39,7 @@ public sealed class GatewayMetrics
         {
             foreach (var operation in OperationLabels.Initial(connector))
             {
-                foreach (var outcome in OutcomeLabels)
+                foreach (var outcome in CallOutcomes.Labels)
                 {
                     _calls.Add(0, new TagList { { "connector", connector.Id }, { "operation", operation }, { "outcome", outcome } });
                 }
@@ -58,7 +56,7 @@ public sealed class GatewayMetrics
     /// <summary>One call or attempt; <paramref name="operation"/> must already be a bounded label.</summary>
     public void Call(string connector, string operation, CallOutcome outcome, TimeSpan? duration = null)
     {
-        _calls.Add(1, new TagList { { "connector", connector }, { "operation", operation }, { "outcome", OutcomeLabels[(int)outcome] } });
+        _calls.Add(1, new TagList { { "connector", connector }, { "operation", operation }, { "outcome", outcome.Label() } });
         if (duration is { } elapsed)
         {
             _duration.Record(elapsed.TotalSeconds, new TagList { { "connector", connector }, { "operation", operation } });

@@ -34,9 +34,16 @@ public sealed class ConnectorCatalog
             {
                 errors.Add($"{at}: an llm connector needs Models:<m> (model globs) and Format openai.");
             }
-            if (!Uri.TryCreate(c.Destination, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            foreach (var destination in c.AllDestinations)
             {
-                errors.Add($"{at}:Destination must be an absolute http(s) URL, not '{c.Destination}'.");
+                if (!Uri.TryCreate(destination, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                {
+                    errors.Add($"{at}:Destination must be an absolute http(s) URL, not '{destination}'.");
+                }
+            }
+            if (c.Destinations.Count > 0 && (c.Kind == "llm" || c.TakesCallerTargets))
+            {
+                errors.Add($"{at}:Destinations: an llm connector, or one whose targets come from its callers, has one Destination.");
             }
             if (c.PolicyPack is not null && !PolicyPacks.IsKnown(c.PolicyPack))
             {

@@ -9,6 +9,15 @@ public sealed class ConnectorOptions
     public string Kind { get; set; } = "http";
 
     public string Destination { get; set; } = "";
+
+    /// <summary>
+    /// More base URLs serving the same connector (<c>http</c> and <c>mcp</c>): each attempt goes to one of them, as
+    /// YARP's load balancing picks.
+    /// </summary>
+    public List<string> Destinations { get; set; } = [];
+
+    /// <summary><see cref="Destination"/> and then <see cref="Destinations"/>.</summary>
+    public IEnumerable<string> AllDestinations => Destinations.Prepend(Destination);
     public string? Name { get; set; }
     public string? PolicyPack { get; set; }
 
@@ -41,7 +50,7 @@ public sealed class ConnectorOptions
     /// <summary>An <c>llm</c> connector's wire format; <c>openai</c> (chat completions at <c>{Destination}/chat/completions</c>).</summary>
     public string Format { get; set; } = "openai";
 
-    /// <summary>An <c>llm</c> connector's provider key, sent upstream as <c>Authorization: Bearer</c>; never the caller's.</summary>
+    /// <summary>The connector's own key, sent upstream as <c>Authorization: Bearer</c>; never the caller's.</summary>
     public string? ApiKey { get; set; }
 
     /// <summary>

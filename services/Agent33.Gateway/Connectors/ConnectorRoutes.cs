@@ -6,8 +6,8 @@ namespace Agent33.Gateway.Connectors;
 
 /// <summary>
 /// YARP routes and clusters from the catalogue: <c>/connectors/{id}/{**path}</c> → the connector's
-/// destination + path. Only configured destinations are ever reached; the caller's API key and the
-/// boundary's own headers are not passed on.
+/// destination + path (a connector with several destinations: one YARP balances each attempt over). Only configured
+/// destinations are ever reached.
 /// </summary>
 public static class ConnectorRoutes
 {
@@ -31,14 +31,8 @@ public static class ConnectorRoutes
                 Match = new RouteMatch { Path = $"{prefix}/{{**remainder}}" },
                 Transforms =
                 [
+                    // Every other request header rule is the one header policy of every door (HeaderPolicy, a transform of every route).
                     new Dictionary<string, string> { ["PathRemovePrefix"] = prefix },
-                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "Authorization" },
-                    new Dictionary<string, string> { ["RequestHeaderRemove"] = ApiKeyAuthentication.HeaderName },
-                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Timeout" },
-                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Operation" },
-                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "X-Connector-Target" },
-                    // The caller's cookies are for the gateway's origin, never for an upstream.
-                    new Dictionary<string, string> { ["RequestHeaderRemove"] = "Cookie" },
                     // Every proxied answer names its connector, error statuses included, so an upstream's 401 or 404
                     // is told apart from the gateway's own (which carry no such header, or a problem code). Set, not
                     // appended: an upstream cannot name another connector, and a retried call still has one value.
@@ -48,7 +42,8 @@ public static class ConnectorRoutes
             clusters.Add(new ClusterConfig
             {
                 ClusterId = connector.Id,
-                Destinations = new Dictionary<string, DestinationConfig> { ["upstream"] = new() { Address = connector.Destination } },
+                Destinations = connector.AllDestinations.Select((address, i) => (address, i))
+                    .ToDictionary(d => d.i == 0 ? "upstream" : $"upstream-{d.i}", d => new DestinationConfig { Address = d.address }),
                 // Upstream redirects reach the caller as they are; the gateway never follows them itself.
                 HttpClient = new HttpClientConfig { DangerousAcceptAnyServerCertificate = false },
                 // YARP's activity timeout is the stream idle timeout: no byte for that long cuts the call.

@@ -78,13 +78,16 @@ public static class LlmApi
 
 /// <summary>One chat completion through the boundary, with routing and fallback; errors in OpenAI's shape.</summary>
 public sealed class LlmRouter(
-    ConnectorRegistry registry, Governance governance, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics,
-    GatewayMetrics gatewayMetrics, IHttpForwarder forwarder, Spend.Budgets budgets, Spend.ISpendStore spend, IOptions<LlmOptions> options)
+    ConnectorRegistry registry, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder, Spend.Budgets budgets, Spend.ISpendStore spend, IOptions<LlmOptions> options)
 {
     private readonly Dictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
 
     public async Task CompleteAsync(HttpContext http)
     {
+        if (await boundary.RefuseUnsendableAsync(http, null, HttpMethods.Post, ErrorShape.OpenAi))
+        {
+            return;
+        }
         JsonObject request;
         try
         {
@@ -93,18 +96,24 @@ public sealed class LlmRouter(
         }
         catch (JsonException ex)
         {
-            await ErrorAsync(http, 400, "invalid_request_error", "invalid_json", $"The request body is not valid JSON: {ex.Message}");
+            await ErrorAsync(http, 400, "invalid_json", $"The request body is not valid JSON: {ex.Message}");
             return;
         }
         if (request["messages"] is not JsonArray { Count: > 0 } messages)
         {
-            await ErrorAsync(http, 400, "invalid_request_error", "invalid_request", "messages must be a non-empty array.");
+            await ErrorAsync(http, 400, "invalid_request", "messages must be a non-empty array.");
             return;
         }
         var requested = request["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
         if (request["model"] is not null and not JsonValue || (request["model"] is JsonValue && requested is null))
         {
-            await ErrorAsync(http, 400, "invalid_request_error", "invalid_request", "model must be a string.");
+            await ErrorAsync(http, 400, "invalid_request", "model must be a string.");
+            return;
+        }
+        if (requested is not null && !ModelNames.IsValid(requested))
+        {
+            await ErrorAsync(http, 400, "invalid_request",
+                $"model must be printable, at most {ModelNames.MaxLength} characters, without whitespace or control characters.");
             return;
         }
         var effort = request["reasoning_effort"] is JsonValue e && e.TryGetValue<string>(out var asked) && asked is "low" or "medium" or "high" ? asked : null;
@@ -113,9 +122,9 @@ public sealed class LlmRouter(
         var tenant = ApiCaller.From(http).Tenant;
         if (await budgets.CheckAsync(tenant, http.RequestAborted) is { } refusal)
         {
-            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(refusal.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await ErrorAsync(http, 429, "insufficient_quota", "budget_exceeded",
-                $"Tenant '{tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.", keepHeaders: true);
+            OutcomeWriter.RetryAfter(http.Response, refusal.RetryAfter);
+            await OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, 429, "budget_exceeded",
+                $"Tenant '{tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.");
             return;
         }
 
@@ -146,7 +155,7 @@ public sealed class LlmRouter(
         var candidates = registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, model, ignoreCase: true))).ToList();
         if (candidates.Count == 0)
         {
-            await ErrorAsync(http, 404, "invalid_request_error", "model_not_served", $"No llm connector serves model '{model}'.");
+            await ErrorAsync(http, 404, "model_not_served", $"No llm connector serves model '{model}'.");
             return;
         }
         var served = ModelLabel(candidates[0].Options, model);
@@ -159,12 +168,11 @@ public sealed class LlmRouter(
         (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
         ConnectorRuntime? from = null;
         string? denied = null;
+        var methodOverrides = HeaderPolicy.MethodOverrides(http.Request.Headers);
         foreach (var connector in candidates)
         {
-            if (governance.Judge(connector.Options, HttpMethods.Post, null, null) is { } denial)
+            if (boundary.Govern(connector.Options, Door.Llm, HttpMethods.Post, null, null, methodOverrides, "POST") is { } denial)
             {
-                gatewayMetrics.Denied(connector.Options.Id, "POST");
-                gatewayMetrics.Call(connector.Options.Id, "POST", CallOutcome.GovernanceBlocked);
                 denied ??= denial.Reason;
                 continue;
             }
@@ -181,7 +189,7 @@ public sealed class LlmRouter(
             from = connector;
             var (call, outcome) = last.Value;
             var result = outcome.Result;
-            var fallBack = !http.Response.HasStarted && outcome.Exception is null
+            var fallBack = !http.Response.HasStarted && outcome.Exception is null && !call.CallerAborted.IsCancellationRequested
                            && (result.Kind is CallOutcome.CircuitOpen or CallOutcome.Timeout or CallOutcome.Failure || result is { Kind: CallOutcome.ClientError, StatusCode: 429 });
             if (!fallBack)
             {
@@ -215,48 +223,13 @@ public sealed class LlmRouter(
         if (last is not { } ended)
         {
             metrics.Request(served, "none", effortLabel, "governance_blocked");
-            await ErrorAsync(http, 403, "permission_error", "governance_blocked", denied!);
+            await ErrorAsync(http, 403, "governance_blocked", denied!);
             return;
         }
         var (finalCall, finalOutcome) = ended;
         var kind = finalOutcome.Exception is not null ? CallOutcome.Failure : finalOutcome.Result.Kind;
-        metrics.Request(served, finalCall.Connector.Options.Id, effortLabel, kind.ToString().ToLowerInvariant() switch
-        {
-            "clienterror" => "client_error",
-            "circuitopen" => "circuit_open",
-            var other => other,
-        });
-        if (http.Response.HasStarted)
-        {
-            if (finalOutcome.Exception is not null || kind is not (CallOutcome.Success or CallOutcome.ClientError))
-            {
-                http.Abort(); // a stream that failed half-way is cut, never ended as if complete
-            }
-            return;
-        }
-        if (finalCall.CallerAborted.IsCancellationRequested)
-        {
-            return;
-        }
-        var id = finalCall.Connector.Options.Id;
-        switch (finalOutcome.Exception is null ? finalOutcome.Result : default)
-        {
-            case { Kind: CallOutcome.Success or CallOutcome.ClientError, CallerFault: false } when finalCall.Body.IsHeld:
-                await BoundaryPipeline.WriteHeldAsync(http, finalCall); // a 429 no other connector could take
-                return;
-            case { Kind: CallOutcome.Success or CallOutcome.ClientError, CallerFault: false }:
-                return;
-            case { Kind: CallOutcome.CircuitOpen } open:
-                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(open.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await ErrorAsync(http, 503, "api_error", "circuit_open", $"Every connector serving '{model}' has its circuit open (last: '{id}').", id);
-                return;
-            case { Kind: CallOutcome.Timeout }:
-                await ErrorAsync(http, 504, "api_error", "timeout", $"Connector '{id}' did not answer in time.", id);
-                return;
-            default:
-                await ErrorAsync(http, 502, "api_error", "http_error", $"Connector '{id}' failed (status {finalOutcome.Result.StatusCode}).", id);
-                return;
-        }
+        metrics.Request(served, finalCall.Connector.Options.Id, effortLabel, kind.Label());
+        await boundary.AnswerAsync(http, finalCall, finalOutcome, ErrorShape.OpenAi);
     }
 
     /// <summary>Prices a call's usage and adds the cost to the spend, beside the call (nothing the caller waits for).</summary>
@@ -308,19 +281,11 @@ public sealed class LlmRouter(
         }
     }
 
-    /// <summary>OpenAI's error shape, with the contract's code.</summary>
-    public static Task ErrorAsync(HttpContext http, int status, string type, string code, string message, string? connectorId = null, bool keepHeaders = false)
+    /// <summary>OpenAI's error shape, with the contract's code, replacing whatever a failed attempt left.</summary>
+    private static Task ErrorAsync(HttpContext http, int status, string code, string message)
     {
-        if (!keepHeaders)
-        {
-            http.Response.Clear();
-        }
-        http.Response.StatusCode = status;
-        if (connectorId is not null)
-        {
-            http.Response.Headers[BoundaryPipeline.ConnectorHeader] = connectorId;
-        }
-        return http.Response.WriteAsJsonAsync(new { error = new { message, type, code, param = (string?)null } });
+        http.Response.Clear();
+        return OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, status, code, message);
     }
 
     /// <summary>Sends the call to the provider's chat completions with the provider's key, never the caller's.</summary>
@@ -330,14 +295,7 @@ public sealed class LlmRouter(
         {
             await base.TransformRequestAsync(http, proxyRequest, destinationPrefix, cancellationToken);
             proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/chat/completions");
-            proxyRequest.Headers.Remove("Authorization");
-            proxyRequest.Headers.Remove(ApiKeyAuthentication.HeaderName);
-            proxyRequest.Headers.Remove("Cookie");
-            proxyRequest.Headers.Remove("X-Agent33-Domain");
-            if (connector.ApiKey is { Length: > 0 } key)
-            {
-                proxyRequest.Headers.Authorization = new("Bearer", key);
-            }
+            HeaderPolicy.Apply(http.Request, proxyRequest, connector.ApiKey);
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext http, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

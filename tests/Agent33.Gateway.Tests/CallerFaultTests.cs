@@ -99,8 +99,13 @@ public sealed class CallerFaultTests : IAsyncLifetime
         });
         for (var i = 0; i < 3; i++)
         {
-            using var leaving = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => gateway.CreateClient(TestKeys.Writer).GetAsync($"/connectors/{_id}/slow", leaving.Token));
+            // The caller leaves once its call has reached the upstream (a fixed delay may end before a loaded machine sends it).
+            using var leaving = new CancellationTokenSource();
+            var hits = _upstream.Hits;
+            var call = gateway.CreateClient(TestKeys.Writer).GetAsync($"/connectors/{_id}/slow", leaving.Token);
+            await Eventually.WaitUntilAsync(() => _upstream.Hits > hits, "the call to reach the upstream", seconds: 20);
+            await leaving.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         }
 
         var reader = gateway.CreateClient(TestKeys.Reader);

@@ -120,6 +120,17 @@ public sealed class CallerFaultTests : IAsyncLifetime
         Assert.Equal(0, Sample(metrics, "connector_calls_total", ("connector", _id), ("outcome", "failure")));
     }
 
+    [Theory]
+    [InlineData(500)]
+    [InlineData(503)]
+    public async Task An_answer_over_the_hold_limit_is_reported_with_the_status_the_upstream_sent(int status)
+    {
+        await using var gateway = new GatewayFactory([.. GatewayFactory.Connector(0, _id, _upstream.Address), ("Governance:MaxHeldResponseBytes", "65536")]);
+        var answer = await CallAsync(gateway.CreateClient(TestKeys.Writer), $"/connectors/{_id}/big/{status}?mb=1");
+        Assert.Equal((HttpStatusCode.BadGateway, "http_error"), (answer.Status, answer.Code));
+        Assert.Contains($"answered {status} with more than 65536 bytes", await answer.Response.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public void A_request_the_http_client_refuses_is_the_callers_fault_and_a_broken_connection_the_upstreams()
     {

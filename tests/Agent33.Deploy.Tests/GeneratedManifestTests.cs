@@ -225,7 +225,8 @@ public sealed class GeneratedManifestTests
         var errors = kubectl.StandardError.ReadToEnd();
         kubectl.WaitForExit();
         Assert.True(kubectl.ExitCode == 0, errors);
-        Assert.Equal(27, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+        Assert.Equal(28, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+        Assert.Contains($"name: {Agent33.Deploy.Dashboards.Dashboards.ConfigMapName}", output);
     }
 
     private static string? SelectedName(V1NetworkPolicy policy) =>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using k8s.Models;
 
 namespace Agent33.Deploy;
@@ -27,12 +28,18 @@ public static class AlertRules
 
     private const string PlatformTeam = "Platform team";
 
-    public static PrometheusRule Build(AlertThresholds thresholds)
+    public static PrometheusRule Build(AlertThresholds thresholds) => Build(thresholds, AlertTiming.Default);
+
+    /// <summary>
+    /// The rules with other windows: the real-Prometheus test (tests/Agent33.Deploy.Tests/RealPrometheusTests.cs)
+    /// evaluates them over seconds instead of minutes; the manifests always use <see cref="AlertTiming.Default"/>.
+    /// </summary>
+    public static PrometheusRule Build(AlertThresholds thresholds, AlertTiming timing)
     {
         var routing = thresholds.Routing;
         var gateway = thresholds.Gateway;
         var learning = thresholds.Learning;
-        var circuitWindow = $"{gateway.CircuitOpenMinutes}m";
+        var circuitWindow = Window(TimeSpan.FromMinutes(gateway.CircuitOpenMinutes));
         return new PrometheusRule
         {
             Metadata = new V1ObjectMeta { Name = Name, Labels = ManifestGenerator.SelectorLabels(ManifestGenerator.PartOf) },
@@ -42,42 +49,42 @@ public static class AlertRules
                 [
                     Group("routing",
                         Alert("high_effort_routing_volume", "warning", PlatformTeam,
-                            $"sum({Events("effort_routing_high_effort_total", VolumeWindow)}) > {Number(routing.HighEffortCount)}",
-                            $"More high-effort routing decisions in the last {VolumeWindow} than Routing:Alerts:HighEffortCountThreshold ({Number(routing.HighEffortCount)})."),
+                            $"sum({Events("effort_routing_high_effort_total", timing.Volume)}) > {Number(routing.HighEffortCount)}",
+                            $"More high-effort routing decisions in the last {timing.Volume} than Routing:Alerts:HighEffortCountThreshold ({Number(routing.HighEffortCount)})."),
                         Alert("high_effort_cost_spike", "warning", $"{PlatformTeam}; budget exceptions escalate to Engineering leadership",
-                            $"{DecisionsAbove("effort_routing_estimated_cost_usd", routing.HighCostUsd)} > 0",
-                            $"A routing decision in the last {SpikeWindow} had an estimated cost above Routing:Alerts:HighCostUsdThreshold ({Number(routing.HighCostUsd)} USD)."),
+                            $"{DecisionsAbove("effort_routing_estimated_cost_usd", routing.HighCostUsd, timing.Spike)} > 0",
+                            $"A routing decision in the last {timing.Spike} had an estimated cost above Routing:Alerts:HighCostUsdThreshold ({Number(routing.HighCostUsd)} USD)."),
                         Alert("high_effort_token_budget_spike", "warning", PlatformTeam,
-                            $"{DecisionsAbove("effort_routing_estimated_token_budget", routing.HighTokenBudget)} > 0",
-                            $"A routing decision in the last {SpikeWindow} had a token budget above Routing:Alerts:HighTokenBudgetThreshold ({Number(routing.HighTokenBudget)}).")),
+                            $"{DecisionsAbove("effort_routing_estimated_token_budget", routing.HighTokenBudget, timing.Spike)} > 0",
+                            $"A routing decision in the last {timing.Spike} had a token budget above Routing:Alerts:HighTokenBudgetThreshold ({Number(routing.HighTokenBudget)}).")),
                     Group("gateway",
                         Alert("connector_circuit_open", "warning", PlatformTeam,
                             $"connector_circuit_state == 1 and min_over_time(connector_circuit_state[{circuitWindow}]) > 0 and connector_circuit_state offset {circuitWindow} > 0",
                             $"A connector's circuit has been open for {circuitWindow} (failed half-open probes included): Gateway:Alerts:CircuitOpenMinutes."),
                         Alert("connector_error_ratio", "warning", PlatformTeam,
-                            $"sum by (connector) (rate(connector_calls_total{{outcome=~\"failure|timeout\"}}[{RateWindow}])) / sum by (connector) (rate(connector_calls_total[{RateWindow}])) > {Number(gateway.ErrorRatio)}"
-                            + $" and sum by (connector) (increase(connector_calls_total[{RateWindow}])) >= {Number(gateway.ErrorRatioMinCalls)}",
-                            $"More than Gateway:Alerts:ErrorRatioThreshold ({Number(gateway.ErrorRatio)}) of a connector's calls failed or timed out over {RateWindow} (at least {Number(gateway.ErrorRatioMinCalls)} calls).",
-                            SustainedFor),
+                            $"sum by (connector) (rate(connector_calls_total{{outcome=~\"failure|timeout\"}}[{timing.Rate}])) / sum by (connector) (rate(connector_calls_total[{timing.Rate}])) > {Number(gateway.ErrorRatio)}"
+                            + $" and sum by (connector) (increase(connector_calls_total[{timing.Rate}])) >= {Number(gateway.ErrorRatioMinCalls)}",
+                            $"More than Gateway:Alerts:ErrorRatioThreshold ({Number(gateway.ErrorRatio)}) of a connector's calls failed or timed out over {timing.Rate} (at least {Number(gateway.ErrorRatioMinCalls)} calls).",
+                            timing.SustainedFor),
                         Alert("connector_latency_p99", "warning", PlatformTeam,
-                            $"histogram_quantile(0.99, sum by (connector, le) (rate(connector_call_duration_seconds_bucket[{RateWindow}]))) > {Number(gateway.P99LatencySeconds)}",
-                            $"A connector's p99 call latency over {RateWindow} is above Gateway:Alerts:P99LatencySecondsThreshold ({Number(gateway.P99LatencySeconds)} s).",
-                            SustainedFor),
+                            $"histogram_quantile(0.99, sum by (connector, le) (rate(connector_call_duration_seconds_bucket[{timing.Rate}]))) > {Number(gateway.P99LatencySeconds)}",
+                            $"A connector's p99 call latency over {timing.Rate} is above Gateway:Alerts:P99LatencySecondsThreshold ({Number(gateway.P99LatencySeconds)} s).",
+                            timing.SustainedFor),
                         Alert("connector_governance_denial_spike", "warning", "Security team",
-                            $"sum by (connector) ({Events("connector_governance_denials_total", RateWindow)}) > {Number(gateway.GovernanceDenials)}",
-                            $"More governance denials for a connector in {RateWindow} than Gateway:Alerts:GovernanceDenialsThreshold ({Number(gateway.GovernanceDenials)}).")),
+                            $"sum by (connector) ({Events("connector_governance_denials_total", timing.Rate)}) > {Number(gateway.GovernanceDenials)}",
+                            $"More governance denials for a connector in {timing.Rate} than Gateway:Alerts:GovernanceDenialsThreshold ({Number(gateway.GovernanceDenials)}).")),
                     Group("learning",
                         Alert("learning_database_unavailable", "critical", PlatformTeam,
-                            $"sum({Events("learning_database_unavailable_total", RateWindow)}) > {Number(learning.DatabaseUnavailableAnswers)}",
-                            $"The learning service answered 503 database_unavailable more than Learning:Alerts:DatabaseUnavailableThreshold ({Number(learning.DatabaseUnavailableAnswers)}) times in {RateWindow}."),
+                            $"sum({Events("learning_database_unavailable_total", timing.Rate)}) > {Number(learning.DatabaseUnavailableAnswers)}",
+                            $"The learning service answered 503 database_unavailable more than Learning:Alerts:DatabaseUnavailableThreshold ({Number(learning.DatabaseUnavailableAnswers)}) times in {timing.Rate}."),
                         Alert("learning_corruption_events", "warning", "Learning service owners",
-                            $"sum by (kind) ({Events("learning_corruption_events_total", CorruptionWindow)}) > {Number(learning.CorruptionEvents)}",
-                            $"Corrupt records or payloads were quarantined or rejected in the last {CorruptionWindow} (more than Learning:Alerts:CorruptionEventsThreshold, {Number(learning.CorruptionEvents)}); see GET /quarantine."),
+                            $"sum by (kind) ({Events("learning_corruption_events_total", timing.Corruption)}) > {Number(learning.CorruptionEvents)}",
+                            $"Corrupt records or payloads were quarantined or rejected in the last {timing.Corruption} (more than Learning:Alerts:CorruptionEventsThreshold, {Number(learning.CorruptionEvents)}); see GET /quarantine."),
                         Alert("learning_backup_failed", "warning", PlatformTeam,
-                            $"sum({Events("learning_backup_failures_total", BackupFailureWindow)}) > 0",
-                            $"A scheduled learning backup failed in the last {BackupFailureWindow} (Learning:Backups:Schedule)."),
+                            $"sum({Events("learning_backup_failures_total", timing.BackupFailure)}) > 0",
+                            $"A scheduled learning backup failed in the last {timing.BackupFailure} (Learning:Backups:Schedule)."),
                         Alert("learning_backup_stale", "critical", PlatformTeam,
-                            $"min(learning_backup_age_seconds) > {Number(learning.BackupMaxAgeHours * 3600)}",
+                            $"min(learning_backup_age_seconds) > {Number(Math.Round(learning.BackupMaxAgeHours * 3600, 3))}",
                             $"The newest learning backup is older than Learning:Alerts:BackupMaxAgeHours ({Number(learning.BackupMaxAgeHours)} h).")),
                 ],
             },
@@ -93,13 +100,34 @@ public static class AlertRules
         $"(({selector} unless {selector} offset {window}) or increase({selector}[{window}]))";
 
     /// <summary>
-    /// Decisions in the last <see cref="SpikeWindow"/> whose value was above <paramref name="threshold"/>: all
+    /// Decisions in the last <paramref name="window"/> whose value was above <paramref name="threshold"/>: all
     /// observations minus those in the bucket ending at the threshold (the routing service adds each alert
     /// threshold to its histogram's buckets, so the count is exact). What the routing service's own rule means
     /// by "max above the threshold", over every replica and a window instead of the process' lifetime.
     /// </summary>
-    public static string DecisionsAbove(string histogram, double threshold) =>
-        $"sum({Events(histogram + "_count", SpikeWindow)}) - sum({Events($"{histogram}_bucket{{le=\"{Number(threshold)}\"}}", SpikeWindow)})";
+    public static string DecisionsAbove(string histogram, double threshold, string window = SpikeWindow) =>
+        $"sum({Events(histogram + "_count", window)}) - sum({Events($"{histogram}_bucket{{{BucketBound(threshold)}}}", window)})";
+
+    /// <summary>
+    /// A matcher for the bucket whose upper bound is <paramref name="bound"/>, whichever way the bound is spelled:
+    /// the exporter's Prometheus text writes <c>le="8000"</c>, its OpenMetrics text (what Prometheus asks for first)
+    /// may write <c>le="8000.0"</c>, and Prometheus 3 stores every <c>le</c> in that form. A matcher on one spelling
+    /// matches nothing in a server that stored the other, and the rule can never fire.
+    /// </summary>
+    public static string BucketBound(double bound)
+    {
+        var text = Number(bound);
+        var pattern = Regex.Escape(text).Replace("\\", "\\\\", StringComparison.Ordinal); // PromQL strings take escapes: \. is a regex \.
+        return Math.Floor(bound) == bound && !text.Contains('E', StringComparison.OrdinalIgnoreCase)
+            ? $"le=~\"{pattern}(\\\\.0)?\""
+            : $"le=~\"{pattern}\"";
+    }
+
+    /// <summary>A PromQL duration: whole minutes as <c>5m</c>, anything shorter in seconds (the real-Prometheus test's windows).</summary>
+    public static string Window(TimeSpan span) =>
+        span.TotalMinutes == Math.Floor(span.TotalMinutes) && span >= TimeSpan.FromMinutes(1)
+            ? $"{(long)span.TotalMinutes}m"
+            : $"{Math.Max(1, (long)Math.Round(span.TotalSeconds))}s";
 
     /// <summary>Numbers as the Prometheus exporter writes them (bucket bounds, thresholds): invariant, shortest round-trip.</summary>
     public static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
@@ -121,6 +149,13 @@ public static class AlertRules
         Labels = new() { ["severity"] = severity },
         Annotations = new() { ["summary"] = summary, ["owner"] = owner, ["runbook"] = $"{Runbook}#{name}" },
     };
+}
+
+/// <summary>The rules' windows and waits; <see cref="Default"/> is what ships.</summary>
+public sealed record AlertTiming(string Volume, string Spike, string Rate, string Corruption, string BackupFailure, string SustainedFor)
+{
+    public static readonly AlertTiming Default = new(
+        AlertRules.VolumeWindow, AlertRules.SpikeWindow, AlertRules.RateWindow, AlertRules.CorruptionWindow, AlertRules.BackupFailureWindow, AlertRules.SustainedFor);
 }
 
 /// <summary>The alert thresholds, from the settings of the service each rule watches (<c>&lt;Service&gt;:Alerts:*</c>).</summary>
@@ -147,7 +182,7 @@ public sealed record AlertThresholds(RoutingAlertSettings Routing, GatewayAlertS
                 routing.Read("HighCostUsdThreshold", r.HighCostUsd),
                 routing.Read("HighTokenBudgetThreshold", r.HighTokenBudget)),
             new GatewayAlertSettings(
-                (int)gateway.Read("CircuitOpenMinutes", g.CircuitOpenMinutes, min: 1, whole: true),
+                gateway.Read("CircuitOpenMinutes", g.CircuitOpenMinutes, min: 1, whole: true),
                 gateway.Read("ErrorRatioThreshold", g.ErrorRatio, max: 1),
                 gateway.Read("ErrorRatioMinCalls", g.ErrorRatioMinCalls),
                 gateway.Read("P99LatencySecondsThreshold", g.P99LatencySeconds, max: 59), // the buckets end at 60 s
@@ -220,7 +255,7 @@ public sealed record RoutingAlertSettings(double HighEffortCount = 25, double Hi
 
 /// <summary><c>Gateway:Alerts:*</c>, read only by the manifest generator.</summary>
 public sealed record GatewayAlertSettings(
-    int CircuitOpenMinutes = 5, double ErrorRatio = 0.2, double ErrorRatioMinCalls = 20, double P99LatencySeconds = 10, double GovernanceDenials = 10);
+    double CircuitOpenMinutes = 5, double ErrorRatio = 0.2, double ErrorRatioMinCalls = 20, double P99LatencySeconds = 10, double GovernanceDenials = 10);
 
 /// <summary><c>Learning:Alerts:*</c>, read only by the manifest generator (BackupMaxAgeHours: the schedule + 2 h, 26 without one).</summary>
 public sealed record LearningAlertSettings(double DatabaseUnavailableAnswers = 5, double CorruptionEvents = 0, double BackupMaxAgeHours = 26);

@@ -85,6 +85,7 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
         files.Add(new GeneratedFile("secrets.yaml", [Secrets()]));
         files.Add(new GeneratedFile("network-policies.yaml", NetworkPolicies(projects, containers)));
         files.Add(new GeneratedFile("prometheus-rules.yaml", [AlertRules.Build(alerts)]));
+        files.Add(new GeneratedFile("grafana-dashboards.yaml", [Dashboards.Dashboards.ConfigMap(Dashboards.Dashboards.Build(alerts))]));
         files.Add(new GeneratedFile("kustomization.yaml",
             [Kustomization.Build(files.Select(f => f.Name), projects.Select(p => ImagePrefix + p))]));
         return files;

@@ -11,3 +11,7 @@ var files = AppHostManifest.Generate(root, manifest);
 var output = Path.Combine(root, "deploy", "k8s");
 KubernetesFiles.Write(files, output);
 Console.WriteLine($"Wrote {files.Count} files to {Path.GetRelativePath(root, output)}: {string.Join(", ", files.Select(f => f.Name))}");
+
+// The same dashboards as plain files, to import into a Grafana without the sidecar.
+var dashboards = Agent33.Deploy.Dashboards.DashboardFiles.Write(files, root);
+Console.WriteLine($"Wrote {dashboards.Count} dashboards to {Agent33.Deploy.Dashboards.DashboardFiles.Folder}: {string.Join(", ", dashboards)}");

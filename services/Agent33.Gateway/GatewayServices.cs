@@ -35,6 +35,7 @@ public static class GatewayServices
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
         }
         builder.Services.AddSingleton<Llm.EffortRoutingClient>();
+        builder.Services.AddHostedService<Llm.RoutingKeyCheck>();
         // No retries on the way to routing: a routing service that is down must cost an LLM call nothing but the default model.
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to opt one client out
         builder.Services.AddHttpClient(Llm.EffortRoutingClient.ClientName, client => client.BaseAddress = new Uri("https+http://routing"))

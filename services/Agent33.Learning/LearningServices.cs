@@ -27,6 +27,8 @@ public static class LearningServices
         builder.Services.AddScoped<LearningStore>();
         builder.Services.AddSingleton<StoredSignals>();
         builder.Services.AddSingleton<SignalGroupCommit>();
+        builder.Services.AddSingleton<CorruptionEvents>();
+        builder.Services.AddSingleton<BackupMonitor>();
         // An export streams a tenant's whole history: a key runs at most a few at once, so one caller cannot hold the
         // database with many (more are 429 rate_limited, as other limits).
         builder.Services.Configure<RateLimiterOptions>(o => o.AddPolicy(SignalExport.ConcurrencyPolicy, http =>
@@ -36,6 +38,7 @@ public static class LearningServices
         {
             builder.Services.AddHostedService<LearningPruner>();
             DatabaseUnavailableCounter.AddDatabaseUnavailableCounter(builder.Services);
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<CorruptionEvents>());
             builder.Services.AddScheduledBackups(builder.Configuration);
         }
 

@@ -18,6 +18,7 @@ public static class RoutingServices
         builder.Services.AddSingleton<PricingCatalog>();
         builder.Services.AddSingleton<EffortRouter>();
         builder.Services.AddSingleton<RoutingMetrics>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RoutingMetrics>());
         builder.Services.AddSingleton<DecisionExport>();
         builder.Services.AddSingleton<AlertMonitor>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AlertMonitor>());

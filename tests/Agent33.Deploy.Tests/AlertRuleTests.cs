@@ -160,7 +160,7 @@ public sealed class AlertRuleTests
             ["high_effort_cost_spike"] = SpikeCases("effort_routing_estimated_cost_usd", routing.HighCostUsd),
             ["high_effort_token_budget_spike"] = SpikeCases("effort_routing_estimated_token_budget", routing.HighTokenBudget),
 
-            ["connector_circuit_open"] = CircuitCases(gateway.CircuitOpenMinutes),
+            ["connector_circuit_open"] = CircuitCases((int)gateway.CircuitOpenMinutes),
             ["connector_error_ratio"] =
             [
                 new("a share of failures and timeouts above the threshold for longer than the rule waits",
@@ -245,10 +245,20 @@ public sealed class AlertRuleTests
             new($"connector_governance_denials_total{{connector=\"mcp:x\",operation=\"tools/call\",{Gateway1}}}", values);
     }
 
-    /// <summary>One decision above the threshold among cheap ones (one a minute), a replica whose first decision is above it, only cheap ones.</summary>
+    /// <summary>
+    /// One decision above the threshold among cheap ones (one a minute), a replica whose first decision is above it,
+    /// only cheap ones — each with the bucket bound spelled as the exporter's Prometheus text writes it (<c>8000</c>)
+    /// and as OpenMetrics and Prometheus 3 store it (<c>8000.0</c>): the rule must hold for both.
+    /// </summary>
     private static Case[] SpikeCases(string histogram, double threshold)
     {
-        var le = AlertRules.Number(threshold);
+        var number = AlertRules.Number(threshold);
+        string[] spellings = number.Contains('.', StringComparison.Ordinal) ? [number] : [number, number + ".0"];
+        return [.. spellings.SelectMany(le => SpikeCases(histogram, le))];
+    }
+
+    private static Case[] SpikeCases(string histogram, string le)
+    {
         Series[] Histogram(double?[] count, double?[] atOrBelow) =>
         [
             new($"{histogram}_count{{instance=\"routing-1\"}}", count),
@@ -261,11 +271,11 @@ public sealed class AlertRuleTests
         var none = new Dictionary<string, string>();
         return
         [
-            new("one decision above the threshold fires at once (not pending until it has left the window)", Histogram(withSpike, cheap), EvalMinute: 6, none),
-            new("one decision above the threshold is still visible 9 minutes later", Histogram(withSpike, cheap), EvalMinute: 15, none),
-            new("a replica whose first decision is above the threshold (a new series)", Histogram(Const(1, 20), Const(0, 20)), EvalMinute: 3, none),
-            new("the decision above the threshold has left the window", Histogram(withSpike, cheap), EvalMinute: 17),
-            new("only decisions at or below the threshold", Histogram(cheap, cheap), EvalMinute: 15),
+            new($"one decision above the threshold fires at once (not pending until it has left the window) (le=\"{le}\")", Histogram(withSpike, cheap), EvalMinute: 6, none),
+            new($"one decision above the threshold is still visible 9 minutes later (le=\"{le}\")", Histogram(withSpike, cheap), EvalMinute: 15, none),
+            new($"a replica whose first decision is above the threshold (a new series) (le=\"{le}\")", Histogram(Const(1, 20), Const(0, 20)), EvalMinute: 3, none),
+            new($"the decision above the threshold has left the window (le=\"{le}\")", Histogram(withSpike, cheap), EvalMinute: 17),
+            new($"only decisions at or below the threshold (le=\"{le}\")", Histogram(cheap, cheap), EvalMinute: 15),
         ];
     }
 

@@ -191,8 +191,10 @@ public sealed class GeneratedManifestTests
 
         Assert.Equal(["high_effort_cost_spike", "high_effort_routing_volume", "high_effort_token_budget_spike"], rules.Keys.Order());
         Assert.EndsWith($"> {thresholds.HighEffortCount}", rules["high_effort_routing_volume"].Expr);
-        Assert.Contains($"le=\"{thresholds.HighCostUsd}\"", rules["high_effort_cost_spike"].Expr);
-        Assert.Contains($"le=\"{thresholds.HighTokenBudget}\"", rules["high_effort_token_budget_spike"].Expr);
+        // Either spelling of the bound (le="5" in Prometheus text, le="5.0" in OpenMetrics and Prometheus 3).
+        Assert.Contains($"_bucket{{{AlertRules.BucketBound(thresholds.HighCostUsd)}}}", rules["high_effort_cost_spike"].Expr);
+        Assert.Contains($"_bucket{{{AlertRules.BucketBound(thresholds.HighTokenBudget)}}}", rules["high_effort_token_budget_spike"].Expr);
+        Assert.Contains("le=~\"8000(\\\\.0)?\"", rules["high_effort_token_budget_spike"].Expr);
         Assert.Equal(["agent33-gateway", "agent33-learning", "agent33-routing"], groups.Keys.Order());
     }
 
@@ -223,7 +225,8 @@ public sealed class GeneratedManifestTests
         var errors = kubectl.StandardError.ReadToEnd();
         kubectl.WaitForExit();
         Assert.True(kubectl.ExitCode == 0, errors);
-        Assert.Equal(27, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+        Assert.Equal(28, output.Split('\n').Count(l => l.StartsWith("kind: ", StringComparison.Ordinal)));
+        Assert.Contains($"name: {Agent33.Deploy.Dashboards.Dashboards.ConfigMapName}", output);
     }
 
     private static string? SelectedName(V1NetworkPolicy policy) =>

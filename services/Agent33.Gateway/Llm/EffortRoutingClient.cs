@@ -16,11 +16,18 @@ public sealed record RoutingDecision(string Effort, string EffortSource, string 
 /// When most calls fail, a circuit breaker stops calling for a while (answers null at once): a failed call costs a
 /// socket error rethrown through every layer of the HTTP client — about ten exceptions, a millisecond of CPU — and
 /// an LLM call makes two, so without it a routing outage cut the gateway's completions per second thirtyfold.
+/// Every decision an <c>auto</c> call could not get is counted with its reason (<c>llm_routing_failures_total{reason}</c>);
+/// a refusal (401/403: a missing or wrong <c>ServiceApiKey</c>) is a misconfiguration, not an outage, and is also logged
+/// at error, at most once per <see cref="RefusalLogInterval"/>, since every such call silently takes the default model.
 /// </summary>
-public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfiguration configuration)
+public sealed partial class EffortRoutingClient(IHttpClientFactory clients, IConfiguration configuration, LlmMetrics metrics, TimeProvider time,
+    ILogger<EffortRoutingClient> logger)
 {
     public const string ClientName = "routing";
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan RefusalLogInterval = TimeSpan.FromMinutes(1);
+
+    private long _refusalLoggedAt = long.MinValue;
 
     private readonly ResiliencePipeline _breaker = new ResiliencePipelineBuilder()
         .AddCircuitBreaker(new CircuitBreakerStrategyOptions
@@ -33,9 +40,14 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
         })
         .Build();
 
-    public Task<RoutingDecision?> DecideAsync(string tenant, string? domain, string? effort, JsonNode? messages, int maxTokens,
-        string? requestedModel, string defaultModel, CancellationToken cancellationToken) =>
-        PostAsync("/v1/routing/decisions", new JsonObject
+    /// <summary>
+    /// The decision for a call; null when routing did not give one. For an <c>auto</c> call (no
+    /// <paramref name="requestedModel"/>) that means the default model, and the failure is counted with its reason.
+    /// </summary>
+    public async Task<RoutingDecision?> DecideAsync(string tenant, string? domain, string? effort, JsonNode? messages, int maxTokens,
+        string? requestedModel, string defaultModel, CancellationToken cancellationToken)
+    {
+        var (decision, failure) = await PostAsync("/v1/routing/decisions", new JsonObject
         {
             ["tenant_id"] = tenant,
             ["domain"] = domain,
@@ -51,10 +63,17 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
             (int?)Number(decision, "max_tokens"),
             (long?)Number(decision, "estimated_token_budget"),
             Number(decision, "estimated_cost")), cancellationToken);
+        if (decision is null && requestedModel is null && failure is not null)
+        {
+            metrics.RoutingFailed(failure);
+        }
+        return decision;
+    }
 
     /// <summary>Prices actual usage with the routing service's catalogue (<c>POST /v1/routing/usage</c>); null when it does not answer or cannot price.</summary>
-    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, RoutingDecision? decision, CancellationToken cancellationToken) =>
-        await PostAsync("/v1/routing/usage", new JsonObject
+    public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, RoutingDecision? decision, CancellationToken cancellationToken)
+    {
+        var (priced, _) = await PostAsync("/v1/routing/usage", new JsonObject
         {
             ["tenant_id"] = tenant,
             ["model"] = model,
@@ -63,7 +82,13 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
             ["effort"] = decision?.Effort,
             ["estimated_token_budget"] = decision?.EstimatedTokenBudget is > 0 ? decision.EstimatedTokenBudget : null,
             ["estimated_cost"] = decision?.EstimatedCost,
-        }, priced => Number(priced, "cost_usd") is { } cost ? new Priced(cost) : null, cancellationToken) is { } answer ? answer.CostUsd : null;
+        }, priced => Number(priced, "cost_usd") is { } cost ? new Priced(cost) : null, cancellationToken);
+        if (priced is { } answer)
+        {
+            metrics.TenantCost(tenant, (double)answer.CostUsd); // llm_cost_usd_total has the model; this is the tenant's share
+        }
+        return priced?.CostUsd;
+    }
 
     private sealed record Priced(decimal CostUsd);
 
@@ -71,8 +96,8 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
     private static decimal? Number(JsonElement json, string name) =>
         json.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? (decimal)value.GetDouble() : null;
 
-    /// <summary>Posts with the service key within <see cref="Patience"/>; null for any answer but a readable success.</summary>
-    private async Task<T?> PostAsync<T>(string path, JsonObject body, Func<JsonElement, T?> read, CancellationToken cancellationToken) where T : class
+    /// <summary>Posts with the service key within <see cref="Patience"/>; no result for any answer but a readable success, and then why.</summary>
+    private async Task<(T? Result, string? Failure)> PostAsync<T>(string path, JsonObject body, Func<JsonElement, T?> read, CancellationToken cancellationToken) where T : class
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         try
@@ -81,7 +106,15 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
             var outcome = await _breaker.ExecuteOutcomeAsync(
                 static async (context, state) => await state.self.SendAsync(state.path, state.body, state.read, context.CancellationToken),
                 context, (self: this, path, body, read));
-            return outcome.Result;
+            return (outcome.Result, outcome.Exception switch
+            {
+                null => null,
+                RoutingUnavailableException or HttpRequestException => RoutingFailure.Unavailable,
+                BrokenCircuitException => RoutingFailure.CircuitOpen,
+                OperationCanceledException => RoutingFailure.Timeout,
+                RoutingAnsweredException answered => answered.Reason,
+                _ => RoutingFailure.InvalidAnswer,
+            });
         }
         finally
         {
@@ -102,7 +135,17 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
             {
                 return Outcome.FromException<T?>(new RoutingUnavailableException());
             }
-            return Outcome.FromResult<T?>(response.IsSuccessStatusCode ? read(await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token)) : null);
+            if (!response.IsSuccessStatusCode)
+            {
+                // Routing is up and said no: nothing for the breaker, which counts only outages.
+                var reason = RoutingFailure.Of(response.StatusCode);
+                if (reason is RoutingFailure.Unauthorized or RoutingFailure.Forbidden)
+                {
+                    LogRefusalAtMostOncePerInterval(path, (int)response.StatusCode);
+                }
+                return Outcome.FromException<T?>(new RoutingAnsweredException(reason));
+            }
+            return Outcome.FromResult<T?>(read(await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token)));
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
                                    && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
@@ -111,6 +154,53 @@ public sealed class EffortRoutingClient(IHttpClientFactory clients, IConfigurati
         }
     }
 
+    /// <summary>Logs a refusal unless one was logged within <see cref="RefusalLogInterval"/>: one line a minute, not one per call.</summary>
+    private void LogRefusalAtMostOncePerInterval(string path, int status)
+    {
+        var now = time.GetTimestamp();
+        var last = Interlocked.Read(ref _refusalLoggedAt);
+        if (last != long.MinValue && time.GetElapsedTime(last, now) < RefusalLogInterval)
+        {
+            return;
+        }
+        if (Interlocked.CompareExchange(ref _refusalLoggedAt, now, last) == last)
+        {
+            LogRefused(logger, status, path, string.IsNullOrEmpty(configuration["ServiceApiKey"]) ? "is not set" : "is not accepted by routing");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The routing service refused the gateway ({Status} on {Path}): ServiceApiKey {Problem}. "
+        + "Every model \"auto\" call takes Llm:DefaultModel until it is fixed (counted in llm_routing_failures_total; logged at most once a minute).")]
+    private static partial void LogRefused(ILogger logger, int status, string path, string problem);
+
     /// <summary>The routing service answered 5xx: as unavailable as a refused connection, for the breaker.</summary>
     private sealed class RoutingUnavailableException : Exception;
+
+    /// <summary>The routing service answered, with a refusal or an error of the request: not an outage, so not the breaker's.</summary>
+    private sealed class RoutingAnsweredException(string reason) : Exception
+    {
+        public string Reason { get; } = reason;
+    }
+}
+
+/// <summary>Why an <c>auto</c> call got no decision: the <c>reason</c> label of <c>llm_routing_failures_total</c>.</summary>
+public static class RoutingFailure
+{
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string Rejected = "rejected";
+    public const string Unavailable = "unavailable";
+    public const string CircuitOpen = "circuit_open";
+    public const string Timeout = "timeout";
+    public const string InvalidAnswer = "invalid_answer";
+
+    public static readonly string[] All = [Unauthorized, Forbidden, Rejected, Unavailable, CircuitOpen, Timeout, InvalidAnswer];
+
+    public static string Of(System.Net.HttpStatusCode status) => (int)status switch
+    {
+        401 => Unauthorized,
+        403 => Forbidden,
+        >= 500 => Unavailable,
+        _ => Rejected,
+    };
 }

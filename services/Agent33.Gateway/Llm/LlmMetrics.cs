@@ -15,6 +15,7 @@ public sealed class LlmMetrics
     private readonly Counter<double> _cost;
     private readonly Counter<long> _budgetRejections;
     private readonly Counter<long> _unpriced;
+    private readonly Counter<double> _tenantCost;
 
     public LlmMetrics(IMeterFactory meters)
     {
@@ -28,7 +29,13 @@ public sealed class LlmMetrics
         _budgetRejections = meter.CreateCounter<long>("llm_budget_rejections_total", description: "Calls refused because a tenant's daily budget was reached.");
         _budgetRejections.Add(0);
         _unpriced = meter.CreateCounter<long>("llm_unpriced_calls_total", description: "Calls whose usage the routing service did not price (their tokens still count).");
-        _routingFailures = meter.CreateCounter<long>("llm_routing_failures_total", description: "Calls that went to Llm:DefaultModel because the routing service did not answer.");
+        _routingFailures = meter.CreateCounter<long>("llm_routing_failures_total",
+            description: "Calls that went to Llm:DefaultModel because the routing service gave no decision, by reason (unauthorized and forbidden: ServiceApiKey).");
+        foreach (var reason in RoutingFailure.All)
+        {
+            _routingFailures.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
+        _tenantCost = meter.CreateCounter<double>("llm_tenant_cost_usd_total", description: "What the calls cost by tenant, priced by the routing service's catalogue.");
     }
 
     public void Request(string model, string connector, string effort, string outcome) =>
@@ -44,7 +51,18 @@ public sealed class LlmMetrics
 
     public void Fallback(string from, string to) => _fallbacks.Add(1, new TagList { { "from", from }, { "to", to } });
 
-    public void RoutingFailed() => _routingFailures.Add(1);
+    /// <summary>An <c>auto</c> call without a decision; <paramref name="reason"/> is one of <see cref="RoutingFailure.All"/>.</summary>
+    public void RoutingFailed(string reason) => _routingFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>
+    /// Counted by <see cref="EffortRoutingClient"/>, which knows the reason; the endpoint's call is kept (a no-op)
+    /// so the endpoint's code, changed in parallel, needs no edit. Remove it with that call.
+    /// </summary>
+    public void RoutingFailed()
+    {
+    }
+
+    public void TenantCost(string tenant, double usd) => _tenantCost.Add(usd, new KeyValuePair<string, object?>("tenant", tenant));
 
     public void Cost(string model, double usd) => _cost.Add(usd, new KeyValuePair<string, object?>("model", model));
 

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Agent33.Learning.Domain;
 using Agent33.Learning.LegacyMigration;
@@ -20,12 +19,10 @@ public sealed record RestoreResult(string Status, int SignalCount, int IntakeCou
 /// <c>quarantine</c> they are kept verbatim in <c>quarantined_records</c>, audited and counted.
 /// </summary>
 public sealed partial class LearningOperations(
-    LearningDbContext db, IBackupStore store, TimeProvider time, IMeterFactory meters, IConfiguration configuration, StoredSignals stored,
-    ILogger<LearningOperations> logger)
+    LearningDbContext db, IBackupStore store, TimeProvider time, CorruptionEvents corruption, BackupMonitor backups, IConfiguration configuration,
+    StoredSignals stored, ILogger<LearningOperations> logger)
 {
     private const string StateTables = "learning_signals, generated_intakes, signal_intake_map, metrics_snapshots";
-    private readonly Counter<long> _corruption = meters.Create("Agent33.Learning").CreateCounter<long>(
-        "learning_corruption_events_total", description: "Invalid legacy records or payloads, quarantined or rejected, by kind.");
 
     public async Task<BackupInfo> BackupAsync(string actor, CancellationToken ct)
     {
@@ -62,6 +59,7 @@ public sealed partial class LearningOperations(
         var checksum = await state.ComputeChecksumAsync(ct);
         var info = new BackupInfo(BackupIds.New(), createdAt, state.SignalCount, state.IntakeCount, state.MapCount, checksum, 0);
         var stored = await store.SaveAsync(info, (output, token) => state.WriteEnvelopeAsync(output, createdAt, token), ct);
+        backups.Seen(stored.CreatedAt);
         await AuditAsync("backup_created", actor, new { stored.BackupId, stored.SignalCount, stored.IntakeCount, stored.SizeBytes }, ct);
         LogBackup(logger, stored.BackupId, stored.SignalCount, stored.SizeBytes);
         return stored;
@@ -238,7 +236,7 @@ public sealed partial class LearningOperations(
         insert.Parameters.Add(new NpgsqlParameter("truncated", payload.Truncated));
         insert.Parameters.Add(new NpgsqlParameter("details", JsonSerializer.Serialize(new { source, kind, reason, payload_sha256 = payload.Sha256, payload_bytes = payload.Bytes })));
         await insert.ExecuteNonQueryAsync(ct);
-        _corruption.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        corruption.Counted(kind);
         LogQuarantined(logger, kind, source, reason);
     }
 

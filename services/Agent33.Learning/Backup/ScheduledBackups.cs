@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -54,13 +53,13 @@ public sealed partial record BackupSchedule(TimeSpan Interval, int Keep)
 /// there is none — through the same path as <c>POST /backups</c> (the backup store, audited as actor
 /// <c>scheduler</c>), then deletes stored backups beyond the newest <c>Keep</c>. One replica at a time (a
 /// Postgres advisory lock). A failed run is logged, counted (<c>learning_backup_failures_total</c>) and tried
-/// again after <see cref="RetryDelay"/>; <c>learning_backup_age_seconds</c> reports the newest backup's age.
+/// again after <see cref="RetryDelay"/>; <see cref="BackupMonitor"/> exports both figures and the newest backup's age.
 /// </summary>
 public sealed partial class ScheduledBackups : BackgroundService
 {
     public const string Actor = "scheduler";
-    public const string FailuresName = "learning_backup_failures_total";
-    public const string AgeName = "learning_backup_age_seconds";
+    public const string FailuresName = BackupMonitor.FailuresName;
+    public const string AgeName = BackupMonitor.AgeName;
 
     /// <summary>How often the store is looked at between runs (a backup taken by hand moves the next run).</summary>
     public static readonly TimeSpan CheckInterval = TimeSpan.FromMinutes(5);
@@ -75,11 +74,10 @@ public sealed partial class ScheduledBackups : BackgroundService
     private readonly TimeProvider _time;
     private readonly IConfiguration _configuration;
     private readonly ILogger<ScheduledBackups> _logger;
-    private readonly Counter<long> _failures;
-    private DateTimeOffset _startedAt;
+    private readonly BackupMonitor _monitor;
     private DateTimeOffset? _newestAt;
 
-    public ScheduledBackups(IServiceScopeFactory scopes, BackupSchedule schedule, TimeProvider time, IMeterFactory meters,
+    public ScheduledBackups(IServiceScopeFactory scopes, BackupSchedule schedule, TimeProvider time, BackupMonitor monitor,
         IConfiguration configuration, ILogger<ScheduledBackups> logger)
     {
         _scopes = scopes;
@@ -87,22 +85,14 @@ public sealed partial class ScheduledBackups : BackgroundService
         _time = time;
         _configuration = configuration;
         _logger = logger;
-        _startedAt = time.GetUtcNow();
-        var meter = meters.Create("Agent33.Learning");
-        _failures = meter.CreateCounter<long>(FailuresName, description: "Scheduled backup runs that failed.");
-        meter.CreateObservableGauge(AgeName, () => Age().TotalSeconds, unit: "s",
-            description: "Age of the newest stored backup (with none: time since the backup schedule started).");
+        _monitor = monitor;
     }
 
     /// <summary>When the scheduler looks at the store next; set once it waits for that (tests wait for it instead of sleeping).</summary>
     public DateTimeOffset? NextCheckAt { get; private set; }
 
-    private TimeSpan Age() => _time.GetUtcNow() - (_newestAt ?? _startedAt);
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        _startedAt = _time.GetUtcNow();
-        _failures.Add(0); // the series exists from start-up: the first failure is seen too
         LogScheduled(_logger, _schedule.Interval, _schedule.Keep);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -157,7 +147,7 @@ public sealed partial class ScheduledBackups : BackgroundService
             var retry = Min(_schedule.Interval, RetryDelay);
             if (due <= _time.GetUtcNow())
             {
-                _failures.Add(1);
+                _monitor.Failed();
                 LogFailed(_logger, retry, ex.Message);
             }
             else
@@ -174,14 +164,20 @@ public sealed partial class ScheduledBackups : BackgroundService
     {
         await using var scope = _scopes.CreateAsyncScope();
         var backups = await scope.ServiceProvider.GetRequiredService<IBackupStore>().ListAsync(ct);
-        return backups.Count == 0 ? null : backups.Max(b => b.CreatedAt);
+        if (backups.Count == 0)
+        {
+            return null;
+        }
+        var newest = backups.Max(b => b.CreatedAt);
+        _monitor.Seen(newest);
+        return newest;
     }
 
     private async Task RunAsync(CancellationToken ct)
     {
         await using var scope = _scopes.CreateAsyncScope();
         var backup = await scope.ServiceProvider.GetRequiredService<LearningOperations>().BackupAsync(Actor, ct);
-        _newestAt = backup.CreatedAt;
+        _newestAt = backup.CreatedAt; // LearningOperations tells the monitor
         LogBackedUp(_logger, backup.BackupId, _schedule.Interval);
 
         var store = scope.ServiceProvider.GetRequiredService<IBackupStore>();
@@ -231,9 +227,13 @@ public sealed partial class ScheduledBackups : BackgroundService
 
 public static class ScheduledBackupsSetup
 {
-    /// <summary>Registers the scheduler when <c>Learning:Backups:Schedule</c> is set; nothing otherwise.</summary>
+    /// <summary>
+    /// Registers the backup age and failure metrics (always, from start-up) and the scheduler when
+    /// <c>Learning:Backups:Schedule</c> is set.
+    /// </summary>
     public static IServiceCollection AddScheduledBackups(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddHostedService(sp => sp.GetRequiredService<BackupMonitor>());
         if (BackupSchedule.From(configuration) is { } schedule)
         {
             services.AddSingleton(schedule);

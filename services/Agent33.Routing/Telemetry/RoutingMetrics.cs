@@ -8,9 +8,10 @@ namespace Agent33.Routing.Telemetry;
 /// <summary>
 /// Every routing decision, counted twice over: as OpenTelemetry instruments (exported over OTLP to the
 /// dashboard and as Prometheus text on /metrics) and in the reference-shaped summary that the dashboard
-/// routes and the alert rules read.
+/// routes and the alert rules read. As a hosted service it starts every counter a Prometheus rule or dashboard reads
+/// at zero, so those series exist from start-up (a rule over a missing series has no data and cannot fire).
 /// </summary>
-public sealed class RoutingMetrics
+public sealed class RoutingMetrics : IHostedService
 {
     public const string MeterName = "Agent33.Routing";
     public const string Decisions = "effort_routing_decisions_total";
@@ -34,9 +35,11 @@ public sealed class RoutingMetrics
     private readonly Histogram<double> _actualCost;
     private readonly Histogram<double> _tokenRatio;
     private readonly Histogram<double> _costRatio;
+    private readonly PricingCatalog _pricing;
 
-    public RoutingMetrics(IMeterFactory meters, TimeProvider time, IOptions<RoutingOptions> options)
+    public RoutingMetrics(IMeterFactory meters, TimeProvider time, IOptions<RoutingOptions> options, PricingCatalog pricing)
     {
+        _pricing = pricing;
         var meter = meters.Create(MeterName);
         _decisions = meter.CreateCounter<long>(Decisions, description: "Routing decisions by effort and by what chose it.");
         _highEffort = meter.CreateCounter<long>(HighEffort, description: "Routing decisions that chose high effort.");
@@ -72,13 +75,38 @@ public sealed class RoutingMetrics
         _tokenBudget.Record(decision.EstimatedTokenBudget, tags);
         Summary.Observe(TokenBudget, decision.EstimatedTokenBudget, labels);
         Summary.Observe(TokenBudget, decision.EstimatedTokenBudget);
+        // Prometheus sees every decision's cost, so the cost histogram (and the cost alert) has data under the default
+        // settings too, where the gateway names no provider and no flat rate is set: the decision's own estimate, else
+        // the model's catalogue price for the budget, else 0 (unpriced). The summary keeps the reference's figures.
+        _cost.Record(decision.EstimatedCost ?? CataloguePrice(decision) ?? 0, tags);
         if (decision.EstimatedCost is { } cost)
         {
-            _cost.Record(cost, tags);
             Summary.Observe(EstimatedCost, cost, labels);
             Summary.Observe(EstimatedCost, cost);
         }
     }
+
+    /// <summary>The decision's budget priced by its model's catalogue entry (any provider), as input and output tokens like an estimate; null for a model the catalogue lacks.</summary>
+    private double? CataloguePrice(EffortDecision decision) =>
+        decision.Model.Length > 0 && _pricing.LookupModel(null, decision.Model) is { } entry ? PricingCatalog.Cost(entry, decision.EstimatedTokenBudget) : null;
+
+    /// <summary>Once the telemetry's own hosted service listens (it is registered first), the counters' series appear at zero.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _highEffort.Add(0);
+        _exportFailures.Add(0);
+        _signalFailures.Add(0);
+        foreach (var effort in EffortLevels.Names)
+        {
+            foreach (var source in Enum.GetValues<EffortSource>())
+            {
+                _decisions.Add(0, new TagList { { "effort", effort }, { "source", source.Name() } });
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
     /// A call's actual usage, beside the decision metrics: total tokens and priced cost (when priced), and — when the

@@ -18,6 +18,7 @@ namespace Agent33.Learning.Tests.Backup;
 /// and every interval after the newest backup, the newest Keep kept, every run audited, failures counted and
 /// retried, the newest backup's age on /metrics, one run across replicas, and off unless configured.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public sealed class ScheduledBackupsTests : IAsyncLifetime
 {
     private const string Backups = "/v1/improvements/learning/backups";
@@ -132,8 +133,25 @@ public sealed class ScheduledBackupsTests : IAsyncLifetime
         var admin = service.CreateClient(TestKeys.Admin);
         Assert.DoesNotContain(service.Services.GetServices<IHostedService>(), s => s is ScheduledBackups);
         Assert.Null(service.Services.GetService<ScheduledBackups>());
-        Assert.DoesNotContain(ScheduledBackups.AgeName, await service.CreateClient().GetStringAsync("/metrics"));
         Assert.Empty(await ListAsync(admin));
+    }
+
+    /// <summary>
+    /// Without a schedule the age and failure series exist too (the stale and failed rules have data everywhere): a
+    /// system never backed up ages from the service's start, and a backup taken by hand resets the age at once.
+    /// </summary>
+    [Fact]
+    public async Task Without_a_schedule_the_backup_age_counts_from_start_until_a_backup_is_taken()
+    {
+        await using var service = Service();
+        var admin = service.CreateClient(TestKeys.Admin);
+        await AssertAgeAndFailuresAsync(service, 0, 0);
+        service.Clock.Advance(TimeSpan.FromHours(30));
+        await AssertAgeAndFailuresAsync(service, 30 * 3600, 0);
+
+        (await admin.PostAsync(Backups, null)).EnsureSuccessStatusCode();
+        service.Clock.Advance(TimeSpan.FromMinutes(1));
+        await AssertAgeAndFailuresAsync(service, 60, 0);
     }
 
     [Theory]
@@ -250,4 +268,14 @@ public sealed class ScheduledBackupsTests : IAsyncLifetime
 
         public Task<bool> DeleteAsync(string backupId, CancellationToken cancellationToken) => inner.DeleteAsync(backupId, cancellationToken);
     }
+}
+
+/// <summary>
+/// Tests that read a gauge every learning host exports (the backup age): the OTel exporter listens to its meter by
+/// name, so a host that another test runs beside this one would add its own series of the same name to /metrics.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    public const string Name = "Learning hosts alone";
 }

@@ -74,14 +74,4 @@ public sealed record GrafanaFieldConfig(GrafanaFieldDefaults Defaults)
     public IReadOnlyList<object> Overrides { get; init; } = [];
 }
 
-public sealed record GrafanaFieldDefaults(string Unit, double? Min = null, GrafanaThresholds? Thresholds = null);
-
-public sealed record GrafanaThresholds(string Mode, IReadOnlyList<GrafanaThresholdStep> Steps);
-
-/// <summary>A colour from <see cref="Value"/> up; the first step's value is null (from minus infinity).</summary>
-public sealed record GrafanaThresholdStep(string Color, double? Value)
-{
-    // Grafana reads a missing value as 0; the base step must say null explicitly.
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public double? Value { get; init; } = Value;
-}
+public sealed record GrafanaFieldDefaults(string Unit, double? Min = null);

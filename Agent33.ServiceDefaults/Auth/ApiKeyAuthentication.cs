@@ -50,6 +50,12 @@ public static class ApiKeyAuthentication
             .AddPolicy(Scopes.Admin, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Admin)))
             .AddPolicy(Scopes.Service, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(Scopes.Service)));
         builder.Services.AddSingleton<IAuthorizationHandler, ScopeRequirementHandler>();
+        // The same decisions, made without per-request machinery (FastAdmission.cs).
+        builder.Services.AddScoped<IAuthenticationService, ApiKeyAuthenticationService>();
+        // One instance: every handler here is a singleton, so nothing needs building per request.
+        builder.Services.AddSingleton(sp => new ScopeAuthorizationService(
+            ActivatorUtilities.CreateInstance<DefaultAuthorizationService>(sp), sp.GetServices<IAuthorizationHandler>()));
+        builder.Services.AddSingleton<IAuthorizationService>(sp => sp.GetRequiredService<ScopeAuthorizationService>());
         return builder;
     }
 }

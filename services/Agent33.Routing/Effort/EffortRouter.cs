@@ -1,48 +1,11 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using Agent33.Contracts.Routing;
 using Agent33.ServiceDefaults.Compatibility;
 using Microsoft.Extensions.Options;
 
 namespace Agent33.Routing.Effort;
-
-/// <summary>The body of <c>POST /v1/routing/decisions</c>.</summary>
-public sealed record DecisionRequest(
-    string? RequestedModel,
-    string? DefaultModel,
-    int? MaxTokens,
-    string? Effort,
-    string? TenantId,
-    string? Domain,
-    JsonElement? Inputs,
-    bool? Iterative,
-    int? MaxIterations,
-    string? Provider);
-
-/// <summary>The routing decision, field for field as the reference router returns it.</summary>
-public sealed record EffortDecision(
-    string Effort,
-    string EffortSource,
-    string Model,
-    int MaxTokens,
-    double TokenMultiplier,
-    int EstimatedTokenBudget,
-    double? EstimatedCost,
-    string? EstimatedCostStatus,
-    string? EstimatedCostSource,
-    string? EstimatedCostSourceUrl,
-    string? EstimatedCostFetchedAt,
-    string? TenantId,
-    string? Domain,
-    string? PolicyKey,
-    double? HeuristicConfidence,
-    int? HeuristicScore,
-    int? HeuristicLowThreshold,
-    int? HeuristicHighThreshold,
-    IReadOnlyList<string> HeuristicReasons)
-{
-    public bool IsHighEffort => Effort == "high";
-}
 
 /// <summary>The heuristic's verdict on its own (<c>POST /v1/routing/classify</c>).</summary>
 public sealed record HeuristicDecision(string Effort, double Confidence, int Score, int LowThreshold, int HighThreshold, IReadOnlyList<string> Reasons);

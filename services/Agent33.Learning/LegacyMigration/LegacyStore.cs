@@ -56,17 +56,3 @@ public static class LegacyStore
         }
     }
 }
-
-/// <summary>An opened legacy store: its kind (<c>json</c> or <c>sqlite</c>), where it came from, and its raw state.</summary>
-public sealed record LegacySource(string Kind, string Path, Stream State) : IAsyncDisposable
-{
-    public ValueTask DisposeAsync() => State.DisposeAsync();
-}
-
-/// <summary>A legacy store that cannot be imported; <see cref="Payload"/> is kept verbatim for quarantine when known.</summary>
-public sealed class LegacyStoreException(string code, string message, string? payload) : Exception(message)
-{
-    public string Code { get; } = code;
-
-    public string? Payload { get; } = payload;
-}

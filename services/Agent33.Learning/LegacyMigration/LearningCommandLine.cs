@@ -3,6 +3,7 @@ using System.Text.Json;
 using Agent33.Learning.Apis;
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
+using Agent33.Learning.Operations;
 using Agent33.Learning.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -35,7 +36,9 @@ public static class LearningCommandLine
         builder.Services.AddLearningServices(builder, withBackgroundWork: false);
         using var host = builder.Build();
         await using var scope = host.Services.CreateAsyncScope();
-        var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
+        var backupOperation = scope.ServiceProvider.GetRequiredService<BackupOperation>();
+        var restoreOperation = scope.ServiceProvider.GetRequiredService<RestoreOperation>();
+        var importOperation = scope.ServiceProvider.GetRequiredService<ImportOperation>();
         var db = scope.ServiceProvider.GetRequiredService<LearningDbContext>();
         var (positional, options) = Parse(args);
         bool Flag(string name) => args.Contains($"--{name}");
@@ -50,7 +53,7 @@ public static class LearningCommandLine
                     await StatusAsync(db);
                     return 0;
                 case "backup":
-                    var backup = await AnsiConsole.Status().StartAsync("Backing up the learning state…", _ => operations.BackupAsync("cli", default));
+                    var backup = await AnsiConsole.Status().StartAsync("Backing up the learning state…", _ => backupOperation.CreateAsync("cli", default));
                     AnsiConsole.MarkupLine($"[green]Backup {backup.BackupId}[/]: {backup.SignalCount} signals, {backup.IntakeCount} intakes, {backup.SizeBytes:N0} bytes, sha256 {backup.ChecksumSha256}");
                     if (Option("output") is { } output)
                     {
@@ -60,7 +63,7 @@ public static class LearningCommandLine
                     }
                     return 0;
                 case "restore" when Option("backup-id") is { } backupId:
-                    var fromStore = await AnsiConsole.Status().StartAsync($"Restoring {backupId}…", _ => operations.RestoreBackupAsync(backupId, "cli", default));
+                    var fromStore = await AnsiConsole.Status().StartAsync($"Restoring {backupId}…", _ => restoreOperation.RestoreBackupAsync(backupId, "cli", default));
                     if (fromStore is null)
                     {
                         AnsiConsole.MarkupLine($"[red]backup_not_found[/]: there is no backup {Markup.Escape(backupId)}");
@@ -69,13 +72,13 @@ public static class LearningCommandLine
                     Report(fromStore);
                     return 0;
                 case "restore" when positional is [var path]:
-                    Report(await WithProgressAsync($"Restoring {Path.GetFileName(path)}", path, stream => operations.RestoreAsync(stream, "cli", default)));
+                    Report(await WithProgressAsync($"Restoring {Path.GetFileName(path)}", path, stream => restoreOperation.RestoreAsync(stream, "cli", default)));
                     return 0;
                 case "migrate" when positional is [var legacyPath] && Option("on-corruption")?.Trim().ToLowerInvariant() is null or "reject" or "quarantine":
                     if (Flag("backup-first"))
                     {
                         // Always, as the reference backs up before it migrates: the backup is the rollback point, even of an empty state.
-                        var safety = await operations.BackupAsync("cli", default);
+                        var safety = await backupOperation.CreateAsync("cli", default);
                         AnsiConsole.MarkupLine($"Safety backup {safety.BackupId} taken ({safety.SignalCount} signals)");
                     }
                     var quarantine = Option("on-corruption") is { } mode
@@ -84,11 +87,11 @@ public static class LearningCommandLine
                     await using (var source = await LegacyStore.OpenAsync(legacyPath, default))
                     {
                         Report(await AnsiConsole.Status().StartAsync($"Importing {source.Kind} store {Path.GetFileName(legacyPath)}…",
-                            _ => operations.ImportAsync(source, Flag("force"), quarantine, "cli", default)));
+                            _ => importOperation.ImportAsync(source, Flag("force"), quarantine, "cli", default)));
                     }
                     return 0;
                 case "export":
-                    return await ExportAsync(scope.ServiceProvider.GetRequiredService<LearningStore>(), Option("tenant"), Option("since"), Option("until"), Option("output"));
+                    return await ExportAsync(scope.ServiceProvider.GetRequiredService<SignalQueries>(), Option("tenant"), Option("since"), Option("until"), Option("output"));
                 default:
                     AnsiConsole.WriteLine("Usage: backup [--output FILE] | restore FILE | restore --backup-id ID | " +
                                           "migrate LEGACY.json|LEGACY.sqlite3 [--force] [--backup-first] [--on-corruption reject|quarantine] | status | " +
@@ -146,7 +149,7 @@ public static class LearningCommandLine
     /// Signals as NDJSON (the format of <c>GET /signals/export</c>) to a file or standard output: every tenant's unless
     /// <c>--tenant</c> names one, in the time range <c>--since</c> (inclusive) to <c>--until</c> (exclusive).
     /// </summary>
-    private static async Task<int> ExportAsync(LearningStore store, string? tenant, string? since, string? until, string? output)
+    private static async Task<int> ExportAsync(SignalQueries signals, string? tenant, string? since, string? until, string? output)
     {
         if (PageRequests.Parse(null, null, since, until, out var range) is { } invalid)
         {
@@ -157,13 +160,13 @@ public static class LearningCommandLine
         if (output is null)
         {
             await using var stdout = Console.OpenStandardOutput();
-            await SignalExport.WriteAsync(store, tenant ?? LearningStore.AllTenants, null, null, range, PipeWriter.Create(stdout), json, default);
+            await SignalExport.WriteAsync(signals, tenant ?? Tenants.All, null, null, range, PipeWriter.Create(stdout), json, default);
             return 0;
         }
         await using (var file = File.Create(output))
         {
             var count = await AnsiConsole.Status().StartAsync($"Exporting signals to {Markup.Escape(output)}…",
-                _ => SignalExport.WriteAsync(store, tenant ?? LearningStore.AllTenants, null, null, range, PipeWriter.Create(file), json, default));
+                _ => SignalExport.WriteAsync(signals, tenant ?? Tenants.All, null, null, range, PipeWriter.Create(file), json, default));
             AnsiConsole.MarkupLine($"[green]{count:N0} signals[/] written to {Markup.Escape(output)}");
         }
         return 0;

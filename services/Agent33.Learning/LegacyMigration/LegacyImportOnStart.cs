@@ -1,5 +1,6 @@
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
+using Agent33.Learning.Operations;
 using Agent33.Learning.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -28,7 +29,7 @@ public static partial class LegacyImportOnStart
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Agent33.Learning.Migration");
         var quarantine = settings.Quarantines;
         await using var scope = app.Services.CreateAsyncScope();
-        var operations = scope.ServiceProvider.GetRequiredService<LearningOperations>();
+        var import = scope.ServiceProvider.GetRequiredService<ImportOperation>();
 
         // Held on a connection of its own while the import runs; a replica that waited for it sees the import done.
         var configuration = app.Services.GetRequiredService<IConfiguration>();
@@ -43,7 +44,7 @@ public static partial class LegacyImportOnStart
         try
         {
             await using var source = await LegacyStore.OpenAsync(path, CancellationToken.None);
-            var result = await operations.ImportAsync(source, force: false, quarantine, "startup", CancellationToken.None);
+            var result = await import.ImportAsync(source, force: false, quarantine, "startup", CancellationToken.None);
             LogImported(logger, path, result.Status, result.SignalCount, result.Quarantined);
         }
         catch (Exception ex) when (ex is BackupFormatException or LegacyStoreException)

@@ -1,3 +1,5 @@
+using Agent33.Contracts;
+
 namespace Agent33.AppHost;
 
 /// <summary>
@@ -33,5 +35,5 @@ public static class ApiKeyResources
             .WithEnvironment("Auth__ApiKeys__1__Tenant", ApiKeys.ServiceTenant)
             .WithEnvironment("Auth__ApiKeys__1__Scopes__0", "write")
             .WithEnvironment("Auth__ApiKeys__1__Scopes__1", "service")
-            .WithEnvironment("ServiceApiKey", keys.Service);
+            .WithEnvironment(SharedSettings.ServiceApiKey, keys.Service);
 }

@@ -2,6 +2,7 @@ using Agent33.AppHost;
 using Agent33.AppHost.Commands;
 using Agent33.AppHost.Postgres;
 using Agent33.AppHost.Redis;
+using Agent33.Contracts;
 
 string[] hostArgs;
 IReadOnlyDictionary<string, int> replicas;
@@ -29,7 +30,7 @@ var learning = builder.AddProject<Projects.Agent33_Learning>(ResourceNames.Learn
     .WaitFor(learningDbReady)
     .WithApiKeys(apiKeys)
     .WithRateLimitStore(rateLimits)
-    .WithHttpHealthCheck("/health")
+    .WithHttpHealthCheck(ServicePaths.Health)
     .WithLearningCommands(apiKeys);
 
 // Deployments back up daily and keep a week of backups; a local run takes none unless told to
@@ -44,7 +45,7 @@ var routing = builder.AddProject<Projects.Agent33_Routing>(ResourceNames.Routing
     .WithReference(learning)
     .WithApiKeys(apiKeys)
     .WithRateLimitStore(rateLimits)
-    .WithHttpHealthCheck("/health")
+    .WithHttpHealthCheck(ServicePaths.Health)
     .WithRoutingCommands(apiKeys);
 
 var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway)
@@ -55,7 +56,7 @@ var gateway = builder.AddProject<Projects.Agent33_Gateway>(ResourceNames.Gateway
     .WaitFor(learningDbReady) // the server is up once the learning database is
     .WithApiKeys(apiKeys)
     .WithRateLimitStore(rateLimits)
-    .WithHttpHealthCheck("/health")
+    .WithHttpHealthCheck(ServicePaths.Health)
     .WithGatewayCommands(apiKeys);
 
 // Lets an operator try a policy pack from the AppHost's command line (--Governance:PolicyPack=mcp-readonly).

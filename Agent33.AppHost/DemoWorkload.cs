@@ -1,3 +1,4 @@
+using Agent33.Contracts;
 using Microsoft.Extensions.Configuration;
 
 namespace Agent33.AppHost;
@@ -32,7 +33,7 @@ public static class DemoWorkload
             .WaitFor(gateway)
             .WaitFor(routing)
             .WaitFor(learning)
-            .WithHttpHealthCheck("/health");
+            .WithHttpHealthCheck(ServicePaths.Health);
         var upstream = demo.GetEndpoint("http");
 
         // High indices keep the demo connectors clear of any catalogue in the gateway's appsettings.

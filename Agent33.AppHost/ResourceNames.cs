@@ -1,3 +1,5 @@
+using Agent33.Contracts;
+
 namespace Agent33.AppHost;
 
 /// <summary>Resource names, also the service-discovery names the services use to reach each other.</summary>
@@ -8,7 +10,7 @@ public static class ResourceNames
     public const string GatewayDatabase = "gateway-db";
     /// <summary>Redis holding the per-key write rate limits; also the connection string's name (ConnectionStrings:ratelimit).</summary>
     public const string RateLimitStore = "ratelimit";
-    public const string Learning = "learning-service";
-    public const string Routing = "routing";
-    public const string Gateway = "gateway";
+    public const string Learning = ServiceNames.Learning;
+    public const string Routing = ServiceNames.Routing;
+    public const string Gateway = ServiceNames.Gateway;
 }

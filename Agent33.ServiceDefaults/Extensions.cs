@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Agent33.Contracts;
 using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Cors;
 using Agent33.ServiceDefaults.OpenApi;
@@ -25,9 +26,9 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
-    public const string HealthPath = "/health";
-    public const string AlivePath = "/alive";
-    public const string MetricsPath = "/metrics";
+    public const string HealthPath = ServicePaths.Health;
+    public const string AlivePath = ServicePaths.Alive;
+    public const string MetricsPath = ServicePaths.Metrics;
 
     /// <summary>Largest request body a service reads unless a route allows more (1 MiB by default).</summary>
     public const string MaxRequestBodyBytesKey = "Limits:MaxRequestBodyBytes";

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Agent33.Contracts;
+using Agent33.Contracts.Learning;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
@@ -14,13 +16,13 @@ namespace Agent33.ServiceDefaults.Signals;
 /// </summary>
 public static class LearningServiceClient
 {
-    public const string Name = "learning-service";
-    public const string SignalsPath = "/v1/improvements/learning/signals";
+    public const string Name = ServiceNames.Learning;
+    public const string SignalsPath = SignalRequest.Path;
 
     public static void AddLearningServiceClient(this IServiceCollection services)
     {
 #pragma warning disable EXTEXP0001 // replacing the default pipeline for one client is still marked experimental
-        services.AddHttpClient(Name, client => client.BaseAddress = new Uri("https+http://learning-service"))
+        services.AddHttpClient(Name, client => client.BaseAddress = ServiceNames.DiscoveryAddress(ServiceNames.Learning))
             .RemoveAllResilienceHandlers()
             .AddResilienceHandler("learning-signal", pipeline => pipeline
                 .AddTimeout(TimeSpan.FromSeconds(10))
@@ -30,12 +32,22 @@ public static class LearningServiceClient
     }
 
     /// <summary>
-    /// Posts one learning signal with the service's own key and returns the learning service's answer; throws
-    /// when the service cannot be reached.
+    /// Posts one learning signal with the service's own key (<see cref="SharedSettings.ServiceApiKey"/>) and returns the
+    /// learning service's answer; throws when the service cannot be reached.
     /// </summary>
-    public static async Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, object signal, CancellationToken cancellationToken)
+    public static Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, SignalRequest signal, CancellationToken cancellationToken) =>
+        SendAsync(clients, serviceApiKey, JsonContent.Create(signal), cancellationToken);
+
+    /// <summary>
+    /// The gateway's untyped signals, until it posts <see cref="SignalRequest"/> too; every other caller uses the
+    /// typed overload.
+    /// </summary>
+    public static Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, object signal, CancellationToken cancellationToken) =>
+        SendAsync(clients, serviceApiKey, JsonContent.Create(signal), cancellationToken);
+
+    private static async Task<HttpStatusCode> SendAsync(IHttpClientFactory clients, string? serviceApiKey, HttpContent body, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = JsonContent.Create(signal) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = body };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", serviceApiKey ?? "");
         using var response = await clients.CreateClient(Name).SendAsync(request, cancellationToken);
         return response.StatusCode;

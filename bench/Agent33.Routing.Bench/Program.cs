@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Agent33.Contracts.Routing;
 using Agent33.Routing.Effort;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;

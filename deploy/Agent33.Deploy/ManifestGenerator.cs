@@ -1,3 +1,4 @@
+using Agent33.Contracts;
 using k8s.Models;
 
 namespace Agent33.Deploy;
@@ -16,15 +17,15 @@ public sealed class ManifestGenerator(AspireManifest manifest, AlertThresholds a
     public const int HttpPort = 8080;
 
     /// <summary>The paths every service maps (see Agent33.ServiceDefaults): readiness, liveness, scrape.</summary>
-    public const string ReadinessPath = "/health";
-    public const string LivenessPath = "/alive";
-    public const string MetricsPath = "/metrics";
+    public const string ReadinessPath = ServicePaths.Health;
+    public const string LivenessPath = ServicePaths.Alive;
+    public const string MetricsPath = ServicePaths.Metrics;
 
     /// <summary>The project that may reach the outside world, and the one that may reach Postgres.</summary>
-    public const string Gateway = "gateway";
-    public const string LearningService = "learning-service";
+    public const string Gateway = ServiceNames.Gateway;
+    public const string LearningService = ServiceNames.Learning;
 
-    public const string Routing = "routing";
+    public const string Routing = ServiceNames.Routing;
 
     /// <summary>
     /// How many pods of each service run: never fewer than two (one pod may be drained, evicted or rolling while the

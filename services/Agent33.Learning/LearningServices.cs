@@ -1,5 +1,6 @@
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
+using Agent33.Learning.Operations;
 using Agent33.Learning.Persistence;
 using System.Threading.RateLimiting;
 using Agent33.ServiceDefaults.Auth;
@@ -24,11 +25,16 @@ public static class LearningServices
         builder.Services.AddSingleton<IPostConfigureOptions<LearningOptions>, LearningOptionsNormalization>();
         builder.Services.AddSingleton<IValidateOptions<LearningOptions>, LearningOptionsValidation>();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddScoped<LearningStore>();
+        builder.Services.AddSingleton<LearningConnections>();
         builder.Services.AddSingleton<StoredSignals>();
         builder.Services.AddSingleton<SignalGroupCommit>();
         builder.Services.AddSingleton<CorruptionEvents>();
         builder.Services.AddSingleton<BackupMonitor>();
+        builder.Services.AddSingleton<SignalRecorder>();
+        builder.Services.AddScoped<SignalQueries>();
+        builder.Services.AddScoped<SignalReports>();
+        builder.Services.AddScoped<Intakes>();
+        builder.Services.AddSingleton<StatePruning>();
         // An export streams a tenant's whole history: a key runs at most a few at once, so one caller cannot hold the
         // database with many (more are 429 rate_limited, as other limits).
         builder.Services.Configure<RateLimiterOptions>(o => o.AddPolicy(SignalExport.ConcurrencyPolicy, http =>
@@ -57,7 +63,13 @@ public static class LearningServices
             case var other:
                 throw new InvalidOperationException($"Learning:Backups:Store must be 'database' or 'directory', not '{other}'.");
         }
-        builder.Services.AddScoped<LearningOperations>();
+        builder.Services.AddScoped<AuditTrail>();
+        builder.Services.AddSingleton<QuarantineOperation>();
+        builder.Services.AddScoped<StateReplacement>();
+        builder.Services.AddScoped<BackupOperation>();
+        builder.Services.AddScoped<RestoreOperation>();
+        builder.Services.AddScoped<ImportOperation>();
+        builder.Services.AddScoped<PurgeOperation>();
         return services;
     }
 }

@@ -75,7 +75,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
             Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"{Base}/backups/{backupId}")).StatusCode);
             var gone = await admin.PostAsJsonAsync($"{Base}/restore", new { backup_id = backupId });
             Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
-            Assert.Equal("backup_not_found", (await gone.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+            Assert.Equal("backup_not_found", await gone.ProblemCodeAsync());
         }
         finally
         {
@@ -99,7 +99,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
         var response = await admin.PostAsync($"{Base}/restore", Fixture(file));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(code, await response.ProblemCodeAsync());
         Assert.Equal(before, await CountAsync(admin));
     }
 
@@ -194,7 +194,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
 
         var restore = await admin.PostAsync($"{Base}/restore", new StringContent(body, Encoding.UTF8, "application/json"));
         var problem = await restore.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.ProblemCode()));
         Assert.Contains(reason, problem.GetProperty("detail").GetString());
         Assert.Equal(before, await CountAsync(admin));
 
@@ -221,7 +221,7 @@ public sealed class BackupRestoreTests(PostgresFixture postgres) : IClassFixture
         {
             var response = await admin.PostAsync($"{Base}/{route}", new StringContent(body, Encoding.UTF8, "application/json"));
             var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
-            Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (response.StatusCode, problem.GetProperty("code").GetString()));
+            Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (response.StatusCode, problem.ProblemCode()));
             Assert.Contains("unpaired surrogate", problem.GetProperty("detail").GetString());
             Assert.Equal(before, await CountAsync(admin));
         }

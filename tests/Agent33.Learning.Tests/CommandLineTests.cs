@@ -141,14 +141,14 @@ public sealed class ImportOnStartTests(PostgresFixture postgres) : IClassFixture
         var settings = new (string, string)[] { ("Learning:Migration:ImportOnStart", ReferenceFixtures.PathOf("learning", "legacy-state.json")), ("Learning:MaxSignals", "100000") };
         await using (var first = new LearningServiceFactory(postgres, settings))
         {
-            var summary = await first.WithStoreAsync(store => store.SummarizeAsync(Learning.Domain.LearningStore.AllTenants, 1000, null, CancellationToken.None));
+            var summary = await first.WithAsync<Learning.Domain.SignalReports, Learning.Domain.LearningSummary>(reports => reports.SummarizeAsync(Learning.Domain.Tenants.All, 1000, null, CancellationToken.None));
             Assert.Equal(100, summary.TotalSignals);
             var client = first.CreateClient(TestKeys.Admin);
             await client.PostAsync("/v1/improvements/learning/signals",
                 new StringContent("""{"summary": "Recorded after the start-up import"}""", System.Text.Encoding.UTF8, "application/json"));
         }
         await using var second = new LearningServiceFactory(postgres, settings);
-        var again = await second.WithStoreAsync(store => store.SummarizeAsync(Learning.Domain.LearningStore.AllTenants, 1000, null, CancellationToken.None));
+        var again = await second.WithAsync<Learning.Domain.SignalReports, Learning.Domain.LearningSummary>(reports => reports.SummarizeAsync(Learning.Domain.Tenants.All, 1000, null, CancellationToken.None));
         Assert.Equal(101, again.TotalSignals); // not re-imported over existing data
     }
 }

@@ -168,7 +168,7 @@ public sealed class FuzzTests(PostgresFixture postgres, ITestOutputHelper output
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(status is >= 400 and < 500, $"{status}: {body}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var code = JsonDocument.Parse(body).RootElement.GetProperty("code").GetString();
+        var code = ProblemCodes.ProblemCode(body);
         Assert.False(string.IsNullOrEmpty(code));
         return code!;
     }

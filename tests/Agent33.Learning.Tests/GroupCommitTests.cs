@@ -101,7 +101,7 @@ public sealed class GroupCommitTests(PostgresFixture postgres) : IClassFixture<P
         var answers = await PostAsOneBatchAsync(factory, admin, tenant,
             [Signal(tenant, "Refused: a stored signal"), Signal(tenant, "Refused: a new signal"), Signal(tenant, "Refused: a new signal")]);
 
-        Assert.All(answers, a => Assert.Equal((HttpStatusCode.ServiceUnavailable, "database_unavailable"), (a.Status, a.Body.GetProperty("code").GetString())));
+        Assert.All(answers, a => Assert.Equal((HttpStatusCode.ServiceUnavailable, "database_unavailable"), (a.Status, a.Body.ProblemCode())));
         var rows = await RowsAsync(tenant);
         Assert.Equal([stored.Id], rows.Keys.Where(id => id != PlugId(rows)));
         Assert.Equal(1, rows[stored.Id].Count);
@@ -125,7 +125,7 @@ public sealed class GroupCommitTests(PostgresFixture postgres) : IClassFixture<P
         ]);
 
         Assert.Equal((HttpStatusCode.OK, stored.Id, 2), (answers[0].Status, answers[0].Id, answers[0].Count));
-        Assert.Equal((HttpStatusCode.InternalServerError, "internal_error"), (answers[1].Status, answers[1].Body.GetProperty("code").GetString()));
+        Assert.Equal((HttpStatusCode.InternalServerError, "internal_error"), (answers[1].Status, answers[1].Body.ProblemCode()));
         // The two duplicates were posted at once, so either may have queued first: one creates, the other merges.
         Assert.Equal([(HttpStatusCode.Created, 1), (HttpStatusCode.OK, 2)], answers[2..].Select(a => (a.Status, a.Count)).OrderBy(a => a.Count));
         Assert.Equal(answers[2].Id, answers[3].Id);

@@ -23,9 +23,10 @@ internal sealed class LearningServiceFactory(PostgresFixture postgres, params (s
         builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Clock));
     }
 
-    public async Task<T> WithStoreAsync<T>(Func<LearningStore, Task<T>> action)
+    /// <summary>Runs <paramref name="action"/> with one of the service's scoped parts (its reports, its intakes …).</summary>
+    public async Task<T> WithAsync<TService, T>(Func<TService, Task<T>> action) where TService : notnull
     {
         await using var scope = Services.CreateAsyncScope();
-        return await action(scope.ServiceProvider.GetRequiredService<LearningStore>());
+        return await action(scope.ServiceProvider.GetRequiredService<TService>());
     }
 }

@@ -135,7 +135,7 @@ public sealed class LearningSignalsTests(PostgresFixture postgres) : IClassFixtu
 
         var denied = await other.GetAsync($"{Base}/signals?tenant_id=tenant-a");
         Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
-        Assert.Equal("cross_tenant_denied", (await denied.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal("cross_tenant_denied", await denied.ProblemCodeAsync());
         Assert.DoesNotContain((await other.GetFromJsonAsync<JsonElement>($"{Base}/signals")).EnumerateArray(),
             s => s.GetProperty("signal_id").GetString() == mine.GetProperty("signal_id").GetString());
 
@@ -317,7 +317,7 @@ public sealed class LearningSignalsTests(PostgresFixture postgres) : IClassFixtu
         await using var factory = new LearningServiceFactory(postgres);
         var response = await factory.CreateClient(TestKeys.Admin).GetAsync(Base + path);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(code, await response.ProblemCodeAsync());
     }
 
     [Theory]
@@ -338,7 +338,7 @@ public sealed class LearningSignalsTests(PostgresFixture postgres) : IClassFixtu
         var before = (await client.GetFromJsonAsync<JsonElement>($"{Base}/signals?limit=1000")).GetArrayLength();
         var response = await client.PostAsync($"{Base}/signals", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(code, await response.ProblemCodeAsync());
         Assert.Equal(before, (await client.GetFromJsonAsync<JsonElement>($"{Base}/signals?limit=1000")).GetArrayLength());
     }
 

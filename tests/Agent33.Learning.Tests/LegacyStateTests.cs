@@ -23,12 +23,12 @@ public sealed class LegacyStateTests(PostgresFixture postgres) : IClassFixture<P
             await db.SaveChangesAsync();
         }
         factory.Clock.SetUtcNow(new DateTimeOffset(2026, 11, 25, 0, 0, 0, TimeSpan.Zero));
-        var summary = await factory.WithStoreAsync(store => store.SummarizeAsync(LearningStore.AllTenants, 10_000, null, CancellationToken.None));
+        var summary = await factory.WithAsync<SignalReports, LearningSummary>(reports => reports.SummarizeAsync(Tenants.All, 10_000, null, CancellationToken.None));
 
         Assert.Equal(facts.GetProperty("signal_count").GetInt32(), summary.TotalSignals);
         Assert.Equal(facts.GetProperty("signals_by_tenant").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32()), summary.CountsByTenant);
-        var occurrences = await factory.WithStoreAsync(async store =>
-            (await store.TrendsAsync(LearningStore.AllTenants, 3650, "signal_type", CancellationToken.None)).TotalCurrentOccurrences);
+        var occurrences = await factory.WithAsync<SignalReports, int>(async reports =>
+            (await reports.TrendsAsync(Tenants.All, 3650, "signal_type", CancellationToken.None)).TotalCurrentOccurrences);
         Assert.Equal(facts.GetProperty("occurrences_total").GetInt32(), occurrences);
     }
 }

@@ -134,7 +134,7 @@ public sealed class PagingTests(PostgresFixture postgres) : IClassFixture<Postgr
         {
             var response = await client.GetAsync($"{Base}/{route}?{query}");
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-            Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+            Assert.Equal(code, await response.ProblemCodeAsync());
         }
     }
 
@@ -218,7 +218,7 @@ public sealed class PagingTests(PostgresFixture postgres) : IClassFixture<Postgr
         Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (first.StatusCode, second.StatusCode));
         var third = await admin.GetAsync($"{Base}/signals/export?tenant_id={tenant}", HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
-        Assert.Equal("rate_limited", (await third.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal("rate_limited", await third.ProblemCodeAsync());
         Assert.NotNull(third.Headers.RetryAfter);
         Assert.Equal(HttpStatusCode.OK, (await service.CreateClient(TestKeys.Reader).GetAsync($"{Base}/signals/export")).StatusCode);
 

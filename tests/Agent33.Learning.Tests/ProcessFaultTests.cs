@@ -194,7 +194,7 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
                 if (!response.IsSuccessStatusCode)
                 {
                     Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-                    code = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
+                    code = await response.ProblemCodeAsync();
                     Assert.True(response.StatusCode != HttpStatusCode.ServiceUnavailable || response.Headers.RetryAfter is not null, "a 503 without Retry-After");
                 }
                 // A request that spans the outage's start or end counts as one of the outage's.
@@ -257,9 +257,9 @@ public sealed class ProcessFaultTests(OwnPostgresFixture postgres, ITestOutputHe
     /// <summary>The value of learning_database_unavailable_total in a scrape; fails when the series is missing.</summary>
     private static long UnavailableCount(string metrics)
     {
-        var line = metrics.Split('\n').SingleOrDefault(l => l.StartsWith("learning_database_unavailable_total", StringComparison.Ordinal));
-        Assert.True(line is not null, "no learning_database_unavailable_total series on /metrics");
-        return long.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var count = PrometheusText.Sample(metrics, "learning_database_unavailable_total");
+        Assert.True(count is not null, "no learning_database_unavailable_total series on /metrics");
+        return (long)count.Value;
     }
 
     [Fact]

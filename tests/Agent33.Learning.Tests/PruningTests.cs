@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Agent33.Learning.Domain;
 using Agent33.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -31,7 +32,7 @@ public sealed class PruningTests(PostgresFixture postgres) : IClassFixture<Postg
         Assert.Equal(ids.Skip(2).Reverse(), (await admin.GetFromJsonAsync<JsonElement>($"{Base}/signals")).EnumerateArray().Select(s => s.GetProperty("signal_id").GetString()));
         await admin.GetAsync($"{Base}/summary?generate_intakes=true"); // 3 intakes, cap 1
 
-        var (signals, intakes) = await factory.WithStoreAsync(store => store.PruneAsync(CancellationToken.None));
+        var (signals, intakes) = await factory.Services.GetRequiredService<StatePruning>().PruneAsync(CancellationToken.None);
         Assert.Equal(0, signals);
         Assert.Equal(2, intakes); // over the intake cap
         var kept = (await admin.GetFromJsonAsync<JsonElement>($"{Base}/signals")).EnumerateArray().ToList();
@@ -43,7 +44,7 @@ public sealed class PruningTests(PostgresFixture postgres) : IClassFixture<Postg
 
         factory.Clock.Advance(TimeSpan.FromDays(31));
         await admin.PostAsJsonAsync($"{Base}/signals", new { summary = "A fresh signal after a month", severity = "low" });
-        await factory.WithStoreAsync(store => store.PruneAsync(CancellationToken.None));
+        await factory.Services.GetRequiredService<StatePruning>().PruneAsync(CancellationToken.None);
         var fresh = await admin.GetFromJsonAsync<JsonElement>($"{Base}/signals");
         Assert.Equal("A fresh signal after a month", Assert.Single(fresh.EnumerateArray()).GetProperty("summary").GetString());
         Assert.Equal(0, (await admin.GetFromJsonAsync<JsonElement>($"{Base}/intakes")).GetArrayLength());
@@ -113,7 +114,7 @@ public sealed class CapsOnWriteTests(PostgresFixture postgres) : IClassFixture<P
         Assert.Equal(HttpStatusCode.OK, (await admin.PostAsync($"{Base}/restore",
             new StringContent(state.GetRawText(), System.Text.Encoding.UTF8, "application/json"))).StatusCode);
 
-        var (signals, removedIntakes) = await factory.WithStoreAsync(store => store.PruneAsync(CancellationToken.None));
+        var (signals, removedIntakes) = await factory.Services.GetRequiredService<StatePruning>().PruneAsync(CancellationToken.None);
 
         Assert.Equal(10, signals);
         Assert.Equal(intakesOfOldest + (intakesLeft - 5), removedIntakes);

@@ -94,7 +94,7 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
 
         var restore = await admin.PostAsync($"{Base}/restore", Json(body));
         var problem = await restore.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.ProblemCode()));
         Assert.Contains(reason, problem.GetProperty("detail").GetString());
         Assert.Equal(before, await CountAsync(admin));
 
@@ -130,7 +130,7 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
 
         var restore = await admin.PostAsync($"{Base}/restore", Json(body));
         var problem = await restore.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.ProblemCode()));
         Assert.Contains(reason, problem.GetProperty("detail").GetString());
         Assert.Equal(before, await CountAsync(admin));
 
@@ -159,7 +159,7 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
 
         var restore = await admin.PostAsync($"{Base}/restore", Json(body));
         var problem = await restore.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Equal((HttpStatusCode.BadRequest, "backup_invalid"), (restore.StatusCode, problem.ProblemCode()));
         Assert.Contains("larger than 4 MiB", problem.GetProperty("detail").GetString());
         Assert.Equal(before, await CountAsync(admin));
 
@@ -192,7 +192,7 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
         {
             Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
             var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
-            Assert.Equal("payload_too_large", problem.GetProperty("code").GetString());
+            Assert.Equal("payload_too_large", problem.ProblemCode());
             Assert.Contains("Learning:Migration:MaxImportBytes", problem.GetProperty("detail").GetString());
         }
         Assert.Equal(before, (await CountAsync(admin), (await QuarantineAsync(admin)).Count));
@@ -208,7 +208,7 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
         var response = await admin.PostAsync($"{Base}/restore", Json(LegacyState().ToJsonString()));
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
-        Assert.Equal("payload_too_large", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal("payload_too_large", await response.ProblemCodeAsync());
         Assert.Equal(before, await CountAsync(admin));
     }
 
@@ -248,7 +248,7 @@ public sealed class RecordLimitsTests(PostgresFixture postgres) : IClassFixture<
         {
             var gone = await admin.DeleteAsync($"{Base}/quarantine/{unknown}");
             Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
-            Assert.Equal("quarantine_not_found", (await gone.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+            Assert.Equal("quarantine_not_found", await gone.ProblemCodeAsync());
         }
         await using var connection = new Npgsql.NpgsqlConnection(postgres.ConnectionString);
         await connection.OpenAsync();

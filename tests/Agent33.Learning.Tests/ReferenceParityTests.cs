@@ -40,7 +40,7 @@ public sealed class ReferenceParityTests(PostgresFixture postgres) : IClassFixtu
                  })
         {
             Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-            Assert.Equal("cross_tenant_denied", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+            Assert.Equal("cross_tenant_denied", await response.ProblemCodeAsync());
         }
 
         // An admin key names the tenant called "default".

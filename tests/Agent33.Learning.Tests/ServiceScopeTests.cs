@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Agent33.Contracts.Learning;
 using Agent33.Testing;
 
 namespace Agent33.Learning.Tests;
@@ -20,8 +21,9 @@ public sealed class ServiceScopeTests(PostgresFixture postgres) : IClassFixture<
         var service = factory.CreateClient(TestKeys.Service); // tenant "default", write + service
         var tenant = $"t{Guid.NewGuid():N}"[..20];
 
-        var posted = await service.PostAsJsonAsync($"{Base}/signals",
-            new { signal_type = "incident", severity = "high", summary = "Connector tool:web_fetch circuit opened", source = "connector-gateway", tenant_id = tenant });
+        // The gateway's incident signal, for its caller's tenant.
+        var posted = await service.PostAsJsonAsync(SignalRequest.Path,
+            new SignalRequest("incident", null, "high", "Connector tool:web_fetch circuit opened", null, "connector-gateway", null, tenant));
         Assert.Equal(HttpStatusCode.Created, posted.StatusCode);
         Assert.Equal(tenant, (await posted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
 
@@ -29,18 +31,18 @@ public sealed class ServiceScopeTests(PostgresFixture postgres) : IClassFixture<
         Assert.Equal(tenant, Assert.Single(listed.EnumerateArray()).GetProperty("tenant_id").GetString());
 
         // Without a tenant it writes for its own, as before.
-        var own = await service.PostAsJsonAsync($"{Base}/signals", new { summary = "Routing alert started firing", severity = "high" });
+        var own = await service.PostAsJsonAsync(SignalRequest.Path, new SignalRequest(null, null, "high", "Routing alert started firing", null, null, null, null));
         Assert.Equal("default", (await own.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tenant_id").GetString());
 
         // No admin operation: every tenant at once, backups, quarantine.
         var everyTenant = await service.GetAsync($"{Base}/signals?tenant_id=*");
         Assert.Equal(HttpStatusCode.Forbidden, everyTenant.StatusCode);
-        Assert.Equal("cross_tenant_denied", (await everyTenant.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal("cross_tenant_denied", await everyTenant.ProblemCodeAsync());
         foreach (var (method, path) in new[] { (HttpMethod.Post, $"{Base}/backups"), (HttpMethod.Get, $"{Base}/backups"), (HttpMethod.Get, $"{Base}/quarantine") })
         {
             var refused = await service.SendAsync(new HttpRequestMessage(method, path));
             Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
-            Assert.Equal("forbidden", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+            Assert.Equal("forbidden", await refused.ProblemCodeAsync());
         }
     }
 }

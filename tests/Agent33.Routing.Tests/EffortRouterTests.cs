@@ -1,3 +1,4 @@
+using Agent33.Contracts.Routing;
 using Agent33.ServiceDefaults.Compatibility;
 using System.Text.Json;
 using Agent33.Routing.Effort;

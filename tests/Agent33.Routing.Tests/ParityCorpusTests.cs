@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Agent33.Contracts.Routing;
 using Agent33.Routing.Effort;
 using Agent33.ServiceDefaults.Compatibility;
 using Agent33.Testing;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Agent33.Contracts.Routing;
 using Agent33.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -155,12 +156,11 @@ public sealed class RoutingApiTests : IAsyncLifetime
         await using var factory = PolicyService();
         (await factory.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", PolicyHighRequest)).EnsureSuccessStatusCode();
 
-        var lines = (await factory.CreateClient().GetStringAsync("/metrics")).Split('\n');
-        foreach (var (series, value) in new[] { ("effort_routing_estimated_cost_usd_count", "1"), ("effort_routing_estimated_cost_usd_sum", "0.8"),
-                     ("effort_routing_estimated_token_budget_count", "1"), ("effort_routing_estimated_token_budget_sum", "1600") })
+        var metrics = await factory.CreateClient().GetStringAsync("/metrics");
+        foreach (var (series, value) in new[] { ("effort_routing_estimated_cost_usd_count", 1), ("effort_routing_estimated_cost_usd_sum", 0.8),
+                     ("effort_routing_estimated_token_budget_count", 1), ("effort_routing_estimated_token_budget_sum", 1600) })
         {
-            Assert.Contains(lines, l => l.StartsWith(series + "{", StringComparison.Ordinal) && l.Contains("effort=\"high\"") && l.Contains("source=\"policy\"")
-                && l.Split(' ')[1] == value);
+            Assert.Equal((double?)value, PrometheusText.Sample(metrics, series, ("effort", "high"), ("source", "policy")));
         }
     }
 
@@ -245,7 +245,7 @@ public sealed class RoutingApiTests : IAsyncLifetime
             {
                 var refused = await closed.CreateClient(TestKeys.Writer).PostAsJsonAsync("/v1/routing/decisions", HighEffortRequest);
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-                Assert.Equal("export_failed", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+                Assert.Equal("export_failed", await refused.ProblemCodeAsync());
             }
         }
         finally
@@ -320,7 +320,7 @@ public sealed class RoutingApiTests : IAsyncLifetime
         await using var factory = Service();
         var response = await factory.CreateClient(TestKeys.Writer).PostAsync("/v1/routing/decisions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(code, await response.ProblemCodeAsync());
     }
 
     [Fact]
@@ -344,7 +344,7 @@ public sealed class RoutingApiTests : IAsyncLifetime
             new { default_model = "m", max_tokens = 100, tenant_id = tenant, inputs = new { prompt = "hi" } });
 
         Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
-        Assert.Equal("cross_tenant_denied", (await denied.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal("cross_tenant_denied", await denied.ProblemCodeAsync());
         var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
         Assert.False(summary.TryGetProperty("effort_routing_decisions_total", out _), "a refused decision was counted");
     }
@@ -360,13 +360,14 @@ public sealed class RoutingApiTests : IAsyncLifetime
     public async Task Own_tenant_or_none_and_admin_or_service_keys_for_any_get_a_decision(string key, string? tenant, string? decided)
     {
         await using var factory = Service(("Routing:Policies:Tenant:gold", "high"));
-        var response = await factory.CreateClient(key).PostAsJsonAsync("/v1/routing/decisions",
-            new { default_model = "m", max_tokens = 100, tenant_id = tenant, inputs = new { prompt = "hi" } });
+        // As the gateway asks for its caller (a typed request and answer), and as any other key does.
+        var response = await factory.CreateClient(key).PostAsJsonAsync(DecisionRequest.Path,
+            new DecisionRequest(null, "m", 100, null, tenant, null, JsonSerializer.SerializeToElement(new { prompt = "hi" }), null, null, null));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var decision = await response.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(decided, decision.GetProperty("tenant_id").GetString());
-        Assert.Equal(decided == "gold" ? "policy" : "heuristic", decision.GetProperty("effort_source").GetString());
+        var decision = (await response.Content.ReadFromJsonAsync<EffortDecision>())!;
+        Assert.Equal(decided, decision.TenantId);
+        Assert.Equal(decided == "gold" ? "policy" : "heuristic", decision.EffortSource);
     }
 
     [Theory]

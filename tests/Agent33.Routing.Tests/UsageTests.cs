@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Agent33.Contracts.Routing;
 using Agent33.Testing;
 using Microsoft.AspNetCore.Mvc.Testing;
 
@@ -155,7 +156,7 @@ public sealed class UsageTests
         var response = await factory.CreateClient(TestKeys.Writer).PostAsync("/v1/routing/usage", new StringContent(body, Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(code, await response.ProblemCodeAsync());
         var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
         Assert.False(summary.TryGetProperty("effort_routing_actual_tokens", out _), "a refused report was recorded");
     }
@@ -180,7 +181,7 @@ public sealed class UsageTests
 
         var denied = await ReportAsync(factory.CreateClient(key), new { tenant_id = tenant, model = "gpt-4o", prompt_tokens = 1, completion_tokens = 1 }, HttpStatusCode.Forbidden);
 
-        Assert.Equal("cross_tenant_denied", denied.GetProperty("code").GetString());
+        Assert.Equal("cross_tenant_denied", denied.ProblemCode());
         var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");
         Assert.False(summary.TryGetProperty("effort_routing_actual_tokens", out _), "a refused report was recorded");
     }
@@ -195,7 +196,7 @@ public sealed class UsageTests
     {
         await using var factory = Service();
 
-        var usage = await ReportAsync(factory.CreateClient(key), new { tenant_id = tenant, model = "gpt-4o", prompt_tokens = 1, completion_tokens = 1 });
+        var usage = await ReportAsync(factory.CreateClient(key), new UsageReport(tenant, "gpt-4o", null, 1, 1, null, null, null));
 
         Assert.Equal("catalogue", usage.GetProperty("cost_status").GetString());
     }
@@ -206,7 +207,7 @@ public sealed class UsageTests
         await using var factory = Service();
         var body = new { model = "gpt-4o", prompt_tokens = 1, completion_tokens = 1 };
 
-        Assert.Equal("forbidden", (await ReportAsync(factory.CreateClient(TestKeys.Reader), body, HttpStatusCode.Forbidden)).GetProperty("code").GetString());
+        Assert.Equal("forbidden", (await ReportAsync(factory.CreateClient(TestKeys.Reader), body, HttpStatusCode.Forbidden)).ProblemCode());
         Assert.Equal(HttpStatusCode.Unauthorized, (await factory.CreateClient().PostAsJsonAsync("/v1/routing/usage", body)).StatusCode);
     }
 
@@ -219,18 +220,11 @@ public sealed class UsageTests
         var client = factory.CreateClient(TestKeys.Service);
 
         // The gateway's sequence: a decision (estimated 1000 tokens at the flat rate: 0.002), then the provider's usage.
-        var decision = await (await client.PostAsJsonAsync("/v1/routing/decisions",
-            new { tenant_id = "acme", default_model = "gpt-4o", max_tokens = 1000, effort = "high", inputs = new { prompt = "hi" } })).Content.ReadFromJsonAsync<JsonElement>();
-        var usage = await ReportAsync(client, new
-        {
-            tenant_id = "acme",
-            model = decision.GetProperty("model").GetString(),
-            prompt_tokens = 1000,
-            completion_tokens = 500,
-            effort = decision.GetProperty("effort").GetString(),
-            estimated_token_budget = decision.GetProperty("estimated_token_budget").GetInt32(),
-            estimated_cost = decision.GetProperty("estimated_cost").GetDouble(),
-        });
+        var decision = (await (await client.PostAsJsonAsync(DecisionRequest.Path,
+            new DecisionRequest(null, "gpt-4o", 1000, "high", "acme", null, JsonSerializer.SerializeToElement(new { prompt = "hi" }), null, null, null)))
+            .Content.ReadFromJsonAsync<EffortDecision>())!;
+        var usage = await ReportAsync(client,
+            new UsageReport("acme", decision.Model, null, 1000, 500, decision.Effort, decision.EstimatedTokenBudget, decision.EstimatedCost));
         Assert.Equal(0.0075, usage.GetProperty("cost_usd").GetDouble()); // 1000 × 2.50 + 500 × 10.00 per million
 
         var summary = await factory.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>("/v1/dashboard/metrics");

@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Agent33.Testing;
 
 namespace Agent33.ServiceDefaults.Tests;
 
@@ -116,7 +117,7 @@ public sealed class SharedBehaviourTests : IAsyncLifetime
         if (response.Content.Headers.ContentType?.MediaType == "application/problem+json")
         {
             using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            code = problem.RootElement.GetProperty("code").GetString();
+            code = problem.RootElement.ProblemCode();
         }
         return (response.StatusCode, code, response);
     }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text.RegularExpressions;
 using Agent33.ServiceDefaults.RateLimiting;
 using Agent33.Testing;
 using Microsoft.AspNetCore.Builder;
@@ -165,10 +164,9 @@ public sealed partial class SharedRateLimitTests(Xunit.Abstractions.ITestOutputH
         /// <summary><c>rate_limit_store_failures_total</c> as the service's /metrics shows it.</summary>
         public async Task<double> StoreFailuresAsync()
         {
-            var text = await client.GetStringAsync("/metrics");
-            var match = FailuresLine().Match(text);
-            Assert.True(match.Success, "rate_limit_store_failures_total is exported from start-up");
-            return double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var failures = PrometheusText.Sample(await client.GetStringAsync("/metrics"), "rate_limit_store_failures_total");
+            Assert.True(failures is not null, "rate_limit_store_failures_total is exported from start-up");
+            return failures.Value;
         }
 
         public async ValueTask DisposeAsync()
@@ -177,7 +175,4 @@ public sealed partial class SharedRateLimitTests(Xunit.Abstractions.ITestOutputH
             await app.DisposeAsync();
         }
     }
-
-    [GeneratedRegex(@"^rate_limit_store_failures_total(?:\{[^}]*\})? (\S+)", RegexOptions.Multiline)]
-    private static partial Regex FailuresLine();
 }

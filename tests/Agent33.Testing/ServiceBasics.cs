@@ -36,6 +36,6 @@ public static class ServiceBasics
         Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
         Assert.Equal("application/problem+json", denied.Content.Headers.ContentType?.MediaType);
         using var problem = JsonDocument.Parse(await denied.Content.ReadAsStringAsync());
-        Assert.Equal("unauthenticated", problem.RootElement.GetProperty("code").GetString());
+        Assert.Equal("unauthenticated", problem.RootElement.ProblemCode());
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Agent33.Contracts.Learning;
 using Agent33.Learning.Domain;
 using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Problems;
@@ -37,12 +38,8 @@ public static class LearningSignalsApi
         return app;
     }
 
-    public sealed record SignalRequest(
-        string? SignalType, string? Type, string? Severity, string? Summary, string? Details, string? Source,
-        Dictionary<string, string>? Context, string? TenantId);
-
     private static async Task<Results<Created<SignalView>, Ok<SignalView>, ProblemHttpResult>> RecordAsync(
-        SignalRequest body, HttpContext http, LearningStore store, IOptions<LearningOptions> options, CancellationToken ct)
+        SignalRequest body, HttpContext http, SignalRecorder recorder, IOptions<LearningOptions> options, CancellationToken ct)
     {
         var tenant = ResolveTenant(ApiCaller.From(http), body.TenantId);
         if (tenant.Problem is { } denied)
@@ -59,7 +56,7 @@ public static class LearningSignalsApi
         bool created;
         try
         {
-            (signal, created) = await store.RecordAsync(input, tenant.Tenant!, ct);
+            (signal, created) = await recorder.RecordAsync(input, tenant.Tenant!, ct);
         }
         catch (RestoreInProgressException)
         {
@@ -106,20 +103,20 @@ public static class LearningSignalsApi
     }
 
     private static async Task<Results<Ok<List<SignalView>>, ProblemHttpResult>> ListAsync(
-        HttpContext http, LearningStore store, string? signal_type, string? type, string? severity, string? tenant_id,
+        HttpContext http, SignalQueries signals, string? signal_type, string? type, string? severity, string? tenant_id,
         string? limit, string? after, string? since, string? until, CancellationToken ct)
     {
         if (SignalQuery(http, signal_type ?? type, severity, tenant_id, limit, after, since, until, out var page, out var tenant) is { } invalid)
         {
             return invalid;
         }
-        var signals = await store.ListAsync(tenant, signal_type ?? type, severity, page, ct);
-        PageRequests.LinkNext(http, signals.Next);
-        return TypedResults.Ok(signals.Items);
+        var found = await signals.ListAsync(tenant, signal_type ?? type, severity, page, ct);
+        PageRequests.LinkNext(http, found.Next);
+        return TypedResults.Ok(found.Items);
     }
 
     private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> ExportAsync(
-        HttpContext http, LearningStore store, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
+        HttpContext http, SignalQueries signals, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
         string? signal_type, string? type, string? severity, string? tenant_id, string? since, string? until, CancellationToken ct)
     {
         if (SignalQuery(http, signal_type ?? type, severity, tenant_id, null, null, since, until, out var range, out var tenant) is { } invalid)
@@ -127,7 +124,7 @@ public static class LearningSignalsApi
             return invalid;
         }
         http.Response.ContentType = SignalExport.ContentType;
-        await SignalExport.WriteAsync(store, tenant, signal_type ?? type, severity, range, http.Response.BodyWriter, json.Value.SerializerOptions, ct);
+        await SignalExport.WriteAsync(signals, tenant, signal_type ?? type, severity, range, http.Response.BodyWriter, json.Value.SerializerOptions, ct);
         return TypedResults.Empty;
     }
 
@@ -151,7 +148,7 @@ public static class LearningSignalsApi
     public sealed record SummaryResponse(LearningSummary Summary, List<JsonElement> GeneratedIntakes);
 
     private static async Task<Results<Ok<SummaryResponse>, ProblemHttpResult>> SummaryAsync(
-        HttpContext http, LearningStore store, IOptions<LearningOptions> options,
+        HttpContext http, SignalReports reports, Intakes intakes, IOptions<LearningOptions> options,
         string? limit, string? generate_intakes, string? tenant_id, string? window_days, CancellationToken ct)
     {
         if (ParseInt(limit, "limit", 50, 1, 10_000, "invalid_limit", out var count) is { } badLimit)
@@ -176,20 +173,20 @@ public static class LearningSignalsApi
             return denied;
         }
         // Generating intakes changes state: it needs a write key, and the operator's auto-intake setting.
-        List<JsonElement> intakes = [];
+        List<JsonElement> generated = [];
         if (generate && options.Value.AutoIntake.Enabled)
         {
             if (!ApiCaller.From(http).Has(Scopes.Write))
             {
                 return ApiProblem.Forbidden("forbidden", "generate_intakes=true needs a key with the write scope.");
             }
-            intakes = await store.GenerateIntakesAsync(tenant, ct);
+            generated = await intakes.GenerateAsync(tenant, ct);
         }
-        return TypedResults.Ok(new SummaryResponse(await store.SummarizeAsync(tenant, count, window, ct), intakes));
+        return TypedResults.Ok(new SummaryResponse(await reports.SummarizeAsync(tenant, count, window, ct), generated));
     }
 
     private static async Task<Results<Ok<TrendReport>, ProblemHttpResult>> TrendsAsync(
-        HttpContext http, LearningStore store, string? window_days, string? dimension, string? tenant_id, CancellationToken ct)
+        HttpContext http, SignalReports reports, string? window_days, string? dimension, string? tenant_id, CancellationToken ct)
     {
         if (ParseInt(window_days, "window_days", 7, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
         {
@@ -204,11 +201,11 @@ public static class LearningSignalsApi
         {
             return denied;
         }
-        return TypedResults.Ok(await store.TrendsAsync(tenant, days, by, ct));
+        return TypedResults.Ok(await reports.TrendsAsync(tenant, days, by, ct));
     }
 
     private static async Task<Results<Ok<CalibrationReport>, ProblemHttpResult>> CalibrationAsync(
-        HttpContext http, LearningStore store, IOptions<LearningOptions> options,
+        HttpContext http, SignalReports reports, IOptions<LearningOptions> options,
         string? window_days, string? target_auto_intakes_per_window, string? tenant_id, CancellationToken ct)
     {
         if (ParseInt(window_days, "window_days", 30, 1, MaxWindowDays, "invalid_window", out var days) is { } badWindow)
@@ -224,11 +221,11 @@ public static class LearningSignalsApi
         {
             return denied;
         }
-        return TypedResults.Ok(await store.CalibrateAsync(tenant, days, target, ct));
+        return TypedResults.Ok(await reports.CalibrateAsync(tenant, days, target, ct));
     }
 
     private static async Task<Results<Ok<List<JsonElement>>, ProblemHttpResult>> IntakesAsync(
-        HttpContext http, LearningStore store, string? tenant_id, string? limit, string? after, string? since, string? until, CancellationToken ct)
+        HttpContext http, Intakes intakes, string? tenant_id, string? limit, string? after, string? since, string? until, CancellationToken ct)
     {
         if (PageRequests.Parse(limit, after, since, until, out var page) is { } badPage)
         {
@@ -238,18 +235,18 @@ public static class LearningSignalsApi
         {
             return denied;
         }
-        var intakes = await store.ListIntakesAsync(tenant, page, ct);
-        PageRequests.LinkNext(http, intakes.Next);
-        return TypedResults.Ok(intakes.Items);
+        var found = await intakes.ListAsync(tenant, page, ct);
+        PageRequests.LinkNext(http, found.Next);
+        return TypedResults.Ok(found.Items);
     }
 
     /// <summary>The tenant to act on; admins may pass <c>*</c> for every tenant.</summary>
     private static ProblemHttpResult? Tenant(HttpContext http, string? requested, out string tenant)
     {
         var caller = ApiCaller.From(http);
-        if (requested?.Trim() == LearningStore.AllTenants)
+        if (requested?.Trim() == Tenants.All)
         {
-            tenant = LearningStore.AllTenants;
+            tenant = Tenants.All;
             return caller.IsAdmin ? null : ApiProblem.Forbidden("cross_tenant_denied", "Only an admin key may read every tenant (tenant_id=*).");
         }
         var resolution = ResolveTenant(caller, requested);

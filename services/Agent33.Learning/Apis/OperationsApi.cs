@@ -1,9 +1,9 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
 using Agent33.Learning.LegacyMigration;
+using Agent33.Learning.Operations;
 using Agent33.Learning.Persistence;
 using Agent33.ServiceDefaults.Auth;
 using Agent33.ServiceDefaults.Problems;
@@ -20,9 +20,9 @@ public static class OperationsApi
     {
         var group = app.MapGroup(LearningSignalsApi.BasePath).WithTags("Backup, restore and migration").RequireAuthorization(Scopes.Admin);
 
-        group.MapPost("/backups", async (HttpContext http, LearningOperations operations, CancellationToken ct) =>
+        group.MapPost("/backups", async (HttpContext http, BackupOperation operation, CancellationToken ct) =>
             {
-                var backup = await operations.BackupAsync(Actor(http), ct);
+                var backup = await operation.CreateAsync(Actor(http), ct);
                 return TypedResults.Created($"{LearningSignalsApi.BasePath}/backups/{backup.BackupId}", backup);
             })
             .WithSummary("Back up the whole learning state into the server-side backup store (the reference's envelope).");
@@ -66,9 +66,9 @@ public static class OperationsApi
             .WithSummary("Records and payloads that could not be imported: their beginning (up to 64 KiB), SHA-256 and size, reason and source; " +
                          "newest first, filtered by time (since, until), paged by Link: rel=\"next\".");
 
-        group.MapDelete("/quarantine/{id}", async Task<Results<NoContent, ProblemHttpResult>> (string id, HttpContext http, LearningOperations operations, CancellationToken ct) =>
+        group.MapDelete("/quarantine/{id}", async Task<Results<NoContent, ProblemHttpResult>> (string id, HttpContext http, PurgeOperation purge, CancellationToken ct) =>
                 long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var key)
-                && await operations.PurgeQuarantinedAsync(key, Actor(http), ct)
+                && await purge.PurgeAsync(key, Actor(http), ct)
                     ? TypedResults.NoContent()
                     : ApiProblem.NotFound("quarantine_not_found", $"There is no quarantined record '{id}'."))
             .WithSummary("Purge a quarantined record once it has been dealt with (audited).");
@@ -76,7 +76,7 @@ public static class OperationsApi
     }
 
     private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> RestoreAsync(
-        HttpContext http, LearningOperations operations, IOptions<LearningOptions> options, CancellationToken ct)
+        HttpContext http, RestoreOperation restore, IOptions<LearningOptions> options, CancellationToken ct)
     {
         // The upload is on local disk before anything is verified or locked: a slow client holds up no writer.
         var (body, tooLarge) = await Uploads.SpoolAsync(http, options.Value.Backups.MaxRestoreBytes, "Learning:Backups:MaxRestoreBytes", ct);
@@ -90,9 +90,9 @@ public static class OperationsApi
             // A body of a few bytes may be {"backup_id": "..."}; anything else is an envelope or a raw state.
             if (spooled.Length < 4096 && await TryBackupIdAsync(spooled, ct) is { } backupId)
             {
-                return await operations.RestoreBackupAsync(backupId, Actor(http), ct) is { } restored ? TypedResults.Ok(restored) : NotFound(backupId);
+                return await restore.RestoreBackupAsync(backupId, Actor(http), ct) is { } restored ? TypedResults.Ok(restored) : NotFound(backupId);
             }
-            return TypedResults.Ok(await operations.RestoreAsync(spooled, Actor(http), ct));
+            return TypedResults.Ok(await restore.RestoreAsync(spooled, Actor(http), ct));
         }
         catch (BackupFormatException ex)
         {
@@ -101,7 +101,7 @@ public static class OperationsApi
     }
 
     private static async Task<Results<Ok<RestoreResult>, ProblemHttpResult>> ImportAsync(
-        HttpContext http, LearningOperations operations, IOptions<LearningOptions> options, bool? force, string? on_corruption, CancellationToken ct)
+        HttpContext http, ImportOperation import, IOptions<LearningOptions> options, bool? force, string? on_corruption, CancellationToken ct)
     {
         if (on_corruption is not (null or "reject" or "quarantine"))
         {
@@ -116,7 +116,7 @@ public static class OperationsApi
         await using var source = new LegacySource("json", "upload", body!);
         try
         {
-            return TypedResults.Ok(await operations.ImportAsync(source, force ?? false, quarantine, Actor(http), ct));
+            return TypedResults.Ok(await import.ImportAsync(source, force ?? false, quarantine, Actor(http), ct));
         }
         catch (BackupFormatException ex)
         {

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 namespace Agent33.Learning.Domain;
 
 /// <summary>Enforces retention and caps every few seconds, off the write path.</summary>
-public sealed partial class LearningPruner(IServiceScopeFactory scopes, IOptions<LearningOptions> options, TimeProvider time, ILogger<LearningPruner> logger)
+public sealed partial class LearningPruner(StatePruning pruning, IOptions<LearningOptions> options, TimeProvider time, ILogger<LearningPruner> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -13,8 +13,7 @@ public sealed partial class LearningPruner(IServiceScopeFactory scopes, IOptions
         {
             try
             {
-                await using var scope = scopes.CreateAsyncScope();
-                var (signals, intakes) = await scope.ServiceProvider.GetRequiredService<LearningStore>().PruneAsync(stoppingToken);
+                var (signals, intakes) = await pruning.PruneAsync(stoppingToken);
                 if (signals + intakes > 0)
                 {
                     LogPruned(logger, signals, intakes);

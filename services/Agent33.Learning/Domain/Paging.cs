@@ -1,75 +1,45 @@
-using System.Buffers.Binary;
-using System.Text;
-using Microsoft.AspNetCore.WebUtilities;
+using System.Linq.Expressions;
 using Microsoft.EntityFrameworkCore;
 
 namespace Agent33.Learning.Domain;
 
 /// <summary>
-/// Where a page ends, in the order every list is read: newest first by time, then by key (each record's unique id).
-/// The next page holds what sorts strictly after it, so a walk visits each record once even while newer ones arrive
-/// (they sort before the walk's position) and never skips one that shares a timestamp with the page's last.
+/// Keyset paging over an EF query, one way for every list: <see cref="Within"/> keeps a page's time range,
+/// <see cref="NewestFirst"/> adds the position and the order, <see cref="TakePageAsync"/> reads the page.
 /// </summary>
-public readonly record struct PageCursor(DateTimeOffset At, string Key)
-{
-    /// <summary>Opaque to callers: base64url of the time (UTC ticks, 8 bytes) and the key (UTF-8).</summary>
-    public string Encode()
-    {
-        var key = Encoding.UTF8.GetBytes(Key);
-        var bytes = new byte[8 + key.Length];
-        BinaryPrimitives.WriteInt64BigEndian(bytes, At.UtcTicks);
-        key.CopyTo(bytes, 8);
-        return WebEncoders.Base64UrlEncode(bytes);
-    }
-
-    public static bool TryDecode(string text, out PageCursor cursor)
-    {
-        cursor = default;
-        byte[] bytes;
-        try
-        {
-            bytes = WebEncoders.Base64UrlDecode(text);
-        }
-        catch (FormatException)
-        {
-            return false;
-        }
-        if (bytes.Length is <= 8 or > 8 + 256)
-        {
-            return false;
-        }
-        var ticks = BinaryPrimitives.ReadInt64BigEndian(bytes);
-        if (ticks < DateTimeOffset.MinValue.UtcTicks || ticks > DateTimeOffset.MaxValue.UtcTicks)
-        {
-            return false;
-        }
-        string key;
-        try
-        {
-            key = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, 8, bytes.Length - 8);
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        if (key.Contains('\0'))
-        {
-            return false;
-        }
-        cursor = new PageCursor(new DateTimeOffset(ticks, TimeSpan.Zero), key);
-        return true;
-    }
-}
-
-/// <summary>One page of a list: how many, after which position, and the time range (since inclusive, until exclusive).</summary>
-public sealed record PageQuery(int Limit, PageCursor? After = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null);
-
-/// <summary>A page and, when more remain, the position the next one starts after.</summary>
-public sealed record Page<T>(List<T> Items, PageCursor? Next);
-
-/// <summary>Keyset paging over an EF query the caller has filtered to the page's range and position and ordered newest first.</summary>
 public static class Paging
 {
+    /// <summary>The rows whose time <paramref name="at"/> lies in the page's range: since inclusive, until exclusive.</summary>
+    public static IQueryable<T> Within<T>(this IQueryable<T> rows, PageQuery page, Expression<Func<T, DateTimeOffset>> at)
+    {
+        if (page.Since is { } since)
+        {
+            rows = rows.Where(Rule<T, DateTimeOffset>((time, _, bound) => time >= bound, at, null, since));
+        }
+        if (page.Until is { } until)
+        {
+            rows = rows.Where(Rule<T, DateTimeOffset>((time, _, bound) => time < bound, at, null, until));
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// The page's range, what sorts after its position, newest first by <paramref name="at"/> then by the unique
+    /// <paramref name="key"/>. The first bound lets the index range start at the position; the second breaks ties on
+    /// the timestamp by key.
+    /// </summary>
+    public static IOrderedQueryable<T> NewestFirst<T>(
+        this IQueryable<T> rows, PageQuery page, Expression<Func<T, DateTimeOffset>> at, Expression<Func<T, string>> key)
+    {
+        rows = rows.Within(page, at);
+        if (page.After is { } after)
+        {
+            rows = rows.Where(Rule<T, PageCursor>(
+                (time, id, position) => time <= position.At && (time < position.At || string.Compare(id, position.Key) < 0), at, key, after));
+        }
+        return rows.OrderByDescending(at).ThenByDescending(key);
+    }
+
     /// <summary>Reads one row more than the page, to know whether more remain; the last row of the page is where the next starts after.</summary>
     public static async Task<Page<TOut>> TakePageAsync<TRow, TOut>(
         this IQueryable<TRow> ordered, int limit, Func<TRow, PageCursor> position, Func<TRow, TOut> view, CancellationToken ct)
@@ -81,5 +51,31 @@ public static class Paging
             found.RemoveAt(limit);
         }
         return new Page<TOut>([.. found.Select(view)], more ? position(found[^1]) : null);
+    }
+
+    /// <summary>
+    /// <paramref name="rule"/> over a row's time and key, with <paramref name="bound"/> read from a closure, as a
+    /// lambda's captured local is: EF sends it as a parameter, so each list keeps one cached query plan.
+    /// </summary>
+    private static Expression<Func<T, bool>> Rule<T, TBound>(
+        Expression<Func<DateTimeOffset, string, TBound, bool>> rule, Expression<Func<T, DateTimeOffset>> at, Expression<Func<T, string>>? key, TBound bound)
+    {
+        var row = at.Parameters[0];
+        Expression<Func<TBound>> captured = () => bound;
+        var replacements = new Dictionary<ParameterExpression, Expression>
+        {
+            [rule.Parameters[0]] = at.Body,
+            [rule.Parameters[2]] = captured.Body,
+        };
+        if (key is not null)
+        {
+            replacements[rule.Parameters[1]] = new Replace(new() { [key.Parameters[0]] = row }).Visit(key.Body);
+        }
+        return Expression.Lambda<Func<T, bool>>(new Replace(replacements).Visit(rule.Body), row);
+    }
+
+    private sealed class Replace(Dictionary<ParameterExpression, Expression> replacements) : ExpressionVisitor
+    {
+        protected override Expression VisitParameter(ParameterExpression node) => replacements.GetValueOrDefault(node, node);
     }
 }

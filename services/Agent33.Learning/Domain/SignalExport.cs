@@ -18,7 +18,7 @@ public static class SignalExport
 
     /// <summary>Writes the signals and flushes after each page; returns how many were written.</summary>
     public static async Task<long> WriteAsync(
-        LearningStore store, string tenant, string? signalType, string? severity, PageQuery range, PipeWriter output,
+        SignalQueries signals, string tenant, string? signalType, string? severity, PageQuery range, PipeWriter output,
         JsonSerializerOptions json, CancellationToken ct)
     {
         var page = range with { Limit = PageSize, After = null };
@@ -26,17 +26,17 @@ public static class SignalExport
         await using var writer = new Utf8JsonWriter(output);
         while (true)
         {
-            var signals = await store.ListAsync(tenant, signalType, severity, page, ct);
-            foreach (var signal in signals.Items)
+            var found = await signals.ListAsync(tenant, signalType, severity, page, ct);
+            foreach (var signal in found.Items)
             {
                 JsonSerializer.Serialize(writer, signal, json);
                 writer.Flush(); // into the pipe's buffer: no I/O until the page is flushed
                 writer.Reset();
                 output.Write("\n"u8);
             }
-            written += signals.Items.Count;
+            written += found.Items.Count;
             await output.FlushAsync(ct);
-            if (signals.Next is not { } next)
+            if (found.Next is not { } next)
             {
                 return written;
             }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Agent33.Learning.Persistence;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -11,8 +12,11 @@ namespace Agent33.Learning.Domain;
 /// transaction holding its signal has committed, or with the failure of that transaction; a batch is never cut short
 /// by one caller going away (the caller stops waiting, its signal is written or not with the others).
 /// </summary>
-public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<LearningOptions> options, IMeterFactory meters)
+public sealed class SignalGroupCommit(LearningConnections connections, IOptions<LearningOptions> options, StoredSignals stored, IMeterFactory meters)
 {
+    // Its own writer: one commit loop writes through it, and nothing else does.
+    private readonly SignalWriter _writer = new(connections, options, stored);
+
     public const string BatchSizeMetric = "learning_signal_batch_size";
 
     private readonly Histogram<int> _batchSizes = meters.Create("Agent33.Learning")
@@ -96,8 +100,7 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
         _batchSizes.Record(batch.Count);
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var outcomes = await scope.ServiceProvider.GetRequiredService<LearningStore>().WriteBatchAsync([.. batch.Select(p => p.Signal)]);
+            var outcomes = await _writer.WriteBatchAsync([.. batch.Select(p => p.Signal)]);
             for (var i = 0; i < batch.Count; i++)
             {
                 batch[i].Answer.TrySetResult(outcomes[i]);
@@ -134,7 +137,7 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
 
     /// <summary>
     /// Whether the batch gave up waiting for the table lock a restore or import holds: the only lock a write waits
-    /// for with a timeout (<see cref="LearningStore.WriteBatchAsync"/>).
+    /// for with a timeout (<see cref="SignalWriter.WriteBatchAsync"/>).
     /// </summary>
     private static bool WaitedOutRestore(PostgresException ex) => ex.SqlState == PostgresErrorCodes.LockNotAvailable;
 
@@ -164,10 +167,3 @@ public sealed class SignalGroupCommit(IServiceScopeFactory scopes, IOptions<Lear
         public TaskCompletionSource<(SignalView Signal, bool Created)> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
-
-/// <summary>
-/// A signal write waited <c>Learning:RestoreWaitSeconds</c> for a restore or import that is replacing the state and
-/// gave up; nothing was written. The API answers it 503 <c>restore_in_progress</c> with <c>Retry-After</c>.
-/// </summary>
-public sealed class RestoreInProgressException(Exception inner)
-    : Exception("The learning state is being replaced by a restore or import; the write was not recorded.", inner);

@@ -178,6 +178,3 @@ public static class StateRecords
         return [.. value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new InvalidRecordException($"{name} must hold strings"))];
     }
 }
-
-/// <summary>A state record the reference's model would not accept.</summary>
-public sealed class InvalidRecordException(string message) : Exception(message);

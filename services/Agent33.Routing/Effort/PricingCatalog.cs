@@ -4,14 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace Agent33.Routing.Effort;
 
-/// <summary>A model's price and where the figure comes from.</summary>
-public sealed record PricingEntry(
-    decimal InputCostPerMillion,
-    decimal OutputCostPerMillion,
-    string Source,
-    string? SourceUrl,
-    string? FetchedAt);
-
 /// <summary>
 /// Per-provider/model prices: operator overrides (<c>Routing:PricingOverrides</c>), then the shipped
 /// catalogue — exact provider+model, the same model under any provider, a provider priced at zero for

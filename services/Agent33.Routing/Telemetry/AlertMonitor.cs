@@ -4,20 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace Agent33.Routing.Telemetry;
 
-/// <summary>A rule that fires when a metric's statistic compares true against a threshold.</summary>
-public sealed record AlertRule(string Name, string Metric, double Threshold, string Comparator, string Statistic)
-{
-    public bool Holds(double value) => Comparator switch
-    {
-        "gt" => value > Threshold,
-        "lt" => value < Threshold,
-        _ => value == Threshold,
-    };
-}
-
-/// <summary>A firing rule, as <c>GET /v1/dashboard/alerts</c> lists it.</summary>
-public sealed record FiringAlert(string RuleName, string Metric, double CurrentValue, double Threshold, DateTimeOffset TriggeredAt);
-
 /// <summary>
 /// Evaluates the alert rules after every decision (three lookups in running aggregates, so it costs next
 /// to nothing) and, when a rule starts firing — the edge, not every evaluation — queues one

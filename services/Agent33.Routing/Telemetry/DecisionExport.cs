@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Agent33.Contracts.Routing;
 using Agent33.Routing.Effort;
 using Agent33.ServiceDefaults.Compatibility;
 using Microsoft.Extensions.Options;

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Agent33.Contracts;
+using Agent33.Contracts.Learning;
 using Agent33.ServiceDefaults.Signals;
 
 namespace Agent33.Routing.Telemetry;
@@ -10,25 +12,25 @@ public sealed partial class LearningSignals(IHttpClientFactory clients, IConfigu
     {
         var value = alert.CurrentValue.ToString(CultureInfo.InvariantCulture);
         var threshold = alert.Threshold.ToString(CultureInfo.InvariantCulture);
-        var signal = new
-        {
-            signal_type = "performance",
-            severity = "high",
-            summary = $"Routing alert {alert.RuleName} started firing: {alert.Metric} is {value} against threshold {threshold}",
-            details = $"The routing service's alert rule '{alert.RuleName}' started firing at {alert.TriggeredAt:O}. " +
-                      "See docs/operators/alerts.md for what the rule means and how to tune it.",
-            source = "routing-service",
-            context = new Dictionary<string, string>
+        var signal = new SignalRequest(
+            SignalType: "performance",
+            Type: null,
+            Severity: "high",
+            Summary: $"Routing alert {alert.RuleName} started firing: {alert.Metric} is {value} against threshold {threshold}",
+            Details: $"The routing service's alert rule '{alert.RuleName}' started firing at {alert.TriggeredAt:O}. " +
+                     "See docs/operators/alerts.md for what the rule means and how to tune it.",
+            Source: "routing-service",
+            Context: new Dictionary<string, string>
             {
                 ["rule"] = alert.RuleName,
                 ["metric"] = alert.Metric,
                 ["current_value"] = value,
                 ["threshold"] = threshold,
             },
-        };
+            TenantId: null);
         try
         {
-            var status = await clients.PostSignalAsync(configuration["ServiceApiKey"], signal, cancellationToken);
+            var status = await clients.PostSignalAsync(configuration[SharedSettings.ServiceApiKey], signal, cancellationToken);
             if ((int)status is >= 200 and < 300)
             {
                 LogPosted(logger, alert.RuleName);

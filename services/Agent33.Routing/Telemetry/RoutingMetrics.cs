@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Agent33.Contracts.Routing;
 using Agent33.Routing.Effort;
 using Microsoft.Extensions.Options;
 

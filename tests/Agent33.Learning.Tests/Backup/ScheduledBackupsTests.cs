@@ -211,12 +211,7 @@ public sealed class ScheduledBackupsTests : IAsyncLifetime
     private static async Task<(double Age, double Failures)> AgeAndFailuresAsync(WebApplicationFactory<Program> service)
     {
         var metrics = await service.CreateClient().GetStringAsync("/metrics");
-        double Sample(string name)
-        {
-            var line = metrics.Split('\n').SingleOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal));
-            return line is null ? double.NaN : double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-        }
-        return (Sample(ScheduledBackups.AgeName), Sample(ScheduledBackups.FailuresName));
+        return (PrometheusText.Sample(metrics, ScheduledBackups.AgeName) ?? double.NaN, PrometheusText.Sample(metrics, ScheduledBackups.FailuresName) ?? double.NaN);
     }
 
     private async Task<List<(string Kind, string Actor, string Details)>> AuditAsync()

@@ -1,0 +1,4 @@
+namespace Agent33.Learning.Domain;
+
+/// <summary>A page and, when more remain, the position the next one starts after.</summary>
+public sealed record Page<T>(List<T> Items, PageCursor? Next);

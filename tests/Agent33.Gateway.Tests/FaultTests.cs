@@ -142,7 +142,7 @@ public sealed class FaultTests : IAsyncLifetime
         {
             gateway.Clock.Advance(TimeSpan.FromSeconds(1));
             // (At least one: gateways of tests running beside this one feed the same meter.)
-            return GatewayCalls.Sample(await gateway.CreateClient().GetStringAsync("/metrics"), "connector_incident_signal_failures_total") >= 1;
+            return Sample(await gateway.CreateClient().GetStringAsync("/metrics"), "connector_incident_signal_failures_total") >= 1;
         }, "the lost incident signal to be counted", seconds: 20);
     }
 }

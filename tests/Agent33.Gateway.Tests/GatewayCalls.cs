@@ -1,12 +1,10 @@
-using System.Globalization;
 using System.Net;
-using System.Text.Json;
-using System.Text.RegularExpressions;
+using Agent33.Testing;
 
 namespace Agent33.Gateway.Tests;
 
-/// <summary>Calls through the gateway and reading its Prometheus text, shared by the gateway's tests.</summary>
-internal static partial class GatewayCalls
+/// <summary>Calls through the gateway and its Prometheus text, shared by the gateway's tests (samples are read with <see cref="PrometheusText"/>).</summary>
+internal static class GatewayCalls
 {
     public static async Task<(HttpStatusCode Status, string? Code, HttpResponseMessage Response)> CallAsync(
         HttpClient client, string path, HttpMethod? method = null, HttpContent? content = null, params (string, string)[] headers)
@@ -17,45 +15,10 @@ internal static partial class GatewayCalls
             request.Headers.TryAddWithoutValidation(name, value);
         }
         var response = await client.SendAsync(request);
-        string? code = null;
-        if (response.Content.Headers.ContentType?.MediaType == "application/problem+json")
-        {
-            code = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString();
-        }
-        return (response.StatusCode, code, response);
+        // Read as text (buffered), so a test can read the body again after its code.
+        var problem = response.Content.Headers.ContentType?.MediaType == "application/problem+json";
+        return (response.StatusCode, problem ? ProblemCodes.ProblemCode(await response.Content.ReadAsStringAsync()) : null, response);
     }
 
     public static Task<string> ScrapeAsync(GatewayFactory gateway) => gateway.CreateClient().GetStringAsync("/metrics");
-
-    /// <summary>The sum of the samples named <paramref name="name"/> that carry every one of <paramref name="labels"/>; null when none does.</summary>
-    public static double? Sample(string metrics, string name, params (string Key, string Value)[] labels)
-    {
-        double? sum = null;
-        foreach (var line in metrics.Split('\n'))
-        {
-            var match = SampleLine().Match(line);
-            if (!match.Success || match.Groups["name"].Value != name)
-            {
-                continue;
-            }
-            var found = LabelPair().Matches(match.Groups["labels"].Value).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
-            if (labels.All(l => found.TryGetValue(l.Key, out var value) && value == l.Value))
-            {
-                sum = (sum ?? 0) + double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
-            }
-        }
-        return sum;
-    }
-
-    /// <summary>Every value the label <paramref name="label"/> takes on samples of <paramref name="name"/>.</summary>
-    public static HashSet<string> LabelValues(string metrics, string name, string label) =>
-        metrics.Split('\n').Select(line => SampleLine().Match(line)).Where(m => m.Success && m.Groups["name"].Value == name)
-            .SelectMany(m => LabelPair().Matches(m.Groups["labels"].Value)).Where(p => p.Groups[1].Value == label)
-            .Select(p => p.Groups[2].Value).ToHashSet();
-
-    [GeneratedRegex("""^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>.*)\})? (?<value>\S+)""")]
-    private static partial Regex SampleLine();
-
-    [GeneratedRegex(""""([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"""")]
-    private static partial Regex LabelPair();
 }

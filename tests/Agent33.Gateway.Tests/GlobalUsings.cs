@@ -1,0 +1,2 @@
+// Every gateway test reads Prometheus text with the shared sampler.
+global using static Agent33.Testing.PrometheusText;

@@ -35,19 +35,9 @@ public static class LearningServiceClient
     /// Posts one learning signal with the service's own key (<see cref="SharedSettings.ServiceApiKey"/>) and returns the
     /// learning service's answer; throws when the service cannot be reached.
     /// </summary>
-    public static Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, SignalRequest signal, CancellationToken cancellationToken) =>
-        SendAsync(clients, serviceApiKey, JsonContent.Create(signal), cancellationToken);
-
-    /// <summary>
-    /// The gateway's untyped signals, until it posts <see cref="SignalRequest"/> too; every other caller uses the
-    /// typed overload.
-    /// </summary>
-    public static Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, object signal, CancellationToken cancellationToken) =>
-        SendAsync(clients, serviceApiKey, JsonContent.Create(signal), cancellationToken);
-
-    private static async Task<HttpStatusCode> SendAsync(IHttpClientFactory clients, string? serviceApiKey, HttpContent body, CancellationToken cancellationToken)
+    public static async Task<HttpStatusCode> PostSignalAsync(this IHttpClientFactory clients, string? serviceApiKey, SignalRequest signal, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = body };
+        using var request = new HttpRequestMessage(HttpMethod.Post, SignalsPath) { Content = JsonContent.Create(signal) };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", serviceApiKey ?? "");
         using var response = await clients.CreateClient(Name).SendAsync(request, cancellationToken);
         return response.StatusCode;

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Agent33.ServiceDefaults.Signals;
 
+using Agent33.Contracts.Learning;
 using Agent33.Gateway.Boundary;
 
 namespace Agent33.Gateway.Signals;
@@ -12,31 +13,33 @@ namespace Agent33.Gateway.Signals;
 /// </summary>
 public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, IMeterFactory meters, ILogger<IncidentSignals> logger) : BackgroundService
 {
-    private readonly Channel<(string Subject, object Signal)> _outbox = Channel.CreateBounded<(string, object)>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
+    private readonly Channel<(string Subject, SignalRequest Signal)> _outbox = Channel.CreateBounded<(string, SignalRequest)>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly Counter<long> _failures = meters.Create(Boundary.GatewayMetrics.MeterName).CreateCounter<long>(
         "connector_incident_signal_failures_total", description: "Incident signals the learning service did not record.");
 
-    public void CircuitOpened(CircuitEvent change) => _outbox.Writer.TryWrite((change.ConnectorId, new
-    {
-        signal_type = "incident",
-        severity = "high",
-        summary = $"Connector {change.ConnectorId} circuit opened",
-        details = $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
-        source = "connector-gateway",
-        context = new Dictionary<string, string> { ["connector"] = change.ConnectorId },
-    }));
+    public void CircuitOpened(CircuitEvent change) => _outbox.Writer.TryWrite((change.ConnectorId, new SignalRequest(
+        SignalType: "incident",
+        Type: null,
+        Severity: "high",
+        Summary: $"Connector {change.ConnectorId} circuit opened",
+        Details: $"The gateway's circuit breaker for connector '{change.ConnectorId}' opened at {change.Timestamp:O} after consecutive failures; calls answer circuit_open until it recovers.",
+        Source: Source,
+        Context: new Dictionary<string, string> { ["connector"] = change.ConnectorId },
+        TenantId: null)));
 
     /// <summary>A tenant's first LLM budget refusal of a UTC day.</summary>
-    public void BudgetReached(string tenant, DateOnly day, string budget) => _outbox.Writer.TryWrite((tenant, new
-    {
-        signal_type = "performance",
-        severity = "medium",
-        summary = $"LLM budget reached for tenant {tenant}",
-        details = $"Tenant '{tenant}' reached its daily LLM budget ({budget}) on {day:yyyy-MM-dd}; its calls answer budget_exceeded until the next UTC midnight.",
-        source = "connector-gateway",
-        tenant_id = tenant,
-        context = new Dictionary<string, string> { ["tenant"] = tenant, ["budget"] = budget, ["day"] = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) },
-    }));
+    public void BudgetReached(string tenant, DateOnly day, string budget) => _outbox.Writer.TryWrite((tenant, new SignalRequest(
+        SignalType: "performance",
+        Type: null,
+        Severity: "medium",
+        Summary: $"LLM budget reached for tenant {tenant}",
+        Details: $"Tenant '{tenant}' reached its daily LLM budget ({budget}) on {day:yyyy-MM-dd}; its calls answer budget_exceeded until the next UTC midnight.",
+        Source: Source,
+        Context: new Dictionary<string, string> { ["tenant"] = tenant, ["budget"] = budget, ["day"] = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) },
+        TenantId: tenant)));
+
+    /// <summary>The <c>source</c> the gateway's signals name.</summary>
+    public const string Source = "connector-gateway";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -24,6 +24,10 @@ public static class GatewayServices
         builder.Services.AddSingleton<Llm.LlmMetrics>();
         builder.Services.AddSingleton<Llm.LlmRouter>();
         builder.Services.AddSingleton<Llm.Spend.Budgets>();
+        builder.Services.AddSingleton<Llm.Spend.SpendMetrics>();
+        builder.Services.AddSingleton<Llm.Spend.ModelPrices>();
+        builder.Services.AddSingleton<Llm.Spend.SpendReservations>();
+        builder.Services.AddHostedService<Llm.Spend.ReservationKeeper>();
         if (Llm.Spend.GatewayDatabase.IsConfigured(builder.Configuration))
         {
             // Spend shared by every replica; Aspire's integration adds the health check, tracing and metrics.

@@ -19,6 +19,12 @@ public sealed class LlmOptions
     /// <summary>The token budget routing starts from when a call names none (the router scales it by effort).</summary>
     public int DefaultMaxTokens { get; set; } = 4096;
 
+    /// <summary>The largest event of a streamed answer the gateway relays; a larger one ends the stream (1 MiB).</summary>
+    public int MaxEventBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long an unrenewed budget reservation lives (default: the longest llm connector timeout + 60 s).</summary>
+    public double? ReservationTtlSeconds { get; set; }
+
     /// <summary>Per-tenant daily budgets (<c>Llm:Budgets:&lt;tenant&gt;:DailyUsd</c>, <c>:DailyTokens</c>).</summary>
     public Dictionary<string, Spend.LlmBudget> Budgets { get; set; } = new(StringComparer.Ordinal);
 }
@@ -50,15 +56,18 @@ public static class LlmApi
 
     private static async Task ChatCompletionsAsync(HttpContext http, LlmRouter router) => await router.CompleteAsync(http);
 
-    public sealed record UsageRow(string Day, string Model, long Requests, long PromptTokens, long CompletionTokens, decimal CostUsd, decimal? BudgetUsd, long? BudgetTokens);
+    public sealed record UsageRow(string Day, string Model, long Requests, long PromptTokens, long CompletionTokens, decimal CostUsd, decimal? BudgetUsd, long? BudgetTokens,
+        bool Estimated, long EstimatedRequests);
 
-    private static async Task<IResult> UsageAsync(HttpContext http, string? tenantId, int? days, Spend.ISpendStore spend, Spend.Budgets budgets)
+    private static async Task<IResult> UsageAsync(HttpContext http, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "tenant_id")] string? tenantIdParameter, string? tenantId,
+        int? days, Spend.ISpendStore spend, Spend.Budgets budgets)
     {
         if (days is < 1 or > 366)
         {
             return Agent33.ServiceDefaults.Problems.ApiProblem.BadRequest("invalid_days", "days must be between 1 and 366.");
         }
-        var resolved = ApiCaller.From(http).ResolveTenant(tenantId);
+        // The contract's name is tenant_id; tenantId is still read for callers of the first version.
+        var resolved = ApiCaller.From(http).ResolveTenant(tenantIdParameter ?? tenantId);
         if (resolved.Problem is { } problem)
         {
             return problem;
@@ -66,21 +75,56 @@ public static class LlmApi
         var tenant = resolved.Tenant!;
         var today = budgets.Today;
         var rows = await spend.RangeAsync(tenant, today.AddDays(-(days ?? 7) + 1), today, http.RequestAborted);
+        var now = await spend.DayAsync(tenant, today, http.RequestAborted);
         var budget = budgets.For(tenant);
         return TypedResults.Ok(new
         {
             tenant_id = tenant,
+            today = new { spent_tokens = now.Tokens, spent_usd = now.CostUsd, reserved_tokens = now.ReservedTokens, reserved_usd = now.ReservedUsd,
+                budget_usd = budget?.DailyUsd, budget_tokens = budget?.DailyTokens },
             usage = rows.Select(r => new UsageRow(r.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.Model, r.Requests,
-                r.PromptTokens, r.CompletionTokens, r.CostUsd, budget?.DailyUsd, budget?.DailyTokens)),
+                r.PromptTokens, r.CompletionTokens, r.CostUsd, budget?.DailyUsd, budget?.DailyTokens, r.EstimatedRequests > 0, r.EstimatedRequests)),
         });
     }
 }
 
-/// <summary>One chat completion through the boundary, with routing and fallback; errors in OpenAI's shape.</summary>
-public sealed class LlmRouter(
-    ConnectorRegistry registry, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder, Spend.Budgets budgets, Spend.ISpendStore spend, IOptions<LlmOptions> options)
+/// <summary>
+/// One chat completion through the boundary, in named steps: <see cref="ParseAsync">parse</see> →
+/// <see cref="RouteAsync">route</see> (routing's decision, the serving connectors) → <see cref="ReserveAsync">reserve</see>
+/// (the spend step, <see cref="Spend.SpendReservations"/>) → <see cref="ForwardAsync">forward</see> (with fallback) →
+/// <see cref="AccountAsync">account</see> (settle the reservation to the usage, or the estimate) → answer. Errors in OpenAI's shape.
+/// </summary>
+public sealed partial class LlmRouter(
+    ConnectorRegistry registry, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder, Spend.Budgets budgets,
+    Spend.SpendReservations reservations, Spend.ModelPrices prices, Spend.SpendMetrics spendMetrics, IOptions<LlmOptions> options, ILogger<LlmRouter> logger)
 {
+    /// <summary>Usage above this many tokens per call is not believed (as routing's <c>/v1/routing/usage</c> refuses it).</summary>
+    public const long MaxTokensPerCall = 10_000_000;
+
     private readonly Dictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _invalidUsageLogged = new(StringComparer.Ordinal);
+
+    /// <summary>One call's state as it passes the steps.</summary>
+    private sealed class LlmCall(JsonObject request, JsonArray messages, string? requested, string? effort, string budgetField, int? maxTokens, string tenant)
+    {
+        public JsonObject Request { get; } = request;
+        public JsonArray Messages { get; } = messages;
+        public string? Requested { get; } = requested;
+        public string? Effort { get; } = effort;
+        public string BudgetField { get; } = budgetField;
+        public int? MaxTokens { get; } = maxTokens;
+        public string Tenant { get; } = tenant;
+        public string? Domain { get; init; }
+        public bool Auto => Requested is null || Requested == "auto";
+        public bool Streaming => Request["stream"] is JsonValue s && s.TryGetValue<bool>(out var stream) && stream;
+        public bool CallerWantsUsage { get; init; }
+        public RoutingDecision? Decision { get; set; }
+        public string Model { get; set; } = "";
+        public List<ConnectorRuntime> Candidates { get; set; } = [];
+        public long PromptTokens { get; set; }
+        public Spend.Reservation? Reservation { get; set; }
+        public DateOnly Day { get; set; }
+    }
 
     public async Task CompleteAsync(HttpContext http)
     {
@@ -88,6 +132,34 @@ public sealed class LlmRouter(
         {
             return;
         }
+        if (await ParseAsync(http) is not { } call || !await RouteAsync(http, call) || !await ReserveAsync(http, call))
+        {
+            return;
+        }
+        var callerBody = http.Features.Get<IHttpResponseBodyFeature>()!;
+        var tap = new UsageTap(callerBody, dropUsageEvent: call.Streaming && !call.CallerWantsUsage,
+            options.Value.MaxEventBytes, TokenCounter.For(call.Model)) { Response = http.Response };
+        (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
+        string? denied = null;
+        try
+        {
+            (last, denied) = await ForwardAsync(http, call, tap);
+        }
+        finally
+        {
+            // Every call that reserved is settled, whatever happened to it.
+            await AccountAsync(http, call, tap, last);
+        }
+        if (tap.EventTooLarge)
+        {
+            http.Features.Set(callerBody); // the tap refuses every byte after the cut
+        }
+        await AnswerAsync(http, call, tap, last, denied);
+    }
+
+    /// <summary>Parse: the OpenAI body, its model, effort and token budget.</summary>
+    private static async Task<LlmCall?> ParseAsync(HttpContext http)
+    {
         JsonObject request;
         try
         {
@@ -97,71 +169,95 @@ public sealed class LlmRouter(
         catch (JsonException ex)
         {
             await ErrorAsync(http, 400, "invalid_json", $"The request body is not valid JSON: {ex.Message}");
-            return;
+            return null;
         }
         if (request["messages"] is not JsonArray { Count: > 0 } messages)
         {
             await ErrorAsync(http, 400, "invalid_request", "messages must be a non-empty array.");
-            return;
+            return null;
         }
         var requested = request["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
         if (request["model"] is not null and not JsonValue || (request["model"] is JsonValue && requested is null))
         {
             await ErrorAsync(http, 400, "invalid_request", "model must be a string.");
-            return;
+            return null;
         }
         if (requested is not null && !ModelNames.IsValid(requested))
         {
             await ErrorAsync(http, 400, "invalid_request",
                 $"model must be printable, at most {ModelNames.MaxLength} characters, without whitespace or control characters.");
-            return;
+            return null;
         }
         var effort = request["reasoning_effort"] is JsonValue e && e.TryGetValue<string>(out var asked) && asked is "low" or "medium" or "high" ? asked : null;
         var budgetField = request.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        var maxTokens = request[budgetField] is JsonValue t && t.TryGetValue<int>(out var tokens) ? tokens : (int?)null;
-        var tenant = ApiCaller.From(http).Tenant;
-        if (await budgets.CheckAsync(tenant, http.RequestAborted) is { } refusal)
+        var maxTokens = request[budgetField] is JsonValue t && t.TryGetValue<int>(out var tokens) && tokens > 0 ? tokens : (int?)null;
+        return new LlmCall(request, messages, requested, effort, budgetField, maxTokens, ApiCaller.From(http).Tenant)
         {
-            OutcomeWriter.RetryAfter(http.Response, refusal.RetryAfter);
-            await OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, 429, "budget_exceeded",
-                $"Tenant '{tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.");
-            return;
-        }
+            Domain = http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(),
+            CallerWantsUsage = CallerWantsUsage(request),
+        };
+    }
 
-        // The routing service decides effort, model and budget; an explicit model is honoured and still recorded.
-        var auto = requested is null || requested == "auto";
-        var domain = http.Request.Headers["X-Agent33-Domain"].FirstOrDefault();
-        Task<RoutingDecision?> Decide(CancellationToken cancellationToken) => routing.DecideAsync(tenant, domain, effort, messages,
-            maxTokens ?? options.Value.DefaultMaxTokens, auto ? null : requested, options.Value.DefaultModel, cancellationToken);
-        var decision = auto ? await Decide(http.RequestAborted) : null;
-        if (auto && decision is null)
+    /// <summary>Route: the routing service decides effort, model and budget (an explicit model is honoured); the connectors serving the model, in configuration order.</summary>
+    private async Task<bool> RouteAsync(HttpContext http, LlmCall call)
+    {
+        call.Decision = call.Auto ? await DecideAsync(call, http.RequestAborted) : null;
+        if (call.Auto && call.Decision is null)
         {
             metrics.RoutingFailed();
         }
-        var model = auto ? decision?.Model ?? options.Value.DefaultModel : requested!;
-        request["model"] = model;
-        if (auto && decision?.MaxTokens is { } budget)
+        call.Model = call.Auto ? call.Decision?.Model ?? options.Value.DefaultModel : call.Requested!;
+        call.Request["model"] = call.Model;
+        // The call's completion budget: the decision's, the caller's, else Llm:DefaultMaxTokens, always sent upstream,
+        // so that no answer can be longer than what its reservation holds.
+        call.Request[call.BudgetField] = (call.Auto ? call.Decision?.MaxTokens : null) ?? call.MaxTokens ?? options.Value.DefaultMaxTokens;
+        if (call.Streaming)
         {
-            request[budgetField] = budget;
+            call.Request["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
-        var streaming = request["stream"] is JsonValue s && s.TryGetValue<bool>(out var stream) && stream;
-        var callerWantsUsage = request["stream_options"]?["include_usage"] is JsonValue u && u.TryGetValue<bool>(out var include) && include;
-        if (streaming)
+        call.Candidates = [.. registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, call.Model, ignoreCase: true)))];
+        if (call.Candidates.Count == 0)
         {
-            request["stream_options"] = new JsonObject { ["include_usage"] = true };
+            await ErrorAsync(http, 404, "model_not_served", $"No llm connector serves model '{call.Model}'.");
+            return false;
         }
-        var body = JsonSerializer.SerializeToUtf8Bytes(request);
+        return true;
+    }
 
-        var candidates = registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, model, ignoreCase: true))).ToList();
-        if (candidates.Count == 0)
-        {
-            await ErrorAsync(http, 404, "model_not_served", $"No llm connector serves model '{model}'.");
-            return;
-        }
-        var served = ModelLabel(candidates[0].Options, model);
-        var effortLabel = decision?.Effort ?? "none";
+    private Task<RoutingDecision?> DecideAsync(LlmCall call, CancellationToken cancellationToken) =>
+        routing.DecideAsync(call.Tenant, call.Domain, call.Effort, call.Messages, call.MaxTokens ?? options.Value.DefaultMaxTokens,
+            call.Auto ? null : call.Requested, options.Value.DefaultModel, cancellationToken);
 
-        var tap = new UsageTap(http.Features.Get<IHttpResponseBodyFeature>()!, dropUsageEvent: streaming && !callerWantsUsage) { Response = http.Response };
+    /// <summary>Reserve: the call's prompt (counted with the model's tokenizer) plus its completion budget, priced, against the tenant's day.</summary>
+    private async Task<bool> ReserveAsync(HttpContext http, LlmCall call)
+    {
+        call.Day = budgets.Today;
+        call.PromptTokens = TokenCounter.CountPrompt(call.Model, call.Messages, call.Request["tools"]);
+        var completionBudget = call.Request[call.BudgetField]!.GetValue<int>();
+        var reserved = await reservations.ReserveAsync(call.Tenant, call.Model, call.PromptTokens, completionBudget, http.RequestAborted);
+        if (reserved.StoreFailed)
+        {
+            OutcomeWriter.RetryAfter(http.Response, TimeSpan.FromSeconds(5));
+            await OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, 503, "budget_unavailable", $"The LLM spend of tenant '{call.Tenant}' cannot be checked against its budget right now.");
+            return false;
+        }
+        if (reserved.Refusal is { } refusal)
+        {
+            // Not worth a retry before the next UTC midnight: SDKs that honour x-should-retry give up at once.
+            http.Response.Headers["x-should-retry"] = "false";
+            OutcomeWriter.RetryAfter(http.Response, refusal.RetryAfter);
+            await OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, 429, "budget_exceeded",
+                $"Tenant '{call.Tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.");
+            return false;
+        }
+        call.Reservation = reserved.Reservation;
+        return true;
+    }
+
+    /// <summary>Forward: the first connector serving the model, through the boundary; on circuit_open, a timeout, a 5xx or a 429 the next.</summary>
+    private async Task<((BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? Last, string? Denied)> ForwardAsync(HttpContext http, LlmCall call, UsageTap tap)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(call.Request);
         http.Features.Set<IHttpResponseBodyFeature>(tap);
         http.Request.Headers.ContentLength = body.Length;
         http.Request.ContentType = "application/json";
@@ -169,7 +265,7 @@ public sealed class LlmRouter(
         ConnectorRuntime? from = null;
         string? denied = null;
         var methodOverrides = HeaderPolicy.MethodOverrides(http.Request.Headers);
-        foreach (var connector in candidates)
+        foreach (var connector in call.Candidates)
         {
             if (boundary.Govern(connector.Options, Door.Llm, HttpMethods.Post, null, null, methodOverrides, "POST") is { } denial)
             {
@@ -181,45 +277,104 @@ public sealed class LlmRouter(
                 metrics.Fallback(from.Options.Id, connector.Options.Id);
             }
             http.Request.Body = new MemoryStream(body, writable: false);
-            var transformer = new ProviderTransformer(connector.Options, decision, model);
+            var transformer = new ProviderTransformer(connector.Options, call.Decision, call.Model);
             var current = connector;
+            var config = new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(connector.Options.StreamIdleTimeoutSeconds) };
             last = await boundary.ExecuteAsync(http, connector,
-                async () => await forwarder.SendAsync(http, connector.Options.Destination, ClientFor(current.Options), ForwarderRequestConfig.Empty, transformer),
+                async () => await forwarder.SendAsync(http, current.Options.Destination, ClientFor(current.Options), config, transformer),
                 "POST", canRetry: false, TimeSpan.FromSeconds(connector.Options.TimeoutSeconds), holdAll: false);
             from = connector;
-            var (call, outcome) = last.Value;
+            var (attempt, outcome) = last.Value;
             var result = outcome.Result;
-            var fallBack = !http.Response.HasStarted && outcome.Exception is null && !call.CallerAborted.IsCancellationRequested
+            var fallBack = !http.Response.HasStarted && outcome.Exception is null && !attempt.CallerAborted.IsCancellationRequested && !tap.EventTooLarge
                            && (result.Kind is CallOutcome.CircuitOpen or CallOutcome.Timeout or CallOutcome.Failure || result is { Kind: CallOutcome.ClientError, StatusCode: 429 });
             if (!fallBack)
             {
                 break;
             }
         }
-
-        if (!auto)
+        if (!call.Auto)
         {
             // An explicit model never waits for routing, and its decision is recorded there once the answer is complete,
             // so that call shares neither the caller's time to first token nor the cores the answer is relayed on.
-            _ = Decide(CancellationToken.None);
+            _ = DecideAsync(call, CancellationToken.None);
         }
-        await tap.CompleteUsageAsync(http.RequestAborted);
+        return (last, denied);
+    }
+
+    /// <summary>
+    /// Account: every call that reached a provider is charged, once. The provider's usage when it reported a valid one;
+    /// else (a stream cut by the caller, a timeout or the provider, a usage chunk that never came, usage not believable)
+    /// the counted prompt and the tokens of the text relayed, marked estimated. The request count always moves.
+    /// </summary>
+    private async Task AccountAsync(HttpContext http, LlmCall call, UsageTap tap, (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last)
+    {
+        try
+        {
+            await tap.CompleteUsageAsync(http.RequestAborted);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // the caller left before the last bytes: the usage read so far is what is charged
+        }
         if (tap.FirstByte is { } firstByte)
         {
             metrics.TimeToFirstToken(firstByte);
         }
-        if (tap.PromptTokens is not null || tap.CompletionTokens is not null)
+        if (last is not { } ended)
         {
-            // Tokens count against the budget of the day the call started before the caller has the end of the answer;
-            // the price (routing's catalogue: pricing lives in one place) is added once the answer is complete, so a
-            // slow or absent routing service never holds the caller.
-            var (prompt, completion) = (tap.PromptTokens ?? 0, tap.CompletionTokens ?? 0);
-            var day = budgets.Today;
-            metrics.Usage(served, prompt, completion);
-            await spend.AddAsync(tenant, day, model, requests: 1, prompt, completion, costUsd: 0m, CancellationToken.None);
-            _ = AddPriceAsync(tenant, day, model, served, prompt, completion, decision);
+            if (call.Reservation is not null)
+            {
+                await reservations.SettleAsync(call.Reservation, call.Tenant, call.Model, default, call.Day); // nothing was sent: only released
+            }
+            return;
         }
+        var connectorId = ended.Call.Connector.Options.Id;
+        var served = ModelLabel(call.Candidates[0].Options, call.Model);
+        var usage = tap.Usage;
+        var prompt = Believable(usage?.PromptTokens);
+        var completion = Believable(usage?.CompletionTokens);
+        var invalid = usage is { } u && (u.Unreadable || (u.PromptTokens is not null && prompt is null) || (u.CompletionTokens is not null && completion is null));
+        if (invalid)
+        {
+            spendMetrics.InvalidUsage(connectorId);
+            if (_invalidUsageLogged.TryAdd(connectorId, 0))
+            {
+                LogInvalidUsage(logger, connectorId, usage!.Value.PromptTokens, usage.Value.CompletionTokens);
+            }
+        }
+        var cancelled = (ended.Outcome.Exception is null && ended.Outcome.Result.Kind == CallOutcome.ClientCancelled) || ended.Call.CallerAborted.IsCancellationRequested;
+        Spend.Charge charge;
+        if (prompt is { } p && completion is { } c)
+        {
+            charge = new Spend.Charge(p, c, 0m, Estimated: false);
+        }
+        else if (tap.Answered || cancelled || invalid)
+        {
+            charge = new Spend.Charge(prompt ?? call.PromptTokens, completion ?? Math.Min(tap.CountedCompletionTokens, MaxTokensPerCall), 0m, Estimated: true);
+            spendMetrics.Estimated();
+        }
+        else
+        {
+            charge = default; // the provider answered nothing it charges for (an error before any answer)
+        }
+        var settledCost = prices.Known(call.Model)?.Of(charge.PromptTokens, charge.CompletionTokens) ?? 0m;
+        charge = charge with { CostUsd = settledCost };
+        metrics.Tokens(served, charge.PromptTokens, charge.CompletionTokens, charge.Estimated ? "estimated" : "provider");
+        await reservations.SettleAsync(call.Reservation, call.Tenant, call.Model, charge, call.Day);
+        if (charge.PromptTokens + charge.CompletionTokens > 0)
+        {
+            // The price by routing's catalogue is added beside the call (nothing the caller waits for), as a
+            // correction of the one charged at settlement from the known prices.
+            _ = AddPriceAsync(call, served, charge, settledCost);
+        }
+    }
 
+    /// <summary>Answer: how the last attempt ended, in OpenAI's shape; a stream ended for an oversized event is complete already.</summary>
+    private async Task AnswerAsync(HttpContext http, LlmCall call, UsageTap tap, (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last, string? denied)
+    {
+        var served = ModelLabel(call.Candidates[0].Options, call.Model);
+        var effortLabel = call.Decision?.Effort ?? "none";
         if (last is not { } ended)
         {
             metrics.Request(served, "none", effortLabel, "governance_blocked");
@@ -227,31 +382,54 @@ public sealed class LlmRouter(
             return;
         }
         var (finalCall, finalOutcome) = ended;
+        var connectorId = finalCall.Connector.Options.Id;
+        if (tap.EventTooLarge)
+        {
+            spendMetrics.EventTooLarge(connectorId);
+            metrics.Request(served, connectorId, effortLabel, CallOutcome.Failure.Label());
+            if (!http.Response.HasStarted)
+            {
+                await ErrorAsync(http, 502, "http_error",
+                    $"Connector '{connectorId}' sent an event larger than the gateway relays ({options.Value.MaxEventBytes} bytes, Llm:MaxEventBytes).");
+            }
+            return;
+        }
         var kind = finalOutcome.Exception is not null ? CallOutcome.Failure : finalOutcome.Result.Kind;
-        metrics.Request(served, finalCall.Connector.Options.Id, effortLabel, kind.Label());
+        metrics.Request(served, connectorId, effortLabel, kind.Label());
         await boundary.AnswerAsync(http, finalCall, finalOutcome, ErrorShape.OpenAi);
     }
 
-    /// <summary>Prices a call's usage and adds the cost to the spend, beside the call (nothing the caller waits for).</summary>
-    private async Task AddPriceAsync(string tenant, DateOnly day, string model, string served, long prompt, long completion, RoutingDecision? decision)
+    private static long? Believable(long? tokens) => tokens is >= 0 and <= MaxTokensPerCall ? tokens : null;
+
+    private static bool CallerWantsUsage(JsonObject request) =>
+        request["stream_options"]?["include_usage"] is JsonValue u && u.TryGetValue<bool>(out var include) && include;
+
+    /// <summary>Prices a call's usage with routing's catalogue and adds the difference to what settlement charged, beside the call.</summary>
+    private async Task AddPriceAsync(LlmCall call, string served, Spend.Charge charge, decimal charged)
     {
         try
         {
-            if (await routing.PriceAsync(tenant, model, prompt, completion, decision, CancellationToken.None) is { } cost)
+            if (await routing.PriceAsync(call.Tenant, call.Model, charge.PromptTokens, charge.CompletionTokens, call.Decision, CancellationToken.None) is { } cost)
             {
                 metrics.Cost(served, (double)cost);
-                await spend.AddAsync(tenant, day, model, requests: 0, 0, 0, cost, CancellationToken.None);
+                if (cost != charged)
+                {
+                    await reservations.AddCostAsync(call.Tenant, call.Reservation?.Day ?? call.Day, call.Model, cost - charged);
+                }
             }
-            else
+            else if (charged == 0m)
             {
                 metrics.Unpriced();
             }
         }
-        catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
         {
             metrics.Unpriced(); // the tokens are recorded; only this call's cost is missing, and it is counted
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connector {Connector} reported usage that is not believable (prompt {Prompt}, completion {Completion} tokens); the call is charged an estimate. Logged once per connector; llm_usage_invalid_total counts each.")]
+    private static partial void LogInvalidUsage(ILogger logger, string connector, long? prompt, long? completion);
 
     /// <summary>A bounded model label: the glob that served the model when it has wildcards, else the model.</summary>
     private static string ModelLabel(ConnectorOptions connector, string model)
@@ -296,6 +474,7 @@ public sealed class LlmRouter(
             await base.TransformRequestAsync(http, proxyRequest, destinationPrefix, cancellationToken);
             proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/chat/completions");
             HeaderPolicy.Apply(http.Request, proxyRequest, connector.ApiKey);
+            proxyRequest.Headers.AcceptEncoding.Clear(); // an answer the usage tap can read
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext http, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

@@ -69,4 +69,11 @@ public sealed class LlmMetrics
     public void BudgetRejected() => _budgetRejections.Add(1);
 
     public void Unpriced() => _unpriced.Add(1);
+
+    /// <summary>A call's charged tokens, by where they come from: <c>provider</c> (its reported usage) or <c>estimated</c> (counted by the gateway).</summary>
+    public void Tokens(string model, long prompt, long completion, string source)
+    {
+        _tokens.Add(prompt, new TagList { { "model", model }, { "kind", "prompt" }, { "source", source } });
+        _tokens.Add(completion, new TagList { { "model", model }, { "kind", "completion" }, { "source", source } });
+    }
 }

@@ -4,25 +4,51 @@ using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.ML.Tokenizers;
 
 namespace Agent33.Gateway.Llm;
 
+/// <summary>What a provider reported as a call's usage: each count as given, null when absent; <see cref="Unreadable"/> when a count was not an integer that fits.</summary>
+public readonly record struct ReportedUsage(long? PromptTokens, long? CompletionTokens, bool Unreadable);
+
+/// <summary>Thrown into the forwarder to stop an upstream whose event is larger than <c>Llm:MaxEventBytes</c>.</summary>
+internal sealed class EventTooLargeException(int limit) : IOException($"An event of the answer is larger than {limit} bytes.");
+
 /// <summary>
-/// The caller's response body during an LLM call: bytes pass on as they come, and the provider's reported usage is
-/// read on the way. An event stream is relayed event by event (never held past the end of the event it is in); the
-/// usage event the gateway asked for is dropped when the caller did not ask for it. A JSON answer is copied, up to
-/// <see cref="MaxJsonBytes"/>, to read its <c>usage</c> at the end.
+/// The caller's response body during an LLM call: bytes pass on as they come and the answer is read on the way, once,
+/// in time linear in its size.
+/// <list type="bullet">
+/// <item>An event stream is relayed event by event; only the event in progress is kept (at most
+/// <c>Llm:MaxEventBytes</c>: a larger event ends the stream with an OpenAI-shaped error event, or before any byte with
+/// a 502 the caller of the tap writes). Each event is parsed once: its usage, and the tokens of its deltas (the
+/// estimate when no usage comes). The usage event the gateway asked for is dropped when the caller did not ask for it.</item>
+/// <item>A JSON answer streams through a scanner (<see cref="JsonAnswerScanner"/>) that keeps only the root's
+/// <c>usage</c> object and counts the tokens of the answer's text: any size, no copy.</item>
+/// </list>
 /// </summary>
-internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEvent) : Stream, IHttpResponseBodyFeature
+internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEvent, int maxEventBytes, Tokenizer tokenizer) : Stream, IHttpResponseBodyFeature
 {
-    public const int MaxJsonBytes = 4 * 1024 * 1024;
-
     private readonly long _started = Stopwatch.GetTimestamp();
-    private readonly ArrayBufferWriter<byte> _pending = new();
     private bool? _eventStream;
+    private byte[]? _pending;
+    private int _pendingLength;
+    private bool _afterNewline;
+    private bool _cut;
+    private JsonAnswerScanner? _json;
+    private long _deltaTokens;
+    private ReportedUsage? _streamUsage;
 
-    public long? PromptTokens { get; private set; }
-    public long? CompletionTokens { get; private set; }
+    /// <summary>The usage the provider reported, or null when none came (yet).</summary>
+    public ReportedUsage? Usage => _json?.Usage ?? _streamUsage;
+
+    /// <summary>Completion tokens counted from the answer's text relayed so far (deltas of a stream, the message of a JSON answer).</summary>
+    public long CountedCompletionTokens => _json?.CountedTokens ?? _deltaTokens;
+
+    /// <summary>A successful answer's body started coming (the provider is charging for it).</summary>
+    public bool Answered { get; private set; }
+
+    /// <summary>The stream was ended because one event was larger than the limit.</summary>
+    public bool EventTooLarge => _cut;
 
     /// <summary>Time to the first byte that reached the caller, or null.</summary>
     public TimeSpan? FirstByte { get; private set; }
@@ -31,53 +57,169 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        _eventStream ??= Response?.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;
+        if (_cut)
+        {
+            throw new EventTooLargeException(maxEventBytes);
+        }
+        if (_eventStream is null)
+        {
+            _eventStream = Response?.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;
+            Answered = Response?.StatusCode is >= 200 and < 300;
+            if (_eventStream == false && Answered)
+            {
+                _json = new JsonAnswerScanner(tokenizer);
+            }
+        }
         if (_eventStream == false)
         {
-            if (_pending.WrittenCount + buffer.Length <= MaxJsonBytes)
-            {
-                _pending.Write(buffer.Span);
-            }
+            _json?.Feed(buffer.Span);
             await PassAsync(buffer, cancellationToken);
             return;
         }
-        // Whole events only: an event ends at a blank line.
-        _pending.Write(buffer.Span);
-        var written = _pending.WrittenMemory;
-        var end = LastEventEnd(written.Span);
-        if (end < 0)
+        var data = buffer;
+        while (!data.IsEmpty)
         {
-            return;
-        }
-        var events = written[..end];
-        var rest = written[end..].ToArray();
-        var start = 0;
-        while (start < events.Length)
-        {
-            var length = NextEventEnd(events.Span[start..]);
-            var one = events.Slice(start, length);
-            if (!ReadUsage(one.Span) || !dropUsageEvent)
+            var end = FindEventEnd(data.Span);
+            if (end < 0)
             {
-                await PassAsync(one, cancellationToken);
+                if (_pendingLength + data.Length > maxEventBytes)
+                {
+                    await CutAsync(cancellationToken);
+                }
+                Append(data.Span);
+                return;
             }
-            start += length;
+            if (_pendingLength == 0)
+            {
+                if (end > maxEventBytes)
+                {
+                    await CutAsync(cancellationToken);
+                }
+                await EventAsync(data[..end], cancellationToken); // whole in this write: no copy
+            }
+            else
+            {
+                if (_pendingLength + end > maxEventBytes)
+                {
+                    await CutAsync(cancellationToken);
+                }
+                Append(data.Span[..end]);
+                await EventAsync(_pending.AsMemory(0, _pendingLength), cancellationToken);
+                _pendingLength = 0;
+            }
+            data = data[end..];
         }
-        _pending.Clear();
-        _pending.Write(rest);
     }
 
-    /// <summary>After the call: the usage of a JSON answer, and any bytes of an unfinished last event.</summary>
+    /// <summary>After the call: the bytes of an unfinished last event (a stream cut short), and the scanner's last word.</summary>
     public async Task CompleteUsageAsync(CancellationToken cancellationToken)
     {
-        if (_eventStream == true && _pending.WrittenCount > 0)
+        if (_eventStream == true && _pendingLength > 0 && !_cut)
         {
-            await PassAsync(_pending.WrittenMemory, cancellationToken);
+            ReadEvent(_pending.AsSpan(0, _pendingLength));
+            await PassAsync(_pending.AsMemory(0, _pendingLength), cancellationToken);
         }
-        else if (_eventStream == false && _pending.WrittenCount > 0)
+        _pendingLength = 0;
+        _json?.Complete();
+        if (_pending is not null)
         {
-            ReadUsageFrom(_pending.WrittenSpan);
+            ArrayPool<byte>.Shared.Return(_pending);
+            _pending = null;
         }
-        _pending.Clear();
+    }
+
+    /// <summary>
+    /// Where the event in progress ends in <paramref name="data"/> (the index after its blank line), or -1. Lines end
+    /// with LF (a CR before it is ignored), and the state carries across writes, so every byte is looked at once.
+    /// </summary>
+    private int FindEventEnd(ReadOnlySpan<byte> data)
+    {
+        var i = 0;
+        while (i < data.Length)
+        {
+            if (_afterNewline)
+            {
+                var j = i;
+                while (j < data.Length && data[j] == (byte)'\r')
+                {
+                    j++;
+                }
+                if (j == data.Length)
+                {
+                    return -1;
+                }
+                _afterNewline = false;
+                if (data[j] == (byte)'\n')
+                {
+                    return j + 1;
+                }
+                i = j;
+            }
+            var newline = data[i..].IndexOf((byte)'\n');
+            if (newline < 0)
+            {
+                return -1;
+            }
+            i += newline + 1;
+            _afterNewline = true;
+        }
+        return -1;
+    }
+
+    private void Append(ReadOnlySpan<byte> bytes)
+    {
+        if (_pending is null || _pendingLength + bytes.Length > _pending.Length)
+        {
+            var grown = ArrayPool<byte>.Shared.Rent(Math.Min(Math.Max(_pendingLength + bytes.Length, (_pending?.Length ?? 2048) * 2), Math.Max(maxEventBytes, 1)));
+            if (_pending is not null)
+            {
+                _pending.AsSpan(0, _pendingLength).CopyTo(grown);
+                ArrayPool<byte>.Shared.Return(_pending);
+            }
+            _pending = grown;
+        }
+        bytes.CopyTo(_pending.AsSpan(_pendingLength));
+        _pendingLength += bytes.Length;
+    }
+
+    private async ValueTask EventAsync(ReadOnlyMemory<byte> sseEvent, CancellationToken cancellationToken)
+    {
+        if (!ReadEvent(sseEvent.Span) || !dropUsageEvent)
+        {
+            await PassAsync(sseEvent, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Ends the stream: before any byte reached the caller, the forwarder is stopped and the tap's caller answers 502;
+    /// after, the caller gets an OpenAI-shaped error event and the end of the response, then the upstream is stopped.
+    /// </summary>
+    private async Task CutAsync(CancellationToken cancellationToken)
+    {
+        _cut = true;
+        _pendingLength = 0;
+        if (FirstByte is not null || Response?.HasStarted == true)
+        {
+            var error = JsonSerializer.Serialize(new
+            {
+                error = new
+                {
+                    message = $"The provider sent an event larger than the gateway relays ({maxEventBytes} bytes, Llm:MaxEventBytes); the stream was ended.",
+                    type = "api_error",
+                    code = "http_error",
+                },
+            });
+            try
+            {
+                await inner.Stream.WriteAsync(Encoding.UTF8.GetBytes($"data: {error}\n\n"), cancellationToken);
+                await inner.CompleteAsync();
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+            {
+                // the caller went away meanwhile
+            }
+        }
+        throw new EventTooLargeException(maxEventBytes);
     }
 
     private ValueTask PassAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
@@ -86,63 +228,62 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
         return inner.Stream.WriteAsync(bytes, cancellationToken);
     }
 
-    /// <summary>Reads a usage event; true when the event is the usage-only chunk (no choices) the gateway asked for.</summary>
-    private bool ReadUsage(ReadOnlySpan<byte> sseEvent)
+    /// <summary>Reads one event: its usage and the tokens of its deltas. True when it is the usage-only chunk (no choices) the gateway asked for.</summary>
+    private bool ReadEvent(ReadOnlySpan<byte> sseEvent)
     {
-        if (sseEvent.IndexOf("\"usage\""u8) < 0)
+        var usageOnly = false;
+        while (!sseEvent.IsEmpty)
         {
-            return false;
-        }
-        var text = Encoding.UTF8.GetString(sseEvent);
-        foreach (var line in text.Split('\n'))
-        {
-            if (line.StartsWith("data:", StringComparison.Ordinal) && ReadUsageFrom(Encoding.UTF8.GetBytes(line[5..].Trim())) is { } onlyUsage)
+            var newline = sseEvent.IndexOf((byte)'\n');
+            var line = newline < 0 ? sseEvent : sseEvent[..newline];
+            sseEvent = newline < 0 ? default : sseEvent[(newline + 1)..];
+            if (!line.StartsWith("data:"u8))
             {
-                return onlyUsage;
+                continue;
             }
+            var payload = line[5..].Trim(" \r"u8);
+            if (payload.IsEmpty || payload[0] != (byte)'{')
+            {
+                continue; // [DONE]
+            }
+            usageOnly |= ReadChunk(payload);
         }
-        return false;
+        return usageOnly;
     }
 
-    /// <summary>Null when the JSON has no usage; else whether it has no choices besides (a usage-only chunk).</summary>
-    private bool? ReadUsageFrom(ReadOnlySpan<byte> json)
+    private bool ReadChunk(ReadOnlySpan<byte> json)
     {
         try
         {
             var reader = new Utf8JsonReader(json);
             using var document = JsonDocument.ParseValue(ref reader);
-            if (!document.RootElement.TryGetProperty("usage", out var usage) || usage.ValueKind != JsonValueKind.Object)
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
             {
-                return null;
+                return false;
             }
-            PromptTokens = usage.TryGetProperty("prompt_tokens", out var prompt) && prompt.TryGetInt64(out var p) ? p : PromptTokens;
-            CompletionTokens = usage.TryGetProperty("completion_tokens", out var completion) && completion.TryGetInt64(out var c) ? c : CompletionTokens;
-            return !document.RootElement.TryGetProperty("choices", out var choices) || choices.ValueKind != JsonValueKind.Array || choices.GetArrayLength() == 0;
+            var hasChoices = root.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0;
+            if (hasChoices)
+            {
+                foreach (var choice in choices.EnumerateArray())
+                {
+                    if (choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("delta", out var delta) && delta.ValueKind == JsonValueKind.Object)
+                    {
+                        _deltaTokens += JsonAnswerScanner.CountText(tokenizer, delta);
+                    }
+                }
+            }
+            if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+            {
+                _streamUsage = JsonAnswerScanner.ReadUsage(usage);
+                return !hasChoices;
+            }
+            return false;
         }
         catch (JsonException)
         {
-            return null;
+            return false;
         }
-    }
-
-    private static int LastEventEnd(ReadOnlySpan<byte> bytes)
-    {
-        var lf = bytes.LastIndexOf("\n\n"u8);
-        var crlf = bytes.LastIndexOf("\r\n\r\n"u8);
-        return Math.Max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
-    }
-
-    private static int NextEventEnd(ReadOnlySpan<byte> bytes)
-    {
-        var lf = bytes.IndexOf("\n\n"u8);
-        var crlf = bytes.IndexOf("\r\n\r\n"u8);
-        return (lf, crlf) switch
-        {
-            (< 0, < 0) => bytes.Length,
-            (>= 0, < 0) => lf + 2,
-            (< 0, >= 0) => crlf + 4,
-            _ => Math.Min(lf + 2, crlf + 4),
-        };
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

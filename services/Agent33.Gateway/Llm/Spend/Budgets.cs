@@ -15,10 +15,10 @@ public sealed class LlmBudget
 public sealed record BudgetRefusal(string Budget, TimeSpan RetryAfter);
 
 /// <summary>
-/// Per-tenant daily budgets over the spend every replica records. A call is refused once the UTC day's spend has
-/// reached a budget; the first refusal of a tenant's day posts one learning signal.
+/// Per-tenant daily budgets over the spend every replica records (see <see cref="SpendReservations"/>); the first
+/// refusal of a tenant's day posts one learning signal.
 /// </summary>
-public sealed class Budgets(ISpendStore spend, IOptions<LlmOptions> options, TimeProvider time, Signals.IncidentSignals signals, LlmMetrics metrics)
+public sealed class Budgets(IOptions<LlmOptions> options, TimeProvider time, Signals.IncidentSignals signals, LlmMetrics metrics)
 {
     private readonly ConcurrentDictionary<(string, DateOnly), bool> _signalled = new();
 
@@ -26,21 +26,15 @@ public sealed class Budgets(ISpendStore spend, IOptions<LlmOptions> options, Tim
 
     public LlmBudget? For(string tenant) => options.Value.Budgets.GetValueOrDefault(tenant);
 
-    public async Task<BudgetRefusal?> CheckAsync(string tenant, CancellationToken cancellationToken)
+    /// <summary>
+    /// A refused reservation: which budget the day's spend plus outstanding reservations has reached, counted, the
+    /// tenant's first refusal of the day signalled, and how long until the next UTC midnight.
+    /// </summary>
+    public BudgetRefusal Refused(string tenant, DateOnly today, LlmBudget budget, DaySpend spent)
     {
-        if (For(tenant) is not { } budget || (budget.DailyUsd is null && budget.DailyTokens is null))
-        {
-            return null;
-        }
-        var today = Today;
-        var spent = await spend.DayAsync(tenant, today, cancellationToken);
-        var reached = budget.DailyUsd is { } usd && spent.CostUsd >= usd ? $"DailyUsd {usd.ToString(CultureInfo.InvariantCulture)}"
-            : budget.DailyTokens is { } tokens && spent.Tokens >= tokens ? $"DailyTokens {tokens}"
-            : null;
-        if (reached is null)
-        {
-            return null;
-        }
+        var reached = budget.DailyUsd is { } usd && (budget.DailyTokens is null || spent.CostUsd + spent.ReservedUsd >= usd)
+            ? $"DailyUsd {usd.ToString(CultureInfo.InvariantCulture)}"
+            : $"DailyTokens {budget.DailyTokens}";
         metrics.BudgetRejected();
         if (_signalled.TryAdd((tenant, today), true))
         {

@@ -13,12 +13,44 @@ public sealed class LlmSpendRow
     public long PromptTokens { get; set; }
     public long CompletionTokens { get; set; }
     public decimal CostUsd { get; set; }
+
+    /// <summary>How many of the requests were charged estimated usage (no or invalid provider usage).</summary>
+    public long EstimatedRequests { get; set; }
+}
+
+/// <summary>
+/// A tenant's UTC day against its budgets, shared by every replica: the spend of settled calls and what outstanding
+/// reservations hold. The row every reservation is granted on, one at a time.
+/// </summary>
+public sealed class LlmBudgetDay
+{
+    public string TenantId { get; set; } = "";
+    public DateOnly Day { get; set; }
+    public long SpentTokens { get; set; }
+    public decimal SpentUsd { get; set; }
+    public long ReservedTokens { get; set; }
+    public decimal ReservedUsd { get; set; }
+}
+
+/// <summary>One call's outstanding reservation: released when the call settles, or when it expires (its replica died).</summary>
+public sealed class LlmReservationRow
+{
+    public Guid Id { get; set; }
+    public string TenantId { get; set; } = "";
+    public DateOnly Day { get; set; }
+    public long Tokens { get; set; }
+    public decimal CostUsd { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
 }
 
 /// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, shared by every replica.</summary>
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
     public DbSet<LlmSpendRow> LlmSpend => Set<LlmSpendRow>();
+
+    public DbSet<LlmBudgetDay> LlmBudgetDays => Set<LlmBudgetDay>();
+
+    public DbSet<LlmReservationRow> LlmReservations => Set<LlmReservationRow>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -33,6 +65,30 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             spend.Property(s => s.PromptTokens).HasColumnName("prompt_tokens");
             spend.Property(s => s.CompletionTokens).HasColumnName("completion_tokens");
             spend.Property(s => s.CostUsd).HasColumnName("cost_usd").HasPrecision(18, 8);
+            spend.Property(s => s.EstimatedRequests).HasColumnName("estimated_requests").HasDefaultValue(0L);
+        });
+        model.Entity<LlmBudgetDay>(day =>
+        {
+            day.ToTable("llm_budget_days");
+            day.HasKey(d => new { d.TenantId, d.Day });
+            day.Property(d => d.TenantId).HasColumnName("tenant_id").HasMaxLength(64);
+            day.Property(d => d.Day).HasColumnName("day");
+            day.Property(d => d.SpentTokens).HasColumnName("spent_tokens").HasDefaultValue(0L);
+            day.Property(d => d.SpentUsd).HasColumnName("spent_usd").HasPrecision(18, 8).HasDefaultValue(0m);
+            day.Property(d => d.ReservedTokens).HasColumnName("reserved_tokens").HasDefaultValue(0L);
+            day.Property(d => d.ReservedUsd).HasColumnName("reserved_usd").HasPrecision(18, 8).HasDefaultValue(0m);
+        });
+        model.Entity<LlmReservationRow>(reservation =>
+        {
+            reservation.ToTable("llm_reservations");
+            reservation.HasKey(r => r.Id);
+            reservation.Property(r => r.Id).HasColumnName("id");
+            reservation.Property(r => r.TenantId).HasColumnName("tenant_id").HasMaxLength(64);
+            reservation.Property(r => r.Day).HasColumnName("day");
+            reservation.Property(r => r.Tokens).HasColumnName("tokens");
+            reservation.Property(r => r.CostUsd).HasColumnName("cost_usd").HasPrecision(18, 8);
+            reservation.Property(r => r.ExpiresAt).HasColumnName("expires_at");
+            reservation.HasIndex(r => r.ExpiresAt).HasDatabaseName("ix_llm_reservations_expires_at");
         });
     }
 }

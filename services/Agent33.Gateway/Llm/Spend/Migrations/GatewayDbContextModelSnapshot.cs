@@ -22,6 +22,86 @@ namespace Agent33.Gateway.Llm.Spend.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("Agent33.Gateway.Llm.Spend.LlmBudgetDay", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("date")
+                        .HasColumnName("day");
+
+                    b.Property<long>("ReservedTokens")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasDefaultValue(0L)
+                        .HasColumnName("reserved_tokens");
+
+                    b.Property<decimal>("ReservedUsd")
+                        .ValueGeneratedOnAdd()
+                        .HasPrecision(18, 8)
+                        .HasColumnType("numeric(18,8)")
+                        .HasDefaultValue(0m)
+                        .HasColumnName("reserved_usd");
+
+                    b.Property<long>("SpentTokens")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasDefaultValue(0L)
+                        .HasColumnName("spent_tokens");
+
+                    b.Property<decimal>("SpentUsd")
+                        .ValueGeneratedOnAdd()
+                        .HasPrecision(18, 8)
+                        .HasColumnType("numeric(18,8)")
+                        .HasDefaultValue(0m)
+                        .HasColumnName("spent_usd");
+
+                    b.HasKey("TenantId", "Day");
+
+                    b.ToTable("llm_budget_days", (string)null);
+                });
+
+            modelBuilder.Entity("Agent33.Gateway.Llm.Spend.LlmReservationRow", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<decimal>("CostUsd")
+                        .HasPrecision(18, 8)
+                        .HasColumnType("numeric(18,8)")
+                        .HasColumnName("cost_usd");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("date")
+                        .HasColumnName("day");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<long>("Tokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("tokens");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ExpiresAt")
+                        .HasDatabaseName("ix_llm_reservations_expires_at");
+
+                    b.ToTable("llm_reservations", (string)null);
+                });
+
             modelBuilder.Entity("Agent33.Gateway.Llm.Spend.LlmSpendRow", b =>
                 {
                     b.Property<string>("TenantId")
@@ -46,6 +126,12 @@ namespace Agent33.Gateway.Llm.Spend.Migrations
                         .HasPrecision(18, 8)
                         .HasColumnType("numeric(18,8)")
                         .HasColumnName("cost_usd");
+
+                    b.Property<long>("EstimatedRequests")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasDefaultValue(0L)
+                        .HasColumnName("estimated_requests");
 
                     b.Property<long>("PromptTokens")
                         .HasColumnType("bigint")

@@ -201,11 +201,7 @@ public sealed partial class LlmRouter(
     /// <summary>Route: the routing service decides effort, model and budget (an explicit model is honoured); the connectors serving the model, in configuration order.</summary>
     private async Task<bool> RouteAsync(HttpContext http, LlmCall call)
     {
-        call.Decision = call.Auto ? await DecideAsync(call, http.RequestAborted) : null;
-        if (call.Auto && call.Decision is null)
-        {
-            metrics.RoutingFailed();
-        }
+        call.Decision = call.Auto ? await DecideAsync(call, http.RequestAborted) : null; // a failure is counted by the routing client, with its reason
         call.Model = call.Auto ? call.Decision?.Model ?? options.Value.DefaultModel : call.Requested!;
         call.Request["model"] = call.Model;
         // The call's completion budget: the decision's, the caller's, else Llm:DefaultMaxTokens, always sent upstream,

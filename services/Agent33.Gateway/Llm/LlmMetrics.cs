@@ -54,14 +54,6 @@ public sealed class LlmMetrics
     /// <summary>An <c>auto</c> call without a decision; <paramref name="reason"/> is one of <see cref="RoutingFailure.All"/>.</summary>
     public void RoutingFailed(string reason) => _routingFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
-    /// <summary>
-    /// Counted by <see cref="EffortRoutingClient"/>, which knows the reason; the endpoint's call is kept (a no-op)
-    /// so the endpoint's code, changed in parallel, needs no edit. Remove it with that call.
-    /// </summary>
-    public void RoutingFailed()
-    {
-    }
-
     public void TenantCost(string tenant, double usd) => _tenantCost.Add(usd, new KeyValuePair<string, object?>("tenant", tenant));
 
     public void Cost(string model, double usd) => _cost.Add(usd, new KeyValuePair<string, object?>("model", model));

@@ -32,15 +32,11 @@ public sealed class LlmProvider : IAsyncDisposable
     /// <summary>When each provider sent its last chunk (a Stopwatch timestamp).</summary>
     public long LastChunkAt;
 
-    /// <summary>Bytes the endless providers managed to send before the gateway stopped reading.</summary>
-    public long EndlessBytesSent;
-
     /// <summary>The endless providers' writes failed: the gateway stopped the upstream.</summary>
     public TaskCompletionSource EndlessStopped { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void ResetEndless()
     {
-        Interlocked.Exchange(ref EndlessBytesSent, 0);
         EndlessStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -109,7 +105,6 @@ public sealed class LlmProvider : IAsyncDisposable
                         for (var i = 0; i < 100_000 && !context.RequestAborted.IsCancellationRequested; i++) // 1.6 GB at most
                         {
                             await context.Response.Body.WriteAsync(Filler, context.RequestAborted);
-                            Interlocked.Add(ref provider.EndlessBytesSent, Filler.Length);
                         }
                     }
                     catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)

@@ -276,8 +276,8 @@ public sealed class LlmSpendTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
         Assert.Equal("http_error", error.GetProperty("code").GetString());
-        var sent = Interlocked.Read(ref _provider.EndlessBytesSent);
-        Assert.True(sent < 64L * 1024 * 1024, $"the provider sent {sent} bytes before the gateway stopped it");
+        // (What the provider counts as sent is no bound: Kestrel turns writes to a connection the gateway closed into
+        // no-ops until it notices, which on a loaded machine took 1.6 GB of them. The allocation is the gateway's own.)
         // Everything this process allocated for the call (the provider's socket reads, the gateway's relay, the tap):
         // a few times the limit, never the stream (which would be unbounded without the cut).
         Assert.True(allocated < 32L * 1024 * 1024, $"{allocated / 1024 / 1024.0:F1} MiB allocated for a stream cut at {limit / 1024} KiB");

@@ -1,5 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Agent33.Contracts;
+using Agent33.Contracts.Routing;
 using System.Text.Json.Nodes;
 using Polly;
 using Polly.CircuitBreaker;
@@ -47,22 +49,12 @@ public sealed partial class EffortRoutingClient(IHttpClientFactory clients, ICon
     public async Task<RoutingDecision?> DecideAsync(string tenant, string? domain, string? effort, JsonNode? messages, int maxTokens,
         string? requestedModel, string defaultModel, CancellationToken cancellationToken)
     {
-        var (decision, failure) = await PostAsync("/v1/routing/decisions", new JsonObject
-        {
-            ["tenant_id"] = tenant,
-            ["domain"] = domain,
-            ["effort"] = effort,
-            ["inputs"] = new JsonObject { ["messages"] = messages?.DeepClone() },
-            ["max_tokens"] = maxTokens,
-            ["requested_model"] = requestedModel,
-            ["default_model"] = defaultModel,
-        }, decision => new RoutingDecision(
-            decision.GetProperty("effort").GetString()!,
-            decision.GetProperty("effort_source").GetString()!,
-            decision.GetProperty("model").GetString()!,
-            (int?)Number(decision, "max_tokens"),
-            (long?)Number(decision, "estimated_token_budget"),
-            Number(decision, "estimated_cost")), cancellationToken);
+        var request = new DecisionRequest(RequestedModel: requestedModel, DefaultModel: defaultModel, MaxTokens: maxTokens, Effort: effort,
+            TenantId: tenant, Domain: domain, Inputs: JsonSerializer.SerializeToElement(new JsonObject { ["messages"] = messages?.DeepClone() }),
+            Iterative: null, MaxIterations: null, Provider: null);
+        var (decision, failure) = await PostAsync<DecisionRequest, EffortDecision, RoutingDecision>(DecisionRequest.Path, request, decision => new RoutingDecision(
+            decision.Effort, decision.EffortSource, decision.Model, decision.MaxTokens, decision.EstimatedTokenBudget,
+            decision.EstimatedCost is { } cost ? (decimal)cost : null), cancellationToken);
         if (decision is null && requestedModel is null && failure is not null)
         {
             metrics.RoutingFailed(failure);
@@ -73,16 +65,11 @@ public sealed partial class EffortRoutingClient(IHttpClientFactory clients, ICon
     /// <summary>Prices actual usage with the routing service's catalogue (<c>POST /v1/routing/usage</c>); null when it does not answer or cannot price.</summary>
     public async Task<decimal?> PriceAsync(string tenant, string model, long promptTokens, long completionTokens, RoutingDecision? decision, CancellationToken cancellationToken)
     {
-        var (priced, _) = await PostAsync("/v1/routing/usage", new JsonObject
-        {
-            ["tenant_id"] = tenant,
-            ["model"] = model,
-            ["prompt_tokens"] = promptTokens,
-            ["completion_tokens"] = completionTokens,
-            ["effort"] = decision?.Effort,
-            ["estimated_token_budget"] = decision?.EstimatedTokenBudget is > 0 ? decision.EstimatedTokenBudget : null,
-            ["estimated_cost"] = decision?.EstimatedCost,
-        }, priced => Number(priced, "cost_usd") is { } cost ? new Priced(cost) : null, cancellationToken);
+        var report = new UsageReport(TenantId: tenant, Model: model, Provider: null, PromptTokens: Tokens(promptTokens), CompletionTokens: Tokens(completionTokens),
+            Effort: decision?.Effort, EstimatedTokenBudget: decision?.EstimatedTokenBudget is > 0 and <= int.MaxValue ? (int)decision.EstimatedTokenBudget : null,
+            EstimatedCost: decision?.EstimatedCost is { } estimated ? (double)estimated : null);
+        var (priced, _) = await PostAsync<UsageReport, PricedUsage, Priced>(UsageReport.Path, report,
+            priced => priced.CostUsd is { } cost ? new Priced((decimal)cost) : null, cancellationToken);
         if (priced is { } answer)
         {
             metrics.TenantCost(tenant, (double)answer.CostUsd); // llm_cost_usd_total has the model; this is the tenant's share
@@ -92,19 +79,18 @@ public sealed partial class EffortRoutingClient(IHttpClientFactory clients, ICon
 
     private sealed record Priced(decimal CostUsd);
 
-    /// <summary>A number field, or null; read as a double first, since routing writes small costs with an exponent (9.8E-05).</summary>
-    private static decimal? Number(JsonElement json, string name) =>
-        json.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? (decimal)value.GetDouble() : null;
+    /// <summary>A token count as the usage report carries it (validated usage is far below its bound).</summary>
+    private static int Tokens(long count) => (int)Math.Clamp(count, 0, int.MaxValue);
 
     /// <summary>Posts with the service key within <see cref="Patience"/>; no result for any answer but a readable success, and then why.</summary>
-    private async Task<(T? Result, string? Failure)> PostAsync<T>(string path, JsonObject body, Func<JsonElement, T?> read, CancellationToken cancellationToken) where T : class
+    private async Task<(T? Result, string? Failure)> PostAsync<TBody, TAnswer, T>(string path, TBody body, Func<TAnswer, T?> read, CancellationToken cancellationToken) where T : class
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         try
         {
             // Outcomes, not exceptions: an open circuit answers without a throw.
             var outcome = await _breaker.ExecuteOutcomeAsync(
-                static async (context, state) => await state.self.SendAsync(state.path, state.body, state.read, context.CancellationToken),
+                static async (context, state) => await state.self.SendAsync<TBody, TAnswer, T>(state.path, state.body, state.read, context.CancellationToken),
                 context, (self: this, path, body, read));
             return (outcome.Result, outcome.Exception switch
             {
@@ -122,14 +108,14 @@ public sealed partial class EffortRoutingClient(IHttpClientFactory clients, ICon
         }
     }
 
-    private async Task<Outcome<T?>> SendAsync<T>(string path, JsonObject body, Func<JsonElement, T?> read, CancellationToken cancellationToken) where T : class
+    private async Task<Outcome<T?>> SendAsync<TBody, TAnswer, T>(string path, TBody body, Func<TAnswer, T?> read, CancellationToken cancellationToken) where T : class
     {
         using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         patience.CancelAfter(Patience);
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
-            request.Headers.Authorization = new("Bearer", configuration["ServiceApiKey"]);
+            request.Headers.Authorization = new("Bearer", configuration[SharedSettings.ServiceApiKey]);
             using var response = await clients.CreateClient(ClientName).SendAsync(request, patience.Token);
             if ((int)response.StatusCode >= 500)
             {
@@ -145,7 +131,8 @@ public sealed partial class EffortRoutingClient(IHttpClientFactory clients, ICon
                 }
                 return Outcome.FromException<T?>(new RoutingAnsweredException(reason));
             }
-            return Outcome.FromResult<T?>(read(await response.Content.ReadFromJsonAsync<JsonElement>(patience.Token)));
+            var answer = await response.Content.ReadFromJsonAsync<TAnswer>(patience.Token) ?? throw new JsonException("routing answered null");
+            return Outcome.FromResult<T?>(read(answer));
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
                                    && ex is HttpRequestException or OperationCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
@@ -165,7 +152,7 @@ public sealed partial class EffortRoutingClient(IHttpClientFactory clients, ICon
         }
         if (Interlocked.CompareExchange(ref _refusalLoggedAt, now, last) == last)
         {
-            LogRefused(logger, status, path, string.IsNullOrEmpty(configuration["ServiceApiKey"]) ? "is not set" : "is not accepted by routing");
+            LogRefused(logger, status, path, string.IsNullOrEmpty(configuration[SharedSettings.ServiceApiKey]) ? "is not set" : "is not accepted by routing");
         }
     }
 

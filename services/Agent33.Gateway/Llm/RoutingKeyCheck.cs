@@ -12,7 +12,7 @@ public sealed partial class RoutingKeyCheck(ConnectorRegistry registry, IConfigu
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var llm = registry.All.Where(c => c.Options.Kind == "llm").Select(c => c.Options.Id).ToList();
-        if (llm.Count > 0 && string.IsNullOrWhiteSpace(configuration["ServiceApiKey"]))
+        if (llm.Count > 0 && string.IsNullOrWhiteSpace(configuration[Agent33.Contracts.SharedSettings.ServiceApiKey]))
         {
             LogMissing(logger, string.Join(", ", llm));
         }

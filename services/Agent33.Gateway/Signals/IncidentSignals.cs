@@ -47,7 +47,7 @@ public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfigu
         {
             try
             {
-                var status = await clients.PostSignalAsync(configuration["ServiceApiKey"], signal, stoppingToken);
+                var status = await clients.PostSignalAsync(configuration[Agent33.Contracts.SharedSettings.ServiceApiKey], signal, stoppingToken);
                 if ((int)status is < 200 or >= 300)
                 {
                     _failures.Add(1);

@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Net.Http.Headers;
+using Microsoft.Extensions.Primitives;
 
 namespace Agent33.Gateway.Boundary;
 
@@ -76,20 +78,29 @@ public static class HeaderPolicy
     /// <summary>Applies the policy to an upstream request whose headers were copied from the caller's.</summary>
     public static void Apply(HttpRequest caller, HttpRequestMessage upstream, string? connectorKey)
     {
-        foreach (var value in caller.Headers.Connection)
+        // One walk over what was copied (a handful of headers) rather than a look-up per rule.
+        var connection = caller.Headers.Connection;
+        List<(HttpHeaders From, string Name)>? drop = null;
+        foreach (var header in upstream.Headers.NonValidated)
         {
-            foreach (var range in (value ?? "").AsSpan().Split(','))
+            if (IsDropped(header.Key) || IsNamedIn(connection, header.Key))
             {
-                var token = (value ?? "").AsSpan()[range].Trim();
-                if (!token.IsEmpty)
+                (drop ??= []).Add((upstream.Headers, header.Key));
+            }
+        }
+        if (upstream.Content is { } content && connection.Count > 0)
+        {
+            foreach (var header in content.Headers.NonValidated)
+            {
+                if (IsNamedIn(connection, header.Key))
                 {
-                    Drop(upstream, token.ToString());
+                    (drop ??= []).Add((content.Headers, header.Key));
                 }
             }
         }
-        foreach (var name in Dropped)
+        foreach (var (from, name) in drop ?? [])
         {
-            Drop(upstream, name);
+            from.Remove(name);
         }
         upstream.Headers.Host = null; // the destination's authority, from the request URI
         if (connectorKey is { Length: > 0 })
@@ -98,29 +109,24 @@ public static class HeaderPolicy
         }
     }
 
-    private static bool IsDropped(string name)
+    /// <summary>Whether the caller's <c>Connection</c> header names <paramref name="name"/> (as one of its comma-separated tokens).</summary>
+    private static bool IsNamedIn(StringValues connection, string name)
     {
-        foreach (var dropped in Dropped)
+        foreach (var value in connection)
         {
-            if (dropped.Equals(name, StringComparison.OrdinalIgnoreCase))
+            var rest = (value ?? "").AsSpan();
+            foreach (var range in rest.Split(','))
             {
-                return true;
+                if (rest[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
             }
         }
         return false;
     }
 
-    /// <summary>Removes a header wherever it sits; a name neither collection may hold (a caller's odd token) is simply absent.</summary>
-    private static void Drop(HttpRequestMessage upstream, string name)
-    {
-        // NonValidated: a content header's name asked of the request's headers (or the reverse) is simply not there.
-        if (upstream.Headers.NonValidated.Contains(name))
-        {
-            upstream.Headers.Remove(name);
-        }
-        if (upstream.Content?.Headers.NonValidated.Contains(name) == true)
-        {
-            upstream.Content.Headers.Remove(name);
-        }
-    }
+    private static readonly FrozenSet<string> DroppedNames = Dropped.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    private static bool IsDropped(string name) => DroppedNames.Contains(name);
 }

@@ -20,9 +20,8 @@ public sealed partial class BoundaryPipeline(
     Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets,
     IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
-    public const string ConnectorHeader = OutcomeWriter.ConnectorHeader;
-    public const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
-    public const string OperationHeader = HeaderPolicy.OperationHeader;
+    private const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
+    private const string OperationHeader = HeaderPolicy.OperationHeader;
 
     /// <summary>The shortest <c>X-Connector-Timeout</c> taken; shorter ones would round to "no timeout".</summary>
     public const double MinTimeoutSeconds = 0.001;

@@ -1,3 +1,4 @@
+using Agent33.Gateway.Boundary;
 using Agent33.Gateway.Catalog;
 using Agent33.ServiceDefaults.Auth;
 using Yarp.ReverseProxy.Configuration;
@@ -12,9 +13,6 @@ namespace Agent33.Gateway.Connectors;
 public static class ConnectorRoutes
 {
     public const string PathPrefix = "/connectors";
-
-    /// <summary>The contract's header naming the connector on every answer of a connector call.</summary>
-    public const string ConnectorIdHeader = "X-Connector-Id";
 
     public static (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Build(ConnectorCatalog catalog)
     {
@@ -36,7 +34,7 @@ public static class ConnectorRoutes
                     // Every proxied answer names its connector, error statuses included, so an upstream's 401 or 404
                     // is told apart from the gateway's own (which carry no such header, or a problem code). Set, not
                     // appended: an upstream cannot name another connector, and a retried call still has one value.
-                    new Dictionary<string, string> { ["ResponseHeader"] = ConnectorIdHeader, ["Set"] = connector.Id, ["When"] = "Always" },
+                    new Dictionary<string, string> { ["ResponseHeader"] = OutcomeWriter.ConnectorHeader, ["Set"] = connector.Id, ["When"] = "Always" },
                 ],
             });
             clusters.Add(new ClusterConfig

@@ -481,7 +481,7 @@ public sealed partial class LlmRouter(
                 body.OnHeaders(proxyResponse);
             }
             var headers = http.Response.Headers;
-            headers[BoundaryPipeline.ConnectorHeader] = connector.Id;
+            headers[OutcomeWriter.ConnectorHeader] = connector.Id;
             headers["X-Agent33-Model"] = model;
             if (decision is not null)
             {

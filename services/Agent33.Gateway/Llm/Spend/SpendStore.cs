@@ -145,25 +145,14 @@ public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStor
             .OrderByDescending(s => s.Day).ThenBy(s => s.Model).ToListAsync(cancellationToken);
     }
 
-    /// <summary>One statement with positional parameters (<c>$1</c>…), on a pooled connection of the context's data source.</summary>
-    private async Task<int> ExecuteAsync(string sql, object[] values, CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
-        var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
-        await connection.OpenAsync(cancellationToken);
-        try
-        {
-            await using var command = Command(connection, sql, values);
-            return await command.ExecuteNonQueryAsync(cancellationToken);
-        }
-        finally
-        {
-            await connection.CloseAsync();
-        }
-    }
+    private Task<int> ExecuteAsync(string sql, object[] values, CancellationToken cancellationToken) =>
+        RunAsync(sql, values, command => command.ExecuteNonQueryAsync(cancellationToken), cancellationToken);
 
-    private async Task<T> ScalarAsync<T>(string sql, object[] values, CancellationToken cancellationToken)
+    private Task<T> ScalarAsync<T>(string sql, object[] values, CancellationToken cancellationToken) =>
+        RunAsync(sql, values, async command => (T)(await command.ExecuteScalarAsync(cancellationToken))!, cancellationToken);
+
+    /// <summary>One statement with positional parameters (<c>$1</c>…), on a pooled connection of the context's data source.</summary>
+    private async Task<T> RunAsync<T>(string sql, object[] values, Func<Npgsql.NpgsqlCommand, Task<T>> run, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
@@ -172,7 +161,7 @@ public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStor
         try
         {
             await using var command = Command(connection, sql, values);
-            return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
+            return await run(command);
         }
         finally
         {

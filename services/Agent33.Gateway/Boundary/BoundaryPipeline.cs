@@ -174,7 +174,8 @@ public sealed partial class BoundaryPipeline(
     /// The final step of every door: the contract's answer for how the call ended, in the door's shape. A stream that
     /// failed half-way is cut (never ended as if complete); a caller who left gets nothing.
     /// </summary>
-    internal async Task AnswerAsync(HttpContext http, BoundaryCall call, Outcome<AttemptOutcome> outcome, ErrorShape shape)
+    /// <param name="translateHeld">For a door that speaks another format than its upstream: turns a held upstream answer (a 429's body) into the door's.</param>
+    internal async Task AnswerAsync(HttpContext http, BoundaryCall call, Outcome<AttemptOutcome> outcome, ErrorShape shape, HeldTranslation? translateHeld = null)
     {
         var settings = call.Connector.Options;
         var id = settings.Id;
@@ -209,7 +210,7 @@ public sealed partial class BoundaryPipeline(
         {
             if (call.Body.IsHeld)
             {
-                await WriteHeldAsync(http, call, shape);
+                await WriteHeldAsync(http, call, shape, translateHeld);
             }
             return; // streamed to the caller already
         }
@@ -261,10 +262,10 @@ public sealed partial class BoundaryPipeline(
     }
 
     /// <summary>A held answer: a 408/429 relayed as it came, or a <c>tools/list</c> answer with the denied tools dropped.</summary>
-    private static async Task WriteHeldAsync(HttpContext http, BoundaryCall call, ErrorShape shape)
+    private static async Task WriteHeldAsync(HttpContext http, BoundaryCall call, ErrorShape shape, HeldTranslation? translate)
     {
         var settings = call.Connector.Options;
-        var bytes = call.Body.Held.ToArray();
+        var bytes = translate is null ? call.Body.Held.ToArray() : translate(http.Response.StatusCode, call.Body.Held);
         if (call.Body.HoldAll && http.Response.StatusCode is >= 200 and < 300)
         {
             var encoding = http.Response.Headers.ContentEncoding;
@@ -341,3 +342,6 @@ public sealed partial class BoundaryPipeline(
     [LoggerMessage(Level = LogLevel.Error, Message = "Connector {Connector} call failed unexpectedly: {Type}: {Message}")]
     private static partial void LogUnexpected(ILogger logger, string connector, string type, string message);
 }
+
+/// <summary>Turns an upstream's held answer (status, body) into the bytes the door answers with.</summary>
+internal delegate byte[] HeldTranslation(int status, ReadOnlySpan<byte> body);

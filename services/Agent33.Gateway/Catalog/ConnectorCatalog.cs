@@ -30,9 +30,9 @@ public sealed class ConnectorCatalog
             {
                 errors.Add($"{at}:Kind must be http, mcp or llm, not '{c.Kind}'.");
             }
-            if (c.Kind == "llm" && (c.Models.Count == 0 || c.Models.Any(string.IsNullOrWhiteSpace) || c.Format != "openai"))
+            if (c.Kind == "llm" && (c.Models.Count == 0 || c.Models.Any(string.IsNullOrWhiteSpace) || !ConnectorOptions.LlmFormats.Contains(c.Format)))
             {
-                errors.Add($"{at}: an llm connector needs Models:<m> (model globs) and Format openai.");
+                errors.Add($"{at}: an llm connector needs Models:<m> (model globs) and a Format of {string.Join(", ", ConnectorOptions.LlmFormats)}, not '{c.Format}'.");
             }
             foreach (var destination in c.AllDestinations)
             {

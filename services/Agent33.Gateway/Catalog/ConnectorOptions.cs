@@ -47,8 +47,14 @@ public sealed class ConnectorOptions
     /// <summary>An <c>llm</c> connector: the models it serves, as globs (<c>gpt-4o*</c>); the first connector that matches serves a model.</summary>
     public List<string> Models { get; set; } = [];
 
-    /// <summary>An <c>llm</c> connector's wire format; <c>openai</c> (chat completions at <c>{Destination}/chat/completions</c>).</summary>
+    /// <summary>
+    /// An <c>llm</c> connector's wire format: <c>openai</c> (chat completions at <c>{Destination}/chat/completions</c>),
+    /// <c>anthropic</c> (Messages at <c>{Destination}/messages</c>). Every inbound API reaches every format.
+    /// </summary>
     public string Format { get; set; } = "openai";
+
+    /// <summary>The formats an <c>llm</c> connector may speak.</summary>
+    public static readonly IReadOnlyList<string> LlmFormats = ["openai", "anthropic"];
 
     /// <summary>The connector's own key, sent upstream as <c>Authorization: Bearer</c>; never the caller's.</summary>
     public string? ApiKey { get; set; }

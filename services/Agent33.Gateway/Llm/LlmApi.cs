@@ -48,13 +48,17 @@ public static class LlmApi
             .RequireAuthorization(Scopes.Read).WithTags("LLM").WithSummary("Every model the llm connectors serve, and auto.");
         app.MapGet("/v1/llm/usage", UsageAsync)
             .RequireAuthorization(Scopes.Read).WithTags("LLM").WithSummary("A tenant's LLM spend per UTC day and model, with its budgets.");
-        app.MapPost("/v1/chat/completions", ChatCompletionsAsync)
+        app.MapPost("/v1/chat/completions", (HttpContext http, LlmRouter router) => router.CompleteAsync(http, Chat))
             .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("An OpenAI chat completion, effort-routed and governed.")
+            .DisableAntiforgery();
+        app.MapPost("/v1/messages", (HttpContext http, LlmRouter router) => router.CompleteAsync(http, Messages))
+            .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("An Anthropic Messages call, effort-routed and governed, served by any llm connector's format.")
             .DisableAntiforgery();
         return app;
     }
 
-    private static async Task ChatCompletionsAsync(HttpContext http, LlmRouter router) => await router.CompleteAsync(http);
+    private static readonly Formats.ChatCompletionsApi Chat = new();
+    private static readonly Formats.MessagesApi Messages = new();
 
     public sealed record UsageRow(string Day, string Model, long Requests, long PromptTokens, long CompletionTokens, decimal CostUsd, decimal? BudgetUsd, long? BudgetTokens,
         bool Estimated, long EstimatedRequests);
@@ -89,10 +93,11 @@ public static class LlmApi
 }
 
 /// <summary>
-/// One chat completion through the boundary, in named steps: <see cref="ParseAsync">parse</see> →
+/// One LLM call through the boundary, whatever API it came in by (<see cref="Formats.IInboundApi"/>: read into a chat
+/// completion request) and whatever format its connector speaks (<see cref="Formats.IUpstreamFormat"/>), in named steps: <see cref="ParseAsync">parse</see> →
 /// <see cref="RouteAsync">route</see> (routing's decision, the serving connectors) → <see cref="ReserveAsync">reserve</see>
 /// (the spend step, <see cref="Spend.SpendReservations"/>) → <see cref="ForwardAsync">forward</see> (with fallback) →
-/// <see cref="AccountAsync">account</see> (settle the reservation to the usage, or the estimate) → answer. Errors in OpenAI's shape.
+/// <see cref="AccountAsync">account</see> (settle the reservation to the usage, or the estimate) → answer. Errors in the inbound API's shape.
 /// </summary>
 public sealed partial class LlmRouter(
     ConnectorRegistry registry, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder, Spend.Budgets budgets,
@@ -105,8 +110,10 @@ public sealed partial class LlmRouter(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _invalidUsageLogged = new(StringComparer.Ordinal);
 
     /// <summary>One call's state as it passes the steps.</summary>
-    private sealed class LlmCall(JsonObject request, JsonArray messages, string? requested, string? effort, string budgetField, int? maxTokens, string tenant)
+    private sealed class LlmCall(Formats.IInboundApi api, JsonObject request, JsonArray messages, string? requested, string? effort, string budgetField, int? maxTokens, string tenant)
     {
+        public Formats.IInboundApi Api { get; } = api;
+        public string ApiLabel => Api.Label;
         public JsonObject Request { get; } = request;
         public JsonArray Messages { get; } = messages;
         public string? Requested { get; } = requested;
@@ -124,21 +131,26 @@ public sealed partial class LlmRouter(
         public long PromptTokens { get; set; }
         public Spend.Reservation? Reservation { get; set; }
         public DateOnly Day { get; set; }
+
+        /// <summary>Why a connector's format could not carry the call (the first such), when one could not.</summary>
+        public string? Untranslatable { get; set; }
     }
 
-    public async Task CompleteAsync(HttpContext http)
+    public async Task CompleteAsync(HttpContext http, Formats.IInboundApi api)
     {
-        if (await boundary.RefuseUnsendableAsync(http, null, HttpMethods.Post, ErrorShape.OpenAi))
+        if (await boundary.RefuseUnsendableAsync(http, null, HttpMethods.Post, api.Errors))
         {
             return;
         }
-        if (await ParseAsync(http) is not { } call || !await RouteAsync(http, call) || !await ReserveAsync(http, call))
+        if (await ParseAsync(http, api) is not { } call || !await RouteAsync(http, call) || !await ReserveAsync(http, call))
         {
             return;
         }
         var callerBody = http.Features.Get<IHttpResponseBodyFeature>()!;
-        var tap = new UsageTap(callerBody, dropUsageEvent: call.Streaming && !call.CallerWantsUsage,
-            options.Value.MaxEventBytes, TokenCounter.For(call.Model)) { Response = http.Response };
+        var encoder = api.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens));
+        // The usage chunk the gateway asked for is dropped unless the caller asked too, or another API's answer needs it.
+        var tap = new UsageTap(callerBody, dropUsageEvent: call.Streaming && !call.CallerWantsUsage && encoder is null,
+            options.Value.MaxEventBytes, TokenCounter.For(call.Model), encoder) { Response = http.Response };
         (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
         string? denied = null;
         try
@@ -150,48 +162,56 @@ public sealed partial class LlmRouter(
             // Every call that reserved is settled, whatever happened to it.
             await AccountAsync(http, call, tap, last);
         }
-        if (tap.EventTooLarge)
+        if (tap.EventTooLarge || tap.Decoder is not null || encoder is not null)
         {
-            http.Features.Set(callerBody); // the tap refuses every byte after the cut
+            // After a cut the tap refuses every byte; a translated answer is complete: what follows is the gateway's own, in the API's shape.
+            http.Features.Set(callerBody);
         }
         await AnswerAsync(http, call, tap, last, denied);
+        await api.AfterAsync(http, call.Request, encoder, last is { } ended && ended.Outcome.Exception is null && ended.Outcome.Result.Kind == CallOutcome.Success);
     }
 
-    /// <summary>Parse: the OpenAI body, its model, effort and token budget.</summary>
-    private static async Task<LlmCall?> ParseAsync(HttpContext http)
+    /// <summary>Parse: the caller's body as a chat completion request (its API's translation), its model, effort and token budget.</summary>
+    private static async Task<LlmCall?> ParseAsync(HttpContext http, Formats.IInboundApi api)
     {
         JsonObject request;
         try
         {
-            request = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted) as JsonObject
-                      ?? throw new JsonException("The body must be a JSON object.");
+            var body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted) as JsonObject
+                       ?? throw new JsonException("The body must be a JSON object.");
+            request = await api.ToChatAsync(body, http);
         }
         catch (JsonException ex)
         {
-            await ErrorAsync(http, 400, "invalid_json", $"The request body is not valid JSON: {ex.Message}");
+            await ErrorAsync(http, api.Errors, 400, "invalid_json", $"The request body is not valid JSON: {ex.Message}");
+            return null;
+        }
+        catch (Formats.InvalidLlmRequestException ex)
+        {
+            await ErrorAsync(http, api.Errors, 400, "invalid_request", ex.Message);
             return null;
         }
         if (request["messages"] is not JsonArray { Count: > 0 } messages)
         {
-            await ErrorAsync(http, 400, "invalid_request", "messages must be a non-empty array.");
+            await ErrorAsync(http, api.Errors, 400, "invalid_request", "messages must be a non-empty array.");
             return null;
         }
         var requested = request["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
         if (request["model"] is not null and not JsonValue || (request["model"] is JsonValue && requested is null))
         {
-            await ErrorAsync(http, 400, "invalid_request", "model must be a string.");
+            await ErrorAsync(http, api.Errors, 400, "invalid_request", "model must be a string.");
             return null;
         }
         if (requested is not null && !ModelNames.IsValid(requested))
         {
-            await ErrorAsync(http, 400, "invalid_request",
+            await ErrorAsync(http, api.Errors, 400, "invalid_request",
                 $"model must be printable, at most {ModelNames.MaxLength} characters, without whitespace or control characters.");
             return null;
         }
         var effort = request["reasoning_effort"] is JsonValue e && e.TryGetValue<string>(out var asked) && asked is "low" or "medium" or "high" ? asked : null;
         var budgetField = request.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         var maxTokens = request[budgetField] is JsonValue t && t.TryGetValue<int>(out var tokens) && tokens > 0 ? tokens : (int?)null;
-        return new LlmCall(request, messages, requested, effort, budgetField, maxTokens, ApiCaller.From(http).Tenant)
+        return new LlmCall(api, request, messages, requested, effort, budgetField, maxTokens, ApiCaller.From(http).Tenant)
         {
             Domain = http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(),
             CallerWantsUsage = CallerWantsUsage(request),
@@ -214,7 +234,7 @@ public sealed partial class LlmRouter(
         call.Candidates = [.. registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, call.Model, ignoreCase: true)))];
         if (call.Candidates.Count == 0)
         {
-            await ErrorAsync(http, 404, "model_not_served", $"No llm connector serves model '{call.Model}'.");
+            await ErrorAsync(http, call.Api.Errors, 404, "model_not_served", $"No llm connector serves model '{call.Model}'.");
             return false;
         }
         return true;
@@ -234,15 +254,16 @@ public sealed partial class LlmRouter(
         if (reserved.StoreFailed)
         {
             OutcomeWriter.RetryAfter(http.Response, TimeSpan.FromSeconds(5));
-            await OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, 503, "budget_unavailable", $"The LLM spend of tenant '{call.Tenant}' cannot be checked against its budget right now.");
+            await OutcomeWriter.ErrorAsync(http, call.Api.Errors, 503, "budget_unavailable", $"The LLM spend of tenant '{call.Tenant}' cannot be checked against its budget right now.");
             return false;
         }
         if (reserved.Refusal is { } refusal)
         {
             // Not worth a retry before the next UTC midnight: SDKs that honour x-should-retry give up at once.
             http.Response.Headers["x-should-retry"] = "false";
+            metrics.BudgetRejected(call.ApiLabel);
             OutcomeWriter.RetryAfter(http.Response, refusal.RetryAfter);
-            await OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, 429, "budget_exceeded",
+            await OutcomeWriter.ErrorAsync(http, call.Api.Errors, 429, "budget_exceeded",
                 $"Tenant '{call.Tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.");
             return false;
         }
@@ -253,13 +274,12 @@ public sealed partial class LlmRouter(
     /// <summary>Forward: the first connector serving the model, through the boundary; on circuit_open, a timeout, a 5xx or a 429 the next.</summary>
     private async Task<((BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? Last, string? Denied)> ForwardAsync(HttpContext http, LlmCall call, UsageTap tap)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(call.Request);
         http.Features.Set<IHttpResponseBodyFeature>(tap);
-        http.Request.Headers.ContentLength = body.Length;
         http.Request.ContentType = "application/json";
         (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
         ConnectorRuntime? from = null;
         string? denied = null;
+        var bodies = new Dictionary<Formats.IUpstreamFormat, byte[]>(1);
         var methodOverrides = HeaderPolicy.MethodOverrides(http.Request.Headers);
         foreach (var connector in call.Candidates)
         {
@@ -268,12 +288,27 @@ public sealed partial class LlmRouter(
                 denied ??= denial.Reason;
                 continue;
             }
+            var format = Formats.UpstreamFormats.Of(connector.Options.Format);
+            if (!bodies.TryGetValue(format, out var body))
+            {
+                try
+                {
+                    bodies[format] = body = JsonSerializer.SerializeToUtf8Bytes(format.FromChat(call.Request));
+                }
+                catch (Formats.InvalidLlmRequestException ex)
+                {
+                    call.Untranslatable ??= $"Connector '{connector.Options.Id}' ({connector.Options.Format}): {ex.Message}";
+                    continue;
+                }
+            }
             if (from is not null)
             {
-                metrics.Fallback(from.Options.Id, connector.Options.Id);
+                metrics.Fallback(call.ApiLabel, from.Options.Id, connector.Options.Id);
             }
             http.Request.Body = new MemoryStream(body, writable: false);
-            var transformer = new ProviderTransformer(connector.Options, call.Decision, call.Model);
+            http.Request.Headers.ContentLength = body.Length;
+            tap.Decoder = format.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens));
+            var transformer = new ProviderTransformer(connector.Options, format, tap.Translates, call.Decision, call.Model);
             var current = connector;
             var config = new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(connector.Options.StreamIdleTimeoutSeconds) };
             last = await boundary.ExecuteAsync(http, connector,
@@ -315,7 +350,7 @@ public sealed partial class LlmRouter(
         }
         if (tap.FirstByte is { } firstByte)
         {
-            metrics.TimeToFirstToken(firstByte);
+            metrics.TimeToFirstToken(call.ApiLabel, firstByte);
         }
         if (last is not { } ended)
         {
@@ -356,7 +391,7 @@ public sealed partial class LlmRouter(
         }
         var settledCost = prices.Known(call.Model)?.Of(charge.PromptTokens, charge.CompletionTokens) ?? 0m;
         charge = charge with { CostUsd = settledCost };
-        metrics.Tokens(served, charge.PromptTokens, charge.CompletionTokens, charge.Estimated ? "estimated" : "provider");
+        metrics.Tokens(call.ApiLabel, served, charge.PromptTokens, charge.CompletionTokens, charge.Estimated ? "estimated" : "provider");
         await reservations.SettleAsync(call.Reservation, call.Tenant, call.Model, charge, call.Day);
         if (charge.PromptTokens + charge.CompletionTokens > 0)
         {
@@ -373,8 +408,15 @@ public sealed partial class LlmRouter(
         var effortLabel = call.Decision?.Effort ?? "none";
         if (last is not { } ended)
         {
-            metrics.Request(served, "none", effortLabel, "governance_blocked");
-            await ErrorAsync(http, 403, "governance_blocked", denied!);
+            if (denied is null && call.Untranslatable is { } untranslatable)
+            {
+                // What the caller asked for has no equivalent in any serving connector's format: the caller's to change.
+                metrics.Request(call.ApiLabel, served, "none", effortLabel, CallOutcome.CallerError.Label());
+                await ErrorAsync(http, call.Api.Errors, 400, "invalid_request", untranslatable);
+                return;
+            }
+            metrics.Request(call.ApiLabel, served, "none", effortLabel, "governance_blocked");
+            await ErrorAsync(http, call.Api.Errors, 403, "governance_blocked", denied!);
             return;
         }
         var (finalCall, finalOutcome) = ended;
@@ -382,17 +424,17 @@ public sealed partial class LlmRouter(
         if (tap.EventTooLarge)
         {
             spendMetrics.EventTooLarge(connectorId);
-            metrics.Request(served, connectorId, effortLabel, CallOutcome.Failure.Label());
+            metrics.Request(call.ApiLabel, served, connectorId, effortLabel, CallOutcome.Failure.Label());
             if (!http.Response.HasStarted)
             {
-                await ErrorAsync(http, 502, "http_error",
-                    $"Connector '{connectorId}' sent an event larger than the gateway relays ({options.Value.MaxEventBytes} bytes, Llm:MaxEventBytes).");
+                await ErrorAsync(http, call.Api.Errors, 502, "http_error",
+                    $"Connector '{connectorId}' sent an event larger than the gateway relays ({options.Value.MaxEventBytes} bytes, Llm:MaxEventBytes), or a whole answer to translate larger than {UsageTap.MaxTranslatedBytes} bytes.");
             }
             return;
         }
         var kind = finalOutcome.Exception is not null ? CallOutcome.Failure : finalOutcome.Result.Kind;
-        metrics.Request(served, connectorId, effortLabel, kind.Label());
-        await boundary.AnswerAsync(http, finalCall, finalOutcome, ErrorShape.OpenAi);
+        metrics.Request(call.ApiLabel, served, connectorId, effortLabel, kind.Label());
+        await boundary.AnswerAsync(http, finalCall, finalOutcome, call.Api.Errors, tap.Translates ? tap.TranslateError : null);
     }
 
     private static long? Believable(long? tokens) => tokens is >= 0 and <= MaxTokensPerCall ? tokens : null;
@@ -407,7 +449,7 @@ public sealed partial class LlmRouter(
         {
             if (await routing.PriceAsync(call.Tenant, call.Model, charge.PromptTokens, charge.CompletionTokens, call.Decision, CancellationToken.None) is { } cost)
             {
-                metrics.Cost(served, (double)cost);
+                metrics.Cost(call.ApiLabel, served, (double)cost);
                 if (cost != charged)
                 {
                     await reservations.AddCostAsync(call.Tenant, call.Reservation?.Day ?? call.Day, call.Model, cost - charged);
@@ -455,27 +497,33 @@ public sealed partial class LlmRouter(
         }
     }
 
-    /// <summary>OpenAI's error shape, with the contract's code, replacing whatever a failed attempt left.</summary>
-    private static Task ErrorAsync(HttpContext http, int status, string code, string message)
+    /// <summary>The API's error shape, with the contract's code, replacing whatever a failed attempt left.</summary>
+    private static Task ErrorAsync(HttpContext http, ErrorShape shape, int status, string code, string message)
     {
         http.Response.Clear();
-        return OutcomeWriter.ErrorAsync(http, ErrorShape.OpenAi, status, code, message);
+        return OutcomeWriter.ErrorAsync(http, shape, status, code, message);
     }
 
-    /// <summary>Sends the call to the provider's chat completions with the provider's key, never the caller's.</summary>
-    private sealed class ProviderTransformer(ConnectorOptions connector, RoutingDecision? decision, string model) : HttpTransformer
+    /// <summary>Sends the call to the provider in its connector's format with the provider's key, never the caller's.</summary>
+    private sealed class ProviderTransformer(ConnectorOptions connector, Formats.IUpstreamFormat format, bool translated, RoutingDecision? decision, string model)
+        : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext http, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
             await base.TransformRequestAsync(http, proxyRequest, destinationPrefix, cancellationToken);
-            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/chat/completions");
+            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/" + format.Path);
             HeaderPolicy.Apply(http.Request, proxyRequest, connector.ApiKey);
+            format.Authorize(proxyRequest, connector.ApiKey);
             proxyRequest.Headers.AcceptEncoding.Clear(); // an answer the usage tap can read
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext http, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
         {
             var proceed = await base.TransformResponseAsync(http, proxyResponse, cancellationToken);
+            if (translated)
+            {
+                http.Response.ContentLength = null; // the translated answer has its own length
+            }
             if (proxyResponse is not null && http.Features.Get<IHttpResponseBodyFeature>() is AttemptResponseBody body)
             {
                 body.OnHeaders(proxyResponse);

@@ -38,34 +38,30 @@ public sealed class LlmMetrics
         _tenantCost = meter.CreateCounter<double>("llm_tenant_cost_usd_total", description: "What the calls cost by tenant, priced by the routing service's catalogue.");
     }
 
-    public void Request(string model, string connector, string effort, string outcome) =>
-        _requests.Add(1, new TagList { { "model", model }, { "connector", connector }, { "effort", effort }, { "outcome", outcome } });
+    // Every call's instrument carries the inbound API it came through: api = chat | responses | messages | embeddings.
 
-    public void Usage(string model, long prompt, long completion)
-    {
-        _tokens.Add(prompt, new TagList { { "model", model }, { "kind", "prompt" } });
-        _tokens.Add(completion, new TagList { { "model", model }, { "kind", "completion" } });
-    }
+    public void Request(string api, string model, string connector, string effort, string outcome) =>
+        _requests.Add(1, new TagList { { "api", api }, { "model", model }, { "connector", connector }, { "effort", effort }, { "outcome", outcome } });
 
-    public void TimeToFirstToken(TimeSpan elapsed) => _timeToFirstToken.Record(elapsed.TotalSeconds);
+    public void TimeToFirstToken(string api, TimeSpan elapsed) => _timeToFirstToken.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("api", api));
 
-    public void Fallback(string from, string to) => _fallbacks.Add(1, new TagList { { "from", from }, { "to", to } });
+    public void Fallback(string api, string from, string to) => _fallbacks.Add(1, new TagList { { "api", api }, { "from", from }, { "to", to } });
 
     /// <summary>An <c>auto</c> call without a decision; <paramref name="reason"/> is one of <see cref="RoutingFailure.All"/>.</summary>
     public void RoutingFailed(string reason) => _routingFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void TenantCost(string tenant, double usd) => _tenantCost.Add(usd, new KeyValuePair<string, object?>("tenant", tenant));
 
-    public void Cost(string model, double usd) => _cost.Add(usd, new KeyValuePair<string, object?>("model", model));
+    public void Cost(string api, string model, double usd) => _cost.Add(usd, new TagList { { "api", api }, { "model", model } });
 
-    public void BudgetRejected() => _budgetRejections.Add(1);
+    public void BudgetRejected(string api) => _budgetRejections.Add(1, new KeyValuePair<string, object?>("api", api));
 
     public void Unpriced() => _unpriced.Add(1);
 
     /// <summary>A call's charged tokens, by where they come from: <c>provider</c> (its reported usage) or <c>estimated</c> (counted by the gateway).</summary>
-    public void Tokens(string model, long prompt, long completion, string source)
+    public void Tokens(string api, string model, long prompt, long completion, string source)
     {
-        _tokens.Add(prompt, new TagList { { "model", model }, { "kind", "prompt" }, { "source", source } });
-        _tokens.Add(completion, new TagList { { "model", model }, { "kind", "completion" }, { "source", source } });
+        _tokens.Add(prompt, new TagList { { "api", api }, { "model", model }, { "kind", "prompt" }, { "source", source } });
+        _tokens.Add(completion, new TagList { { "api", api }, { "model", model }, { "kind", "completion" }, { "source", source } });
     }
 }

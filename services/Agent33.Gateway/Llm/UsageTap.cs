@@ -26,8 +26,26 @@ internal sealed class EventTooLargeException(int limit) : IOException($"An event
 /// <c>usage</c> object and counts the tokens of the answer's text: any size, no copy.</item>
 /// </list>
 /// </summary>
-internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEvent, int maxEventBytes, Tokenizer tokenizer) : Stream, IHttpResponseBodyFeature
+/// <remarks>
+/// A call between two wire formats passes a <paramref name="decoder"/> (the provider's format into chat) and/or an
+/// <paramref name="encoder"/> (chat into the caller's API): each event is translated as it arrives, read for usage as
+/// chat in between; a JSON answer or an error body is held (at most <see cref="MaxTranslatedBytes"/>) and translated
+/// whole when it ends (<see cref="CompleteUsageAsync"/>).
+/// </remarks>
+internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEvent, int maxEventBytes, Tokenizer tokenizer,
+    Formats.AnswerTranslator? encoder = null) : Stream, IHttpResponseBodyFeature
 {
+    /// <summary>The largest JSON answer or error body a translated call holds to translate it whole.</summary>
+    public const int MaxTranslatedBytes = 16 * 1024 * 1024;
+
+    /// <summary>The provider format's translator into chat, set for each attempt (its connector's format); null for chat completions.</summary>
+    public Formats.AnswerTranslator? Decoder { get; set; }
+
+    /// <summary>The answer is translated (its provider's format or the caller's API is not chat completions).</summary>
+    public bool Translates => Decoder is not null || encoder is not null;
+    private MemoryStream? _whole;
+    private readonly List<Formats.SseEvent> _decoded = [], _encoded = [];
+
     private readonly long _started = Stopwatch.GetTimestamp();
     private bool? _eventStream;
     private byte[]? _pending;
@@ -69,6 +87,19 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
             {
                 _json = new JsonAnswerScanner(tokenizer);
             }
+        }
+        if (Translates && (_eventStream == false || !Answered))
+        {
+            // A JSON answer (or an error) is translated whole, when it ends.
+            _whole ??= new MemoryStream();
+            if (_whole.Length + buffer.Length > MaxTranslatedBytes)
+            {
+                _whole = null;
+                await CutAsync(cancellationToken);
+                return;
+            }
+            _whole.Write(buffer.Span);
+            return;
         }
         if (_eventStream == false)
         {
@@ -116,10 +147,21 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
     {
         if (_eventStream == true && _pendingLength > 0 && !_cut)
         {
-            ReadEvent(_pending.AsSpan(0, _pendingLength));
-            await PassAsync(_pending.AsMemory(0, _pendingLength), cancellationToken);
+            if (Translates)
+            {
+                await EventAsync(_pending.AsMemory(0, _pendingLength), cancellationToken);
+            }
+            else
+            {
+                ReadEvent(_pending.AsSpan(0, _pendingLength));
+                await PassAsync(_pending.AsMemory(0, _pendingLength), cancellationToken);
+            }
         }
         _pendingLength = 0;
+        if (Translates && !_cut && _eventStream is not null)
+        {
+            await CompleteTranslationAsync(cancellationToken);
+        }
         _json?.Complete();
         if (_pending is not null)
         {
@@ -184,10 +226,130 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
 
     private async ValueTask EventAsync(ReadOnlyMemory<byte> sseEvent, CancellationToken cancellationToken)
     {
+        if (Translates)
+        {
+            if (Formats.SseEvent.Parse(sseEvent.Span) is { } parsed)
+            {
+                await TranslateAsync(parsed, end: false, cancellationToken);
+            }
+            return;
+        }
         if (!ReadEvent(sseEvent.Span) || !dropUsageEvent)
         {
             await PassAsync(sseEvent, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// One provider event through the translation: decoded into chat events, each read for usage (the usage chunk
+    /// dropped when the caller did not ask for it), encoded into the caller's API, written. With <paramref name="end"/>
+    /// (and no event), the translators' closing events.
+    /// </summary>
+    private async ValueTask TranslateAsync(Formats.SseEvent? input, bool end, CancellationToken cancellationToken)
+    {
+        _decoded.Clear();
+        _encoded.Clear();
+        if (input is { } one)
+        {
+            if (Decoder is null)
+            {
+                _decoded.Add(one);
+            }
+            else
+            {
+                Decoder.Event(one, _decoded);
+            }
+        }
+        if (end)
+        {
+            Decoder?.End(_decoded);
+        }
+        foreach (var chat in _decoded)
+        {
+            var usageOnly = chat.Data.StartsWith('{') && ReadChunk(Encoding.UTF8.GetBytes(chat.Data));
+            if (usageOnly && dropUsageEvent)
+            {
+                continue;
+            }
+            if (encoder is null)
+            {
+                _encoded.Add(chat);
+            }
+            else
+            {
+                encoder.Event(chat, _encoded);
+            }
+        }
+        if (end)
+        {
+            encoder?.End(_encoded);
+        }
+        if (_encoded.Count > 0)
+        {
+            var text = new StringBuilder();
+            foreach (var translated in _encoded)
+            {
+                translated.WriteTo(text);
+            }
+            await PassAsync(Encoding.UTF8.GetBytes(text.ToString()), cancellationToken);
+        }
+    }
+
+    /// <summary>The end of a translated answer: a stream's closing events, or the held JSON answer or error translated whole.</summary>
+    private async Task CompleteTranslationAsync(CancellationToken cancellationToken)
+    {
+        if (_eventStream == true && Answered)
+        {
+            await TranslateAsync(null, end: true, cancellationToken);
+            return;
+        }
+        if (_whole is null)
+        {
+            return;
+        }
+        var bytes = _whole.GetBuffer().AsSpan(0, (int)_whole.Length);
+        System.Text.Json.Nodes.JsonObject? body;
+        try
+        {
+            body = System.Text.Json.Nodes.JsonNode.Parse(bytes) as System.Text.Json.Nodes.JsonObject;
+        }
+        catch (JsonException)
+        {
+            body = null;
+        }
+        _whole = null;
+        byte[] translated;
+        if (Answered)
+        {
+            var chat = body is null ? null : Decoder is null ? body : Decoder.Answer(body);
+            var chatBytes = chat is null ? [] : JsonSerializer.SerializeToUtf8Bytes(chat, Formats.SseEvent.Options);
+            _json!.Feed(chatBytes);
+            translated = chat is null ? bytes.ToArray() : encoder is null ? chatBytes : JsonSerializer.SerializeToUtf8Bytes(encoder.Answer(chat), Formats.SseEvent.Options);
+        }
+        else
+        {
+            translated = TranslateError(Response?.StatusCode ?? 502, body);
+        }
+        await PassAsync(translated, cancellationToken);
+    }
+
+    /// <summary>An error body of the provider's (held or relayed) in the caller's API's shape.</summary>
+    public byte[] TranslateError(int status, ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            return TranslateError(status, System.Text.Json.Nodes.JsonNode.Parse(body) as System.Text.Json.Nodes.JsonObject);
+        }
+        catch (JsonException)
+        {
+            return TranslateError(status, (System.Text.Json.Nodes.JsonObject?)null);
+        }
+    }
+
+    private byte[] TranslateError(int status, System.Text.Json.Nodes.JsonObject? body)
+    {
+        var chat = Decoder is null ? body ?? Formats.ChatErrors.Of($"The provider answered {status}.", "api_error", null) : Decoder.Error(status, body);
+        return JsonSerializer.SerializeToUtf8Bytes(encoder is null ? chat : encoder.Error(status, chat), Formats.SseEvent.Options);
     }
 
     /// <summary>
@@ -200,18 +362,13 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
         _pendingLength = 0;
         if (FirstByte is not null || Response?.HasStarted == true)
         {
-            var error = JsonSerializer.Serialize(new
-            {
-                error = new
-                {
-                    message = $"The provider sent an event larger than the gateway relays ({maxEventBytes} bytes, Llm:MaxEventBytes); the stream was ended.",
-                    type = "api_error",
-                    code = "http_error",
-                },
-            });
+            var error = Formats.ChatErrors.Of(
+                $"The provider sent an event larger than the gateway relays ({maxEventBytes} bytes, Llm:MaxEventBytes); the stream was ended.", "api_error", "http_error");
+            var text = new StringBuilder();
+            (encoder is null ? Formats.SseEvent.Json(null, error) : Formats.SseEvent.Json("error", encoder.Error(502, error))).WriteTo(text);
             try
             {
-                await inner.Stream.WriteAsync(Encoding.UTF8.GetBytes($"data: {error}\n\n"), cancellationToken);
+                await inner.Stream.WriteAsync(Encoding.UTF8.GetBytes(text.ToString()), cancellationToken);
                 await inner.CompleteAsync();
             }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
@@ -307,7 +464,8 @@ internal sealed class UsageTap(IHttpResponseBodyFeature inner, bool dropUsageEve
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("LLM answers are streamed, not sent as files");
 
-    public Task CompleteAsync() => inner.CompleteAsync();
+    /// <summary>A translated answer is complete only after its translation's last bytes (<see cref="CompleteUsageAsync"/>).</summary>
+    public Task CompleteAsync() => Translates ? Task.CompletedTask : inner.CompleteAsync();
 
     public override bool CanRead => false;
     public override bool CanSeek => false;

@@ -18,7 +18,7 @@ public sealed record BudgetRefusal(string Budget, TimeSpan RetryAfter);
 /// Per-tenant daily budgets over the spend every replica records (see <see cref="SpendReservations"/>); the first
 /// refusal of a tenant's day posts one learning signal.
 /// </summary>
-public sealed class Budgets(IOptions<LlmOptions> options, TimeProvider time, Signals.IncidentSignals signals, LlmMetrics metrics)
+public sealed class Budgets(IOptions<LlmOptions> options, TimeProvider time, Signals.IncidentSignals signals)
 {
     private readonly ConcurrentDictionary<(string, DateOnly), bool> _signalled = new();
 
@@ -28,14 +28,13 @@ public sealed class Budgets(IOptions<LlmOptions> options, TimeProvider time, Sig
 
     /// <summary>
     /// A refused reservation: which budget the day's spend plus outstanding reservations has reached, counted, the
-    /// tenant's first refusal of the day signalled, and how long until the next UTC midnight.
+    /// tenant's first refusal of the day signalled, and how long until the next UTC midnight (the router counts it, with its API).
     /// </summary>
     public BudgetRefusal Refused(string tenant, DateOnly today, LlmBudget budget, DaySpend spent)
     {
         var reached = budget.DailyUsd is { } usd && (budget.DailyTokens is null || spent.CostUsd + spent.ReservedUsd >= usd)
             ? $"DailyUsd {usd.ToString(CultureInfo.InvariantCulture)}"
             : $"DailyTokens {budget.DailyTokens}";
-        metrics.BudgetRejected();
         if (_signalled.TryAdd((tenant, today), true))
         {
             signals.BudgetReached(tenant, today, reached);

@@ -17,6 +17,7 @@ namespace Agent33.Gateway.Tests;
 /// conversation does not end with a tool's result, it calls the first tool with <c>{"city":"Paris"}</c>; otherwise it
 /// answers "&lt;format&gt; says: &lt;the last user text or tool result&gt;", streamed in three pieces when asked.
 /// Usage: OpenAI 11 prompt / 7 completion tokens, Anthropic 13 input (10 uncached + 3 read from its cache) / 5 output.
+/// Embeddings (<c>/openai/v1/embeddings</c>): one 3-dimensional vector per input, 4 prompt tokens per input.
 /// </summary>
 public sealed class FormatProvider : IAsyncDisposable
 {
@@ -35,6 +36,7 @@ public sealed class FormatProvider : IAsyncDisposable
         var app = builder.Build();
         app.MapPost("/openai/v1/chat/completions", async context => await provider.ChatAsync(context));
         app.MapPost("/anthropic/v1/messages", async context => await provider.MessagesAsync(context));
+        app.MapPost("/openai/v1/embeddings", async context => await provider.EmbeddingsAsync(context));
         await app.StartAsync();
         provider._app = app;
         provider.Address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -106,6 +108,19 @@ public sealed class FormatProvider : IAsyncDisposable
                 usage = new { prompt_tokens = 11, completion_tokens = 7, total_tokens = 18 } });
         }
         await context.Response.WriteAsync("data: [DONE]\n\n");
+    }
+
+    private async Task EmbeddingsAsync(HttpContext context)
+    {
+        var body = await ReadAsync(context, "openai");
+        var inputs = body["input"] is JsonArray many ? many.Count : 1;
+        await context.Response.WriteAsJsonAsync(new
+        {
+            @object = "list",
+            data = Enumerable.Range(0, inputs).Select(i => new { @object = "embedding", index = i, embedding = new[] { 0.5f, i, -0.25f } }),
+            model = (string?)body["model"],
+            usage = new { prompt_tokens = 4 * inputs, total_tokens = 4 * inputs },
+        });
     }
 
     private static string Text(JsonNode? content) => content switch

@@ -238,6 +238,43 @@ public sealed class LlmFormatsTests : IAsyncLifetime
         Assert.Empty(_provider.Requests); // nothing was sent
     }
 
+    // ---------- Embeddings ----------
+
+    [Fact]
+    public async Task The_openai_sdk_gets_embeddings_charged_as_prompt_tokens_and_auto_takes_the_embedding_model()
+    {
+        await using var gateway = Gateway(("Llm:EmbeddingModel", "o-embed"));
+        var http = gateway.CreateClient();
+        var embeddings = new OpenAI.Embeddings.EmbeddingClient("auto", new ApiKeyCredential(TestKeys.Writer),
+            new OpenAIClientOptions { Endpoint = new Uri(http.BaseAddress!, "/v1"), Transport = new HttpClientPipelineTransport(http) });
+        var result = (await embeddings.GenerateEmbeddingsAsync(["first text", "second text"])).Value;
+        Assert.Equal([0.5f, 1f, -0.25f], result[1].ToFloats().ToArray());
+        Assert.Equal("o-embed", (string?)_provider.Requests.Last().Body["model"]);
+
+        var row = await UsageRowAsync(gateway, "o-embed");
+        Assert.Equal((8, 0, false), (row.GetProperty("prompt_tokens").GetInt32(), row.GetProperty("completion_tokens").GetInt32(), row.GetProperty("estimated").GetBoolean()));
+        var metrics = await ScrapeAsync(gateway);
+        Assert.Equal(1, Sample(metrics, "llm_requests_total", ("api", "embeddings"), ("connector", "llm:openai"), ("outcome", "success")));
+    }
+
+    [Fact]
+    public async Task Embeddings_of_a_model_only_an_anthropic_connector_serves_are_a_400_and_a_budget_holds_them_too()
+    {
+        await using var gateway = Gateway(("Llm:Budgets:tenant-a:DailyTokens", "5"));
+        var client = gateway.CreateClient(TestKeys.Writer);
+        var response = await client.PostAsync("/v1/embeddings", Json("""{"model":"a-embed","input":"hello"}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("serves no embeddings", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("message").GetString());
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.PostAsync("/v1/embeddings", Json("""{"model":"o-embed","input":[]}"""))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/embeddings", Json("""{"model":"o-embed","input":["a","b"]}"""))).StatusCode); // 8 tokens: over the budget
+        response = await client.PostAsync("/v1/embeddings", Json("""{"model":"o-embed","input":"hello"}"""));
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("budget_exceeded", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetString());
+    }
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
     [Fact]
     public async Task An_unknown_format_stops_the_gateway_at_start_up()
     {

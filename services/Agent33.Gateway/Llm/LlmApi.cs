@@ -16,6 +16,9 @@ public sealed class LlmOptions
     /// <summary>The model used when the routing service does not answer.</summary>
     public string DefaultModel { get; set; } = "gpt-4o-mini";
 
+    /// <summary>The model an embeddings call with <c>model: "auto"</c> (or none) gets: embeddings have no effort to route by.</summary>
+    public string EmbeddingModel { get; set; } = "text-embedding-3-small";
+
     /// <summary>The token budget routing starts from when a call names none (the router scales it by effort).</summary>
     public int DefaultMaxTokens { get; set; } = 4096;
 
@@ -54,11 +57,15 @@ public static class LlmApi
         app.MapPost("/v1/messages", (HttpContext http, LlmRouter router) => router.CompleteAsync(http, Messages))
             .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("An Anthropic Messages call, effort-routed and governed, served by any llm connector's format.")
             .DisableAntiforgery();
+        app.MapPost("/v1/embeddings", (HttpContext http, LlmRouter router) => router.CompleteAsync(http, Embeddings))
+            .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("OpenAI embeddings, governed and charged like any call.")
+            .DisableAntiforgery();
         return app;
     }
 
     private static readonly Formats.ChatCompletionsApi Chat = new();
     private static readonly Formats.MessagesApi Messages = new();
+    private static readonly Formats.EmbeddingsApi Embeddings = new();
 
     public sealed record UsageRow(string Day, string Model, long Requests, long PromptTokens, long CompletionTokens, decimal CostUsd, decimal? BudgetUsd, long? BudgetTokens,
         bool Estimated, long EstimatedRequests);
@@ -123,6 +130,7 @@ public sealed partial class LlmRouter(
         public string Tenant { get; } = tenant;
         public string? Domain { get; init; }
         public bool Auto => Requested is null || Requested == "auto";
+        public bool Embeddings => Api.Operation == Formats.LlmOperation.Embeddings;
         public bool Streaming => Request["stream"] is JsonValue s && s.TryGetValue<bool>(out var stream) && stream;
         public bool CallerWantsUsage { get; init; }
         public RoutingDecision? Decision { get; set; }
@@ -191,7 +199,8 @@ public sealed partial class LlmRouter(
             await ErrorAsync(http, api.Errors, 400, "invalid_request", ex.Message);
             return null;
         }
-        if (request["messages"] is not JsonArray { Count: > 0 } messages)
+        var messages = request["messages"] as JsonArray ?? [];
+        if (api.Operation == Formats.LlmOperation.Chat && messages.Count == 0)
         {
             await ErrorAsync(http, api.Errors, 400, "invalid_request", "messages must be a non-empty array.");
             return null;
@@ -221,6 +230,13 @@ public sealed partial class LlmRouter(
     /// <summary>Route: the routing service decides effort, model and budget (an explicit model is honoured); the connectors serving the model, in configuration order.</summary>
     private async Task<bool> RouteAsync(HttpContext http, LlmCall call)
     {
+        if (call.Embeddings)
+        {
+            // Embeddings have no effort to route by: auto is the configured embedding model.
+            call.Model = call.Auto ? options.Value.EmbeddingModel : call.Requested!;
+            call.Request["model"] = call.Model;
+            return await FindCandidatesAsync(http, call);
+        }
         call.Decision = call.Auto ? await DecideAsync(call, http.RequestAborted) : null; // a failure is counted by the routing client, with its reason
         call.Model = call.Auto ? call.Decision?.Model ?? options.Value.DefaultModel : call.Requested!;
         call.Request["model"] = call.Model;
@@ -231,6 +247,11 @@ public sealed partial class LlmRouter(
         {
             call.Request["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
+        return await FindCandidatesAsync(http, call);
+    }
+
+    private async Task<bool> FindCandidatesAsync(HttpContext http, LlmCall call)
+    {
         call.Candidates = [.. registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, call.Model, ignoreCase: true)))];
         if (call.Candidates.Count == 0)
         {
@@ -248,8 +269,10 @@ public sealed partial class LlmRouter(
     private async Task<bool> ReserveAsync(HttpContext http, LlmCall call)
     {
         call.Day = budgets.Today;
-        call.PromptTokens = TokenCounter.CountPrompt(call.Model, call.Messages, call.Request["tools"]);
-        var completionBudget = call.Request[call.BudgetField]!.GetValue<int>();
+        call.PromptTokens = call.Embeddings
+            ? TokenCounter.CountEmbeddingInput(call.Model, call.Request["input"])
+            : TokenCounter.CountPrompt(call.Model, call.Messages, call.Request["tools"]);
+        var completionBudget = call.Embeddings ? 0 : call.Request[call.BudgetField]!.GetValue<int>();
         var reserved = await reservations.ReserveAsync(call.Tenant, call.Model, call.PromptTokens, completionBudget, http.RequestAborted);
         if (reserved.StoreFailed)
         {
@@ -289,11 +312,17 @@ public sealed partial class LlmRouter(
                 continue;
             }
             var format = Formats.UpstreamFormats.Of(connector.Options.Format);
+            var path = call.Embeddings ? format.EmbeddingsPath : format.Path;
+            if (path is null)
+            {
+                call.Untranslatable ??= $"Connector '{connector.Options.Id}' ({connector.Options.Format}) serves no {call.ApiLabel}.";
+                continue;
+            }
             if (!bodies.TryGetValue(format, out var body))
             {
                 try
                 {
-                    bodies[format] = body = JsonSerializer.SerializeToUtf8Bytes(format.FromChat(call.Request));
+                    bodies[format] = body = JsonSerializer.SerializeToUtf8Bytes(call.Embeddings ? call.Request : format.FromChat(call.Request));
                 }
                 catch (Formats.InvalidLlmRequestException ex)
                 {
@@ -307,8 +336,8 @@ public sealed partial class LlmRouter(
             }
             http.Request.Body = new MemoryStream(body, writable: false);
             http.Request.Headers.ContentLength = body.Length;
-            tap.Decoder = format.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens));
-            var transformer = new ProviderTransformer(connector.Options, format, tap.Translates, call.Decision, call.Model);
+            tap.Decoder = call.Embeddings ? null : format.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens));
+            var transformer = new ProviderTransformer(connector.Options, format, path, tap.Translates, call.Decision, call.Model);
             var current = connector;
             var config = new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(connector.Options.StreamIdleTimeoutSeconds) };
             last = await boundary.ExecuteAsync(http, connector,
@@ -324,7 +353,7 @@ public sealed partial class LlmRouter(
                 break;
             }
         }
-        if (!call.Auto)
+        if (!call.Auto && !call.Embeddings)
         {
             // An explicit model never waits for routing, and its decision is recorded there once the answer is complete,
             // so that call shares neither the caller's time to first token nor the cores the answer is relayed on.
@@ -364,7 +393,8 @@ public sealed partial class LlmRouter(
         var served = ModelLabel(call.Candidates[0].Options, call.Model);
         var usage = tap.Usage;
         var prompt = Believable(usage?.PromptTokens);
-        var completion = Believable(usage?.CompletionTokens);
+        // Embeddings report no completion: there is none to charge.
+        var completion = call.Embeddings && usage?.CompletionTokens is null && prompt is not null ? 0 : Believable(usage?.CompletionTokens);
         var invalid = usage is { } u && (u.Unreadable || (u.PromptTokens is not null && prompt is null) || (u.CompletionTokens is not null && completion is null));
         if (invalid)
         {
@@ -505,13 +535,13 @@ public sealed partial class LlmRouter(
     }
 
     /// <summary>Sends the call to the provider in its connector's format with the provider's key, never the caller's.</summary>
-    private sealed class ProviderTransformer(ConnectorOptions connector, Formats.IUpstreamFormat format, bool translated, RoutingDecision? decision, string model)
+    private sealed class ProviderTransformer(ConnectorOptions connector, Formats.IUpstreamFormat format, string path, bool translated, RoutingDecision? decision, string model)
         : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext http, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
             await base.TransformRequestAsync(http, proxyRequest, destinationPrefix, cancellationToken);
-            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/" + format.Path);
+            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + "/" + path);
             HeaderPolicy.Apply(http.Request, proxyRequest, connector.ApiKey);
             format.Authorize(proxyRequest, connector.ApiKey);
             proxyRequest.Headers.AcceptEncoding.Clear(); // an answer the usage tap can read

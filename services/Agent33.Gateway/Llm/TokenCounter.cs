@@ -55,6 +55,19 @@ public static class TokenCounter
         return total;
     }
 
+    /// <summary>The tokens of an embeddings input: its texts counted, token arrays taken as they are.</summary>
+    public static long CountEmbeddingInput(string model, JsonNode? input)
+    {
+        var tokenizer = For(model);
+        return input switch
+        {
+            JsonValue value when value.TryGetValue<string>(out var text) => Count(tokenizer, text),
+            JsonArray items when items.All(i => i is JsonValue v && v.TryGetValue<long>(out _)) => items.Count, // one token array
+            JsonArray items => items.Sum(item => item is JsonArray tokens ? tokens.Count : CountNode(tokenizer, item)),
+            _ => 0,
+        };
+    }
+
     private static long CountNode(Tokenizer tokenizer, JsonNode? node) => node switch
     {
         null => 0,

@@ -88,6 +88,21 @@ public sealed class LlmEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Auto_is_effort_routed_for_an_anthropic_messages_call_too()
+    {
+        await using var gateway = Gateway();
+        var client = gateway.CreateClient(TestKeys.Writer);
+        using var body = new StringContent("""{"model":"auto","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json");
+        var response = await client.PostAsync("/v1/messages", body);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var model = response.Headers.GetValues("X-Agent33-Model").Single();
+        Assert.Contains(model, (string[])["small-model", "mid-model", "big-model"]);
+        Assert.Equal("heuristic", response.Headers.GetValues("X-Agent33-Effort-Source").Single());
+        Assert.Equal(model, _provider.Requests.Last().Body["model"]!.GetValue<string>());
+        Assert.Equal("message", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task The_official_sdk_gets_a_completion_with_usage_and_an_explicit_model_is_honoured()
     {
         await using var gateway = Gateway();

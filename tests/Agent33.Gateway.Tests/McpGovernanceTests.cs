@@ -60,6 +60,47 @@ public sealed class McpGovernanceTests : IAsyncLifetime
         Assert.Equal(hits, _upstream.Hits);
     }
 
+    [Fact]
+    public async Task An_argument_rule_refuses_a_call_whose_argument_it_does_not_allow_and_names_itself()
+    {
+        await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "mcp:tools", $"{_upstream.Address}/mcp", kind: "mcp", more:
+        [
+            ("Tools:Arguments:0:Name", "docs-about-resilience"), ("Tools:Arguments:0:Tool", "search_*"), ("Tools:Arguments:0:Pointer", "/query"),
+            ("Tools:Arguments:0:Match:0", "*breaker*"), ("Tools:Arguments:0:Match:1", "*retry*"),
+            ("Tools:Arguments:1:Name", "no-system-tables"), ("Tools:Arguments:1:Tool", "delete_records"), ("Tools:Arguments:1:Pointer", "/table"),
+            ("Tools:Arguments:1:Effect", "deny"), ("Tools:Arguments:1:Match:0", "pg_*"),
+        ]));
+        await using var client = await ConnectAsync(gateway);
+        Assert.NotEqual(true, (await client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "circuit breakers" })).IsError);
+        Assert.NotEqual(true, (await client.CallToolAsync("delete_records", new Dictionary<string, object?> { ["table"] = "users" })).IsError);
+
+        var hits = _upstream.Hits;
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "secrets" }).AsTask());
+        await Assert.ThrowsAnyAsync<Exception>(() => client.CallToolAsync("search_docs", new Dictionary<string, object?>()).AsTask()); // left out: refused too
+        await Assert.ThrowsAnyAsync<Exception>(() => client.CallToolAsync("delete_records", new Dictionary<string, object?> { ["table"] = "pg_authid" }).AsTask());
+        Assert.Equal(hits, _upstream.Hits);
+
+        Assert.Contains("docs-about-resilience", refused.Message); // the JSON-RPC error names the rule
+        using var content = new StringContent("""{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"search_docs","arguments":{"query":"secrets"}}}""",
+            Encoding.UTF8, "application/json");
+        using var response = await gateway.CreateClient(TestKeys.Writer).PostAsync("/connectors/mcp:tools", content);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("governance_blocked", problem.GetProperty("code").GetString());
+        Assert.Contains("Argument rule 'docs-about-resilience' refuses /query of tool 'search_docs'", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Arguments_that_are_not_an_object_cannot_be_judged_and_are_refused()
+    {
+        await using var gateway = DenyingDeletes(_upstream);
+        var client = gateway.CreateClient(TestKeys.Writer);
+        var hits = _upstream.Hits;
+        Assert.Equal((HttpStatusCode.Forbidden, "governance_blocked"),
+            await PostAsync(client, """{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_docs","arguments":["x"]}}"""u8.ToArray()));
+        Assert.Equal(hits, _upstream.Hits);
+    }
+
     private static GatewayFactory DenyingDeletes(Upstream upstream) =>
         new(GatewayFactory.Connector(0, "mcp:tools", $"{upstream.Address}/mcp", kind: "mcp", more: [("Tools:Deny:0", "delete_*")]));
 

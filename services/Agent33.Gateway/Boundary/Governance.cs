@@ -18,7 +18,7 @@ public enum Door
 }
 
 /// <summary>
-/// Decides, before anything else, whether a call may pass: policy packs, block lists, MCP tool rules. Every name a
+/// Decides, before anything else, whether a call may pass: policy packs, block lists, MCP tool and argument rules. Every name a
 /// call goes by is judged — the HTTP method, every method an override header names (<c>X-HTTP-Method-Override</c> …),
 /// the caller's <c>X-Connector-Operation</c> label and each JSON-RPC method — case-insensitively, so neither a
 /// label, an override nor a change of case can stand in for a blocked operation. An <c>llm</c> connector is reached
@@ -79,6 +79,10 @@ public sealed class Governance(IOptions<GovernanceOptions> options)
             else if (message.Tool is { } tool && !connector.Tools.Allows(tool))
             {
                 Deny(message.Method, $"Tool '{tool}' is not allowed on connector '{connector.Id}'.");
+            }
+            else if (message.Tool is { } called && connector.Tools.RefusingRule(called, message.Arguments) is { } rule)
+            {
+                Deny(message.Method, $"Argument rule '{rule.Name}' refuses {rule.Pointer} of tool '{called}' on connector '{connector.Id}'.");
             }
         }
         return reason is null ? null : new Denial(reason, denied);

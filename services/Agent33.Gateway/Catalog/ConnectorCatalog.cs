@@ -34,6 +34,10 @@ public sealed class ConnectorCatalog
             {
                 errors.Add($"{at}: an llm connector needs Models:<m> (model globs) and a Format of {string.Join(", ", ConnectorOptions.LlmFormats)}, not '{c.Format}'.");
             }
+            foreach (var (rule, m) in c.Tools.Arguments.Select((rule, m) => (rule, m)))
+            {
+                errors.AddRange(rule.Problems().Select(problem => $"{at}:Tools:Arguments:{m}: {problem}."));
+            }
             foreach (var destination in c.AllDestinations)
             {
                 if (!Uri.TryCreate(destination, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))

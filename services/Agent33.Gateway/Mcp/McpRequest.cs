@@ -4,8 +4,8 @@ using System.Text.Json.Nodes;
 
 namespace Agent33.Gateway.Mcp;
 
-/// <summary>One JSON-RPC message of a request: its method and, for <c>tools/call</c>, the tool it calls.</summary>
-public sealed record McpMessage(string Method, string? Tool);
+/// <summary>One JSON-RPC message of a request: its method and, for <c>tools/call</c>, the tool it calls and its arguments.</summary>
+public sealed record McpMessage(string Method, string? Tool, JsonObject? Arguments = null);
 
 /// <summary>What the gateway needs from an MCP (JSON-RPC) request: the messages, and the first id for an error.</summary>
 public sealed record McpRequest(IReadOnlyList<McpMessage> Messages, JsonNode? FirstId, bool IsBatch)
@@ -32,7 +32,7 @@ public sealed record McpRequest(IReadOnlyList<McpMessage> Messages, JsonNode? Fi
     /// <summary>
     /// Parses a JSON-RPC message or a flat batch of them. Null when the body cannot be governed: not strict UTF-8
     /// JSON, not an object or a non-empty array of objects, a <c>method</c> that is not a string, or a
-    /// <c>tools/call</c> whose <c>params.name</c> is not a string. A body with only responses has no messages.
+    /// <c>tools/call</c> whose <c>params.name</c> is not a string or whose <c>params.arguments</c> is not an object. A body with only responses has no messages.
     /// </summary>
     public static McpRequest? Parse(ReadOnlySpan<byte> body)
     {
@@ -75,14 +75,21 @@ public sealed record McpRequest(IReadOnlyList<McpMessage> Messages, JsonNode? Fi
                 return null;
             }
             string? tool = null;
+            JsonObject? arguments = null;
             if (name.Equals(ToolsCall, StringComparison.OrdinalIgnoreCase))
             {
                 if (message["params"] is not JsonObject parameters || parameters["name"] is not JsonValue toolName || !toolName.TryGetValue(out tool))
                 {
                     return null;
                 }
+                // Arguments that are neither absent nor an object cannot be judged by argument rules: refused as ungovernable.
+                arguments = parameters["arguments"] as JsonObject;
+                if (arguments is null && parameters["arguments"] is not null)
+                {
+                    return null;
+                }
             }
-            messages.Add(new McpMessage(name, tool));
+            messages.Add(new McpMessage(name, tool, arguments));
         }
         return new McpRequest(messages, firstId, isBatch);
     }

@@ -71,29 +71,42 @@ public static class WriteRateLimiting
                 }
                 // The factory runs once per key (the partitioned limiter caches the bucket), so nothing here allocates per request.
                 return store is null
-                    ? RateLimitPartition.GetTokenBucketLimiter(keyId, _ => LocalOptions(perSecond, burst))
-                    : RateLimitPartition.Get(keyId, key => new SharedTokenBucket($"{store.Scope}:{key}", new RedisTokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = Math.Max(burst, 1),
-                        TokensPerPeriod = perSecond,
-                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    }, new TokenBucketRateLimiter(LocalOptions(perSecond, burst)), store));
+                    ? RateLimitPartition.GetTokenBucketLimiter(keyId, _ => LocalOptions(Math.Max(burst, 1), perSecond, TimeSpan.FromSeconds(1)))
+                    : RateLimitPartition.Get(keyId, key => TokenBucket(key, Math.Max(burst, 1), perSecond, TimeSpan.FromSeconds(1), store));
             });
         });
         return services;
     }
 
-    private static TokenBucketRateLimiterOptions LocalOptions(int perSecond, int burst) => new()
+    /// <summary>
+    /// A token bucket under <paramref name="key"/> (within the store's scope): shared by every replica through Redis
+    /// when a store is given (this replica's own bucket deciding while the store cannot), else this process's own.
+    /// The one way the services build a rate limit, for write limits and any other.
+    /// </summary>
+    public static RateLimiter TokenBucket(string key, int tokenLimit, int tokensPerPeriod, TimeSpan period, RedisRateLimitStore? store)
     {
-        TokenLimit = Math.Max(burst, 1),
-        TokensPerPeriod = perSecond,
-        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        var local = new TokenBucketRateLimiter(LocalOptions(tokenLimit, tokensPerPeriod, period));
+        return store is null
+            ? local
+            : new SharedTokenBucket($"{store.Scope}:{key}", new RedisTokenBucketRateLimiterOptions
+            {
+                TokenLimit = tokenLimit,
+                TokensPerPeriod = tokensPerPeriod,
+                ReplenishmentPeriod = period,
+            }, local, store);
+    }
+
+    private static TokenBucketRateLimiterOptions LocalOptions(int tokenLimit, int tokensPerPeriod, TimeSpan period) => new()
+    {
+        TokenLimit = tokenLimit,
+        TokensPerPeriod = tokensPerPeriod,
+        ReplenishmentPeriod = period,
         QueueLimit = 0,
         AutoReplenishment = true,
     };
 
     /// <summary>Whole seconds, at least 1: the in-process bucket reports a TimeSpan, the Redis bucket whole seconds.</summary>
-    private static int RetryAfterSeconds(RateLimitLease lease)
+    public static int RetryAfterSeconds(RateLimitLease lease)
     {
         if (lease.TryGetMetadata(MetadataName.RetryAfter, out var wait))
         {

@@ -16,6 +16,7 @@ public static class GatewayServices
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<Governance>();
+        builder.Services.AddSingleton<Mcp.ToolRateLimits>();
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();

@@ -17,7 +17,7 @@ namespace Agent33.Gateway.Boundary;
 /// exactly one outcome (<see cref="CallOutcome"/>); the LLM door shares every step but the body and targets.
 /// </summary>
 public sealed partial class BoundaryPipeline(
-    Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets,
+    Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets, ToolRateLimits toolLimits,
     IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
     private const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
@@ -78,6 +78,17 @@ public sealed partial class BoundaryPipeline(
         if (Govern(settings, Door.Connector, method, label, mcp, HeaderPolicy.MethodOverrides(request.Headers), operationLabel) is { } denial)
         {
             await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", denial.Reason, mcp?.Error(denial.Reason));
+            return;
+        }
+        if (mcp is not null && toolLimits.Any
+            && await toolLimits.AcquireAsync(settings.Id, mcp, Agent33.ServiceDefaults.Auth.ApiCaller.From(http).Tenant, http.RequestAborted) is { } limited)
+        {
+            // The caller's own pace: counted as its fault, never against the upstream.
+            metrics.ToolRateLimited(settings.Id, limited.Tool);
+            CountCallerFault(connector, operationLabel, CallOutcome.CallerError);
+            OutcomeWriter.RetryAfter(http.Response, limited.RetryAfter);
+            var message = $"Tool '{limited.Tool}' of connector '{settings.Id}' is called more often than its limit for this tenant ({ToolRateLimits.Section}); retry after the time in Retry-After.";
+            await ProblemAsync(http, settings.Id, StatusCodes.Status429TooManyRequests, "rate_limited", message, mcp.Error(message));
             return;
         }
 

@@ -19,6 +19,7 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _retries;
     private readonly Counter<long> _denials;
     private readonly Counter<long> _transitions;
+    private readonly Counter<long> _toolRateLimited;
 
     public GatewayMetrics(IMeterFactory meters, ConnectorRegistry registry)
     {
@@ -30,6 +31,7 @@ public sealed class GatewayMetrics
         _retries = meter.CreateCounter<long>("connector_retries_total", description: "Retried connector call attempts.");
         _denials = meter.CreateCounter<long>("connector_governance_denials_total", description: "Operations refused by governance.");
         _transitions = meter.CreateCounter<long>("connector_circuit_transitions_total", description: "Circuit breaker transitions.");
+        _toolRateLimited = meter.CreateCounter<long>("mcp_tool_rate_limited_total", description: "MCP tool calls refused by a per-tool rate limit (Mcp:RateLimits), by connector and tool.");
         meter.CreateObservableGauge("connector_circuit_state", () => registry.All.Select(c =>
                 new Measurement<int>((int)c.Breaker.State, new KeyValuePair<string, object?>("connector", c.Options.Id))),
             description: "Circuit state per connector: 0 closed, 1 open, 2 half-open.");
@@ -68,6 +70,10 @@ public sealed class GatewayMetrics
     /// <summary>A governance denial of one operation; <paramref name="operation"/> must already be a bounded label.</summary>
     public void Denied(string connector, string operation) =>
         _denials.Add(1, new TagList { { "connector", connector }, { "operation", operation } });
+
+    /// <summary>A tool call over its per-tenant limit; the tool is one the configuration names (lower-cased), so the label set is bounded.</summary>
+    public void ToolRateLimited(string connector, string tool) =>
+        _toolRateLimited.Add(1, new TagList { { "connector", connector }, { "tool", tool.ToLowerInvariant() } });
 
     public void Transition(CircuitEvent change) =>
         _transitions.Add(1, new TagList { { "connector", change.ConnectorId }, { "from", change.OldState }, { "to", change.NewState } });

@@ -27,6 +27,9 @@ public sealed class LlmOptions
 
     /// <summary>Per-tenant daily budgets (<c>Llm:Budgets:&lt;tenant&gt;:DailyUsd</c>, <c>:DailyTokens</c>).</summary>
     public Dictionary<string, Spend.LlmBudget> Budgets { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Stored responses of <c>/v1/responses</c> (<c>Llm:Responses:RetentionDays</c>).</summary>
+    public ResponsesOptions Responses { get; set; } = new();
 }
 
 /// <summary>

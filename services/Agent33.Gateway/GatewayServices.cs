@@ -34,11 +34,15 @@ public static class GatewayServices
             // Spend shared by every replica; Aspire's integration adds the health check, tracing and metrics.
             builder.AddNpgsqlDbContext<Llm.Spend.GatewayDbContext>(Llm.Spend.GatewayDatabase.ConnectionName, settings => settings.DisableRetry = true);
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.PostgresSpendStore>();
+            builder.Services.AddSingleton<Llm.IResponseStore, Llm.PostgresResponseStore>();
         }
         else
         {
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
+            builder.Services.AddSingleton<Llm.IResponseStore, Llm.InMemoryResponseStore>();
         }
+        builder.Services.AddSingleton<Llm.StoredResponses>();
+        builder.Services.AddHostedService<Llm.ResponseRetention>();
         builder.Services.AddSingleton<Llm.EffortRoutingClient>();
         builder.Services.AddHostedService<Llm.RoutingKeyCheck>();
         // No retries on the way to routing: a routing service that is down must cost an LLM call nothing but the default model.

@@ -12,11 +12,14 @@ namespace Agent33.Gateway.Tests;
 
 /// <summary>
 /// A provider on loopback that speaks each upstream format the gateway knows, as their documentation describes it:
-/// OpenAI chat completions at <c>/openai/v1/chat/completions</c>, Anthropic Messages at <c>/anthropic/v1/messages</c>.
+/// OpenAI chat completions at <c>/openai/v1/chat/completions</c>, Anthropic Messages at <c>/anthropic/v1/messages</c>,
+/// OpenAI Responses at <c>/responses/v1/responses</c>.
 /// Its answers are fixed so tests can check them through any translation: when the request offers tools and the
 /// conversation does not end with a tool's result, it calls the first tool with <c>{"city":"Paris"}</c>; otherwise it
 /// answers "&lt;format&gt; says: &lt;the last user text or tool result&gt;", streamed in three pieces when asked.
-/// Usage: OpenAI 11 prompt / 7 completion tokens, Anthropic 13 input (10 uncached + 3 read from its cache) / 5 output.
+/// Usage: OpenAI 11 prompt / 7 completion tokens, Anthropic 13 input (10 uncached + 3 read from its cache) / 5 output,
+/// Responses 17 input (4 cached) / 3 output. A model whose name ends in <c>-cut</c> has its stream cut after the first
+/// piece of text (chat completions and Responses), without the end a complete stream has.
 /// Embeddings (<c>/openai/v1/embeddings</c>): one 3-dimensional vector per input, 4 prompt tokens per input.
 /// </summary>
 public sealed class FormatProvider : IAsyncDisposable
@@ -37,6 +40,7 @@ public sealed class FormatProvider : IAsyncDisposable
         app.MapPost("/openai/v1/chat/completions", async context => await provider.ChatAsync(context));
         app.MapPost("/anthropic/v1/messages", async context => await provider.MessagesAsync(context));
         app.MapPost("/openai/v1/embeddings", async context => await provider.EmbeddingsAsync(context));
+        app.MapPost("/responses/v1/responses", async context => await provider.ResponsesAsync(context));
         await app.StartAsync();
         provider._app = app;
         provider.Address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -49,6 +53,8 @@ public sealed class FormatProvider : IAsyncDisposable
         Requests.Enqueue((format, body, new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value))));
         return body;
     }
+
+    private static bool Cut(string? model) => model?.EndsWith("-cut", StringComparison.Ordinal) == true;
 
     private static bool Streams(JsonObject body) => body["stream"] is JsonValue s && s.GetValue<bool>();
 
@@ -91,6 +97,10 @@ public sealed class FormatProvider : IAsyncDisposable
             foreach (var piece in Pieces(text))
             {
                 await SendAsync(context, null, Chunk(new { content = piece }));
+                if (Cut(model))
+                {
+                    return;
+                }
             }
         }
         else
@@ -188,6 +198,83 @@ public sealed class FormatProvider : IAsyncDisposable
         await SendAsync(context, "message_delta", new { type = "message_delta", delta = new { stop_reason = tool is null ? "end_turn" : "tool_use", stop_sequence = (string?)null },
             usage = new { output_tokens = 5 } });
         await SendAsync(context, "message_stop", new { type = "message_stop" });
+    }
+
+    // ---------- OpenAI Responses ----------
+
+    private async Task ResponsesAsync(HttpContext context)
+    {
+        var body = await ReadAsync(context, "responses");
+        if (!context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.Ordinal) || body["input"] is null)
+        {
+            context.Response.StatusCode = 400;
+            await context.Response.WriteAsJsonAsync(new { error = new { message = "a bearer key and input are required", type = "invalid_request_error", code = (string?)null, param = (string?)null } });
+            return;
+        }
+        var input = body["input"] switch
+        {
+            JsonArray items => items,
+            var single => new JsonArray(new JsonObject { ["role"] = "user", ["content"] = single!.DeepClone() }),
+        };
+        var last = (JsonObject)input[^1]!;
+        var toolResult = (string?)last["type"] == "function_call_output" ? (string?)last["output"] : null;
+        var tool = body["tools"] is JsonArray { Count: > 0 } tools && toolResult is null ? (string?)tools[0]!["name"] : null;
+        var model = (string?)body["model"];
+        var text = $"responses says: {toolResult ?? Text(last["content"])}";
+        var usage = new { input_tokens = 17, input_tokens_details = new { cached_tokens = 4 }, output_tokens = 3, output_tokens_details = new { reasoning_tokens = 0 }, total_tokens = 20 };
+        object Item(string status, string? done) => tool is null
+            ? new { id = "msg_r1", type = "message", status, role = "assistant",
+                content = done is null ? Array.Empty<object>() : [new { type = "output_text", text = done, annotations = Array.Empty<object>() }] }
+            : new { id = "fc_r1", type = "function_call", status, call_id = "call_r1", name = tool, arguments = done ?? "" };
+        object Response(string status, object[] output, object? used) => new
+        {
+            id = "resp_upstream", @object = "response", created_at = 1, status, model, output, usage = used, error = (object?)null, incomplete_details = (object?)null,
+            parallel_tool_calls = true, tools = Array.Empty<object>(), store = false,
+        };
+        if (!Streams(body))
+        {
+            await context.Response.WriteAsJsonAsync(Response("completed", [Item("completed", tool is null ? text : "{\"city\":\"Paris\"}")], usage));
+            return;
+        }
+        context.Response.ContentType = "text/event-stream";
+        var sequence = 0;
+        Task Send(string type, object data)
+        {
+            var node = JsonSerializer.SerializeToNode(data)!.AsObject();
+            node.Insert(0, "type", type);
+            node["sequence_number"] = sequence++;
+            return SendAsync(context, type, node);
+        }
+        await Send("response.created", new { response = Response("in_progress", [], null) });
+        await Send("response.in_progress", new { response = Response("in_progress", [], null) });
+        await Send("response.output_item.added", new { output_index = 0, item = Item("in_progress", null) });
+        string done;
+        if (tool is null)
+        {
+            await Send("response.content_part.added", new { item_id = "msg_r1", output_index = 0, content_index = 0, part = new { type = "output_text", text = "", annotations = Array.Empty<object>() } });
+            foreach (var piece in Pieces(text))
+            {
+                await Send("response.output_text.delta", new { item_id = "msg_r1", output_index = 0, content_index = 0, delta = piece });
+                if (Cut(model))
+                {
+                    return;
+                }
+            }
+            await Send("response.output_text.done", new { item_id = "msg_r1", output_index = 0, content_index = 0, text });
+            await Send("response.content_part.done", new { item_id = "msg_r1", output_index = 0, content_index = 0, part = new { type = "output_text", text, annotations = Array.Empty<object>() } });
+            done = text;
+        }
+        else
+        {
+            foreach (var piece in (string[])["{\"city\":", "\"Paris\"}"])
+            {
+                await Send("response.function_call_arguments.delta", new { item_id = "fc_r1", output_index = 0, delta = piece });
+            }
+            done = "{\"city\":\"Paris\"}";
+            await Send("response.function_call_arguments.done", new { item_id = "fc_r1", output_index = 0, arguments = done });
+        }
+        await Send("response.output_item.done", new { output_index = 0, item = Item("completed", done) });
+        await Send("response.completed", new { response = Response("completed", [Item("completed", done)], usage) });
     }
 
     public ValueTask DisposeAsync() => _app.DisposeAsync();

@@ -49,12 +49,13 @@ public sealed class ConnectorOptions
 
     /// <summary>
     /// An <c>llm</c> connector's wire format: <c>openai</c> (chat completions at <c>{Destination}/chat/completions</c>),
-    /// <c>anthropic</c> (Messages at <c>{Destination}/messages</c>). Every inbound API reaches every format.
+    /// <c>anthropic</c> (Messages at <c>{Destination}/messages</c>), <c>openai-responses</c> (OpenAI Responses at
+    /// <c>{Destination}/responses</c>). Every inbound API reaches every format.
     /// </summary>
     public string Format { get; set; } = "openai";
 
     /// <summary>The formats an <c>llm</c> connector may speak.</summary>
-    public static readonly IReadOnlyList<string> LlmFormats = ["openai", "anthropic"];
+    public static readonly IReadOnlyList<string> LlmFormats = ["openai", "anthropic", "openai-responses"];
 
     /// <summary>The connector's own key, sent upstream as <c>Authorization: Bearer</c>; never the caller's.</summary>
     public string? ApiKey { get; set; }

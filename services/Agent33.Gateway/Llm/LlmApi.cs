@@ -30,10 +30,14 @@ public sealed class LlmOptions
 
     /// <summary>Per-tenant daily budgets (<c>Llm:Budgets:&lt;tenant&gt;:DailyUsd</c>, <c>:DailyTokens</c>).</summary>
     public Dictionary<string, Spend.LlmBudget> Budgets { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Stored responses of <c>/v1/responses</c> (<c>Llm:Responses:RetentionDays</c>).</summary>
+    public ResponsesOptions Responses { get; set; } = new();
 }
 
 /// <summary>
-/// The gateway as an OpenAI base URL (<c>{gateway}/v1</c>): <c>GET /v1/models</c> and <c>POST /v1/chat/completions</c>.
+/// The gateway as an OpenAI base URL (<c>{gateway}/v1</c>): <c>GET /v1/models</c>, <c>POST /v1/chat/completions</c>,
+/// <c>POST /v1/responses</c> (with its stored responses), and as an Anthropic one: <c>POST /v1/messages</c>.
 /// <c>model: "auto"</c> (or none) asks the routing service for the call's effort, model and token budget; the model is
 /// served by the first <c>llm</c> connector whose globs match it, through the whole boundary pipeline (governance,
 /// timeout, breaker, metrics); on <c>circuit_open</c>, a timeout, a 5xx or a 429 the next matching connector is tried.
@@ -60,12 +64,20 @@ public static class LlmApi
         app.MapPost("/v1/embeddings", (HttpContext http, LlmRouter router) => router.CompleteAsync(http, Embeddings))
             .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("OpenAI embeddings, governed and charged like any call.")
             .DisableAntiforgery();
+        app.MapPost("/v1/responses", (HttpContext http, LlmRouter router) => router.CompleteAsync(http, Responses))
+            .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("An OpenAI Responses call, effort-routed and governed, served by any llm connector's format; stored for the tenant unless store is false.")
+            .DisableAntiforgery();
+        app.MapGet("/v1/responses/{id}", StoredResponses.GetEndpointAsync)
+            .RequireAuthorization(Scopes.Read).WithTags("LLM").WithSummary("A stored response of the caller's tenant.");
+        app.MapDelete("/v1/responses/{id}", StoredResponses.DeleteEndpointAsync)
+            .RequireAuthorization(Scopes.Write).WithTags("LLM").WithSummary("Deletes a stored response of the caller's tenant.");
         return app;
     }
 
     private static readonly Formats.ChatCompletionsApi Chat = new();
     private static readonly Formats.MessagesApi Messages = new();
     private static readonly Formats.EmbeddingsApi Embeddings = new();
+    private static readonly Formats.ResponsesApi Responses = new();
 
     public sealed record UsageRow(string Day, string Model, long Requests, long PromptTokens, long CompletionTokens, decimal CostUsd, decimal? BudgetUsd, long? BudgetTokens,
         bool Estimated, long EstimatedRequests);
@@ -155,7 +167,7 @@ public sealed partial class LlmRouter(
             return;
         }
         var callerBody = http.Features.Get<IHttpResponseBodyFeature>()!;
-        var encoder = api.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens));
+        var encoder = api.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens), http);
         // The usage chunk the gateway asked for is dropped unless the caller asked too, or another API's answer needs it.
         var tap = new UsageTap(callerBody, dropUsageEvent: call.Streaming && !call.CallerWantsUsage && encoder is null,
             options.Value.MaxEventBytes, TokenCounter.For(call.Model), encoder) { Response = http.Response };

@@ -9,9 +9,13 @@ public static class ChatShapes
 {
     public static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
 
-    public static int? Int(JsonNode? node) => node is JsonValue v && v.TryGetValue<long>(out var n) && n is >= int.MinValue and <= int.MaxValue ? (int)n : null;
+    public static int? Int(JsonNode? node) => Integer(node) is >= int.MinValue and <= int.MaxValue and var n ? (int)n : null;
 
-    public static long Long(JsonNode? node) => node is JsonValue v && v.TryGetValue<long>(out var n) ? n : 0;
+    public static long Long(JsonNode? node) => Integer(node) ?? 0;
+
+    // A value the gateway set itself (the routed completion budget) holds an int, which TryGetValue<long> does not convert.
+    private static long? Integer(JsonNode? node) =>
+        node is not JsonValue v ? null : v.TryGetValue<long>(out var n) ? n : v.TryGetValue<int>(out var i) ? i : null;
 
     /// <summary>The text of a chat message's <c>content</c>: a string, or its text parts joined.</summary>
     public static string ContentText(JsonNode? content)

@@ -33,6 +33,9 @@ public interface IInboundApi
     /// <summary>The translator from chat answers to this API's, or null when this API is chat completions.</summary>
     AnswerTranslator? Answers(TranslationContext context);
 
+    /// <summary>The translator for one call whose answers echo its request (what <see cref="ToChatAsync"/> kept on the call); by default <see cref="Answers(TranslationContext)"/>.</summary>
+    AnswerTranslator? Answers(TranslationContext context, HttpContext http) => Answers(context);
+
     /// <summary>After the answer was relayed (kept state, e.g. a stored response); the default keeps nothing.</summary>
     ValueTask AfterAsync(HttpContext http, JsonObject chatRequest, AnswerTranslator? answers, bool succeeded) => ValueTask.CompletedTask;
 }
@@ -63,6 +66,7 @@ public static class UpstreamFormats
     {
         ["openai"] = new OpenAiChatFormat(),
         ["anthropic"] = new AnthropicFormat(),
+        ["openai-responses"] = new OpenAiResponsesFormat(),
     };
 
     public static IUpstreamFormat Of(string name) => ByName[name];

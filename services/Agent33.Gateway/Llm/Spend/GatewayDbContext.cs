@@ -43,7 +43,21 @@ public sealed class LlmReservationRow
     public DateTimeOffset ExpiresAt { get; set; }
 }
 
-/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, shared by every replica.</summary>
+/// <summary>A response of <c>POST /v1/responses</c> kept for its tenant (<c>store</c>): the response object as answered, and the conversation it continues as chat messages.</summary>
+public sealed class LlmStoredResponseRow
+{
+    public string Id { get; set; } = "";
+    public string TenantId { get; set; } = "";
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>The response object as the caller got it (JSON).</summary>
+    public string Response { get; set; } = "";
+
+    /// <summary>The turns so far, the answer's included, as chat completion messages (a JSON array), without the call's instructions.</summary>
+    public string Conversation { get; set; } = "";
+}
+
+/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend and stored responses, shared by every replica.</summary>
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
     public DbSet<LlmSpendRow> LlmSpend => Set<LlmSpendRow>();
@@ -51,6 +65,8 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
     public DbSet<LlmBudgetDay> LlmBudgetDays => Set<LlmBudgetDay>();
 
     public DbSet<LlmReservationRow> LlmReservations => Set<LlmReservationRow>();
+
+    public DbSet<LlmStoredResponseRow> LlmResponses => Set<LlmStoredResponseRow>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -89,6 +105,17 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             reservation.Property(r => r.CostUsd).HasColumnName("cost_usd").HasPrecision(18, 8);
             reservation.Property(r => r.ExpiresAt).HasColumnName("expires_at");
             reservation.HasIndex(r => r.ExpiresAt).HasDatabaseName("ix_llm_reservations_expires_at");
+        });
+        model.Entity<LlmStoredResponseRow>(response =>
+        {
+            response.ToTable("llm_responses");
+            response.HasKey(r => r.Id);
+            response.Property(r => r.Id).HasColumnName("id").HasMaxLength(64);
+            response.Property(r => r.TenantId).HasColumnName("tenant_id").HasMaxLength(64);
+            response.Property(r => r.CreatedAt).HasColumnName("created_at");
+            response.Property(r => r.Response).HasColumnName("response");
+            response.Property(r => r.Conversation).HasColumnName("conversation");
+            response.HasIndex(r => r.CreatedAt).HasDatabaseName("ix_llm_responses_created_at"); // the retention's sweep
         });
     }
 }

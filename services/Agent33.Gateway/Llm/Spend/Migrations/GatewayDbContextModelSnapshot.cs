@@ -145,6 +145,41 @@ namespace Agent33.Gateway.Llm.Spend.Migrations
 
                     b.ToTable("llm_spend", (string)null);
                 });
+
+            modelBuilder.Entity("Agent33.Gateway.Llm.Spend.LlmStoredResponseRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Conversation")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("conversation");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Response")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("response");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_llm_responses_created_at");
+
+                    b.ToTable("llm_responses", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }

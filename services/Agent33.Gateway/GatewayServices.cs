@@ -17,6 +17,7 @@ public static class GatewayServices
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<Governance>();
         builder.Services.AddSingleton<Mcp.ToolRateLimits>();
+        builder.Services.AddSingleton<Mcp.IToolPins, Mcp.NoToolPins>();
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();

@@ -1,0 +1,29 @@
+using System.Text.Json.Nodes;
+
+namespace Agent33.Gateway.Mcp;
+
+/// <summary>
+/// Pinned tool definitions: what a server lists is judged against the definition approved before, so a server that
+/// changes a tool after review (a "rug pull") cannot slip the change past the gateway. Every door that lists or calls
+/// MCP tools (<c>/connectors/{mcp-id}</c> and <c>/mcp</c>) asks this one place.
+/// </summary>
+public interface IToolPins
+{
+    /// <summary>
+    /// The tools of one connector's <c>tools/list</c> answer that may be shown (each a tool object as MCP lists it);
+    /// tools seen for the first time are pinned, changed ones withheld (or only reported, as <c>Mcp:Pinning</c> says).
+    /// </summary>
+    ValueTask<IReadOnlyList<JsonObject>> FilterAsync(string connector, IReadOnlyList<JsonObject> tools, CancellationToken cancellationToken);
+
+    /// <summary>Why a <c>tools/call</c> of <paramref name="tool"/> must be refused (its definition changed and is not approved), or null.</summary>
+    ValueTask<string?> RefuseCallAsync(string connector, string tool, CancellationToken cancellationToken);
+}
+
+/// <summary>No pinning: every tool as listed, every call allowed (until the pin store is configured).</summary>
+public sealed class NoToolPins : IToolPins
+{
+    public ValueTask<IReadOnlyList<JsonObject>> FilterAsync(string connector, IReadOnlyList<JsonObject> tools, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(tools);
+
+    public ValueTask<string?> RefuseCallAsync(string connector, string tool, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
+}

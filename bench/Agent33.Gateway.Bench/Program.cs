@@ -326,6 +326,10 @@ static async Task<int> RunLlmAsync(string? wrkForLlm, int requests, string backe
     {
         foreach (var (name, url) in ttftTargets)
         {
+            // A gateway keeps working for a moment after a call's last byte (the price correction it posts to routing
+            // beside the call); without a pause that tail lands on the next stream whenever it goes to the same gateway
+            // process, as "budgeted" follows "gateway", and would be charged to the reservation.
+            await Task.Delay(50);
             var started = Stopwatch.GetTimestamp();
             using var request = Post(name, url, Backend.StreamedChatBody);
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);

@@ -326,8 +326,8 @@ static async Task<int> RunLlmAsync(string? wrkForLlm, int requests, string backe
     {
         foreach (var (name, url) in ttftTargets)
         {
-            // A gateway keeps working for a moment after a call's last byte (the price correction it posts to routing
-            // beside the call); without a pause that tail lands on the next stream whenever it goes to the same gateway
+            // A gateway keeps working for a moment after a call's last byte (such as the price correction it posts to
+            // routing beside the call); without a pause that tail lands on the next stream whenever it goes to the same gateway
             // process, as "budgeted" follows "gateway", and would be charged to the reservation.
             await Task.Delay(50);
             var started = Stopwatch.GetTimestamp();

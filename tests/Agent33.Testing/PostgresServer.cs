@@ -22,6 +22,12 @@ public static class PostgresServer
     /// </summary>
     public static async Task<OwnPostgres> StartOwnAsync(bool durable = false) => await LocalCluster.StartAsync(durable);
 
+    /// <summary>
+    /// Whether <see cref="StartOwnAsync"/> can run here (the machine has initdb and postgres), so a benchmark can say
+    /// what is missing and stop before it starts anything else.
+    /// </summary>
+    public static bool LocalBinariesInstalled => LocalCluster.FindBinaries() is not null;
+
     private static async Task<IRunningServer> StartAsync()
     {
         IRunningServer server = DockerAnswers()
@@ -187,7 +193,7 @@ public static class PostgresServer
         private static string[] Args(bool asRoot, string binDir, string tool) =>
             asRoot ? ["-u", "postgres", "--", Path.Combine(binDir, tool)] : [];
 
-        private static string? FindBinaries()
+        internal static string? FindBinaries()
         {
             var candidates = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
                 .Concat(Directory.Exists("/usr/lib/postgresql")

@@ -66,7 +66,7 @@ public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStor
         object[] values = [reservation.Id, tenant, day, tokens, costUsd, expiresAt.ToUniversalTime(), budget.DailyTokens ?? NoTokenBudget, budget.DailyUsd ?? NoUsdBudget];
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            if (await ExecuteAsync(reserve, values, cancellationToken) == 1)
+            if (await ReserveWithoutWaitingForFlushAsync(reserve, values, cancellationToken) == 1)
             {
                 return reservation;
             }
@@ -145,14 +145,41 @@ public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStor
             .OrderByDescending(s => s.Day).ThenBy(s => s.Model).ToListAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// The reservation's statement in one batch (one implicit transaction) after <c>synchronous_commit = off</c> for
+    /// that transaction only: it is visible to every replica at once, as a committed row always is, but does not wait
+    /// for its WAL flush (3 ms of a 3.5 ms reservation on a virtual disk). A Postgres crash can forget the last
+    /// moments' reservations, the row and the day's reserved total together, so the books stay consistent; the
+    /// settlement after each call is a durable commit and flushes every reservation before it.
+    /// </summary>
+    private Task<int> ReserveWithoutWaitingForFlushAsync(string sql, object[] values, CancellationToken cancellationToken) =>
+        RunAsync(async connection =>
+        {
+            await using var batch = new Npgsql.NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new Npgsql.NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
+            var reserve = new Npgsql.NpgsqlBatchCommand(sql);
+            Bind(reserve.Parameters, values);
+            batch.BatchCommands.Add(reserve);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+            return reserve.RecordsAffected;
+        }, cancellationToken);
+
     private Task<int> ExecuteAsync(string sql, object[] values, CancellationToken cancellationToken) =>
-        RunAsync(sql, values, command => command.ExecuteNonQueryAsync(cancellationToken), cancellationToken);
+        RunAsync(async connection =>
+        {
+            await using var command = Command(connection, sql, values);
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
 
     private Task<T> ScalarAsync<T>(string sql, object[] values, CancellationToken cancellationToken) =>
-        RunAsync(sql, values, async command => (T)(await command.ExecuteScalarAsync(cancellationToken))!, cancellationToken);
+        RunAsync(async connection =>
+        {
+            await using var command = Command(connection, sql, values);
+            return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
+        }, cancellationToken);
 
-    /// <summary>One statement with positional parameters (<c>$1</c>…), on a pooled connection of the context's data source.</summary>
-    private async Task<T> RunAsync<T>(string sql, object[] values, Func<Npgsql.NpgsqlCommand, Task<T>> run, CancellationToken cancellationToken)
+    /// <summary>Statements with positional parameters (<c>$1</c>…), on a pooled connection of the context's data source.</summary>
+    private async Task<T> RunAsync<T>(Func<Npgsql.NpgsqlConnection, Task<T>> run, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
@@ -160,8 +187,7 @@ public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStor
         await connection.OpenAsync(cancellationToken);
         try
         {
-            await using var command = Command(connection, sql, values);
-            return await run(command);
+            return await run(connection);
         }
         finally
         {
@@ -172,11 +198,16 @@ public sealed class PostgresSpendStore(IServiceScopeFactory scopes) : ISpendStor
     private static Npgsql.NpgsqlCommand Command(Npgsql.NpgsqlConnection connection, string sql, object[] values)
     {
         var command = new Npgsql.NpgsqlCommand(sql, connection);
+        Bind(command.Parameters, values);
+        return command;
+    }
+
+    private static void Bind(Npgsql.NpgsqlParameterCollection parameters, object[] values)
+    {
         foreach (var value in values)
         {
-            command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = value });
+            parameters.Add(new Npgsql.NpgsqlParameter { Value = value });
         }
-        return command;
     }
 }
 

@@ -144,6 +144,12 @@ public sealed class LlmFormatsTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Every_format_the_catalog_accepts_has_a_translation_and_no_other()
+    {
+        Assert.Equal(Agent33.Gateway.Catalog.ConnectorOptions.LlmFormats.Order(), Agent33.Gateway.Llm.Formats.UpstreamFormats.Names.Order());
+    }
+
+    [Fact]
     public async Task Messages_errors_come_in_anthropics_shape_with_the_contracts_code()
     {
         await using var gateway = Gateway(("Llm:Budgets:tenant-a:DailyTokens", "1"));

@@ -262,7 +262,7 @@ public sealed class LlmResponsesTests : IAsyncLifetime
     [Fact]
     public void An_answer_cut_by_its_token_budget_is_an_incomplete_response()
     {
-        var translator = new ResponsesApi().Answers(new TranslationContext("o-model", 3));
+        var translator = new ResponsesApi().Answers(new TranslationContext("o-model", 3), new Microsoft.AspNetCore.Http.DefaultHttpContext());
         var answer = translator!.Answer(ChatShapes.Answer("chatcmpl-1", "o-model", 1, "partial", null, "length", 3, 10));
         Assert.Equal(("incomplete", "max_output_tokens"), ((string?)answer["status"], (string?)answer["incomplete_details"]!["reason"]));
         var result = ModelReaderWriter.Read<ResponseResult>(BinaryData.FromString(answer.ToJsonString()))!;

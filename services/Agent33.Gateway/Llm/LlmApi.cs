@@ -199,7 +199,7 @@ public sealed partial class LlmRouter(
         {
             var body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted) as JsonObject
                        ?? throw new JsonException("The body must be a JSON object.");
-            request = await api.ToChatAsync(body, http);
+            request = await api.ReadRequestAsync(body, http);
         }
         catch (JsonException ex)
         {

@@ -360,7 +360,7 @@ public sealed class MessagesApi : IInboundApi
 
     public ErrorShape Errors => ErrorShape.Anthropic;
 
-    public ValueTask<JsonObject> ToChatAsync(JsonObject body, HttpContext http)
+    public ValueTask<JsonObject> ReadRequestAsync(JsonObject body, HttpContext http)
     {
         foreach (var field in (string[])["thinking", "top_k", "container", "mcp_servers"])
         {
@@ -520,7 +520,7 @@ public sealed class MessagesApi : IInboundApi
         return new JsonObject { ["type"] = "function", ["function"] = function };
     }
 
-    public AnswerTranslator Answers(TranslationContext context) => new FromChat(context);
+    public AnswerTranslator Answers(TranslationContext context, HttpContext http) => new FromChat(context);
 
     /// <summary>Chat completion answers as Anthropic Messages.</summary>
     private sealed class FromChat(TranslationContext context) : AnswerTranslator

@@ -28,13 +28,13 @@ public interface IInboundApi
     ErrorShape Errors { get; }
 
     /// <summary>The caller's body as the internal request of its operation (throws <see cref="InvalidLlmRequestException"/>).</summary>
-    ValueTask<JsonObject> ToChatAsync(JsonObject body, HttpContext http);
+    ValueTask<JsonObject> ReadRequestAsync(JsonObject body, HttpContext http);
 
-    /// <summary>The translator from chat answers to this API's, or null when this API is chat completions.</summary>
-    AnswerTranslator? Answers(TranslationContext context);
-
-    /// <summary>The translator for one call whose answers echo its request (what <see cref="ToChatAsync"/> kept on the call); by default <see cref="Answers(TranslationContext)"/>.</summary>
-    AnswerTranslator? Answers(TranslationContext context, HttpContext http) => Answers(context);
+    /// <summary>
+    /// The translator from chat answers to this API's for one call (whose answers may echo what
+    /// <see cref="ReadRequestAsync"/> kept on <paramref name="http"/>), or null when this API is chat completions.
+    /// </summary>
+    AnswerTranslator? Answers(TranslationContext context, HttpContext http);
 
     /// <summary>After the answer was relayed (kept state, e.g. a stored response); the default keeps nothing.</summary>
     ValueTask AfterAsync(HttpContext http, JsonObject chatRequest, AnswerTranslator? answers, bool succeeded) => ValueTask.CompletedTask;
@@ -99,7 +99,7 @@ public sealed class ChatCompletionsApi : IInboundApi
 
     public ErrorShape Errors => ErrorShape.OpenAi;
 
-    public ValueTask<JsonObject> ToChatAsync(JsonObject body, HttpContext http)
+    public ValueTask<JsonObject> ReadRequestAsync(JsonObject body, HttpContext http)
     {
         if (body["messages"] is not JsonArray { Count: > 0 })
         {
@@ -108,7 +108,7 @@ public sealed class ChatCompletionsApi : IInboundApi
         return ValueTask.FromResult(body);
     }
 
-    public AnswerTranslator? Answers(TranslationContext context) => null;
+    public AnswerTranslator? Answers(TranslationContext context, HttpContext http) => null;
 }
 
 /// <summary>
@@ -123,7 +123,7 @@ public sealed class EmbeddingsApi : IInboundApi
 
     public ErrorShape Errors => ErrorShape.OpenAi;
 
-    public ValueTask<JsonObject> ToChatAsync(JsonObject body, HttpContext http)
+    public ValueTask<JsonObject> ReadRequestAsync(JsonObject body, HttpContext http)
     {
         var valid = body["input"] switch
         {
@@ -139,5 +139,5 @@ public sealed class EmbeddingsApi : IInboundApi
         return ValueTask.FromResult(body);
     }
 
-    public AnswerTranslator? Answers(TranslationContext context) => null;
+    public AnswerTranslator? Answers(TranslationContext context, HttpContext http) => null;
 }

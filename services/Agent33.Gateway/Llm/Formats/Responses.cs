@@ -385,7 +385,7 @@ public sealed class ResponsesApi : IInboundApi
 
     public ErrorShape Errors => ErrorShape.OpenAi;
 
-    public async ValueTask<JsonObject> ToChatAsync(JsonObject body, HttpContext http)
+    public async ValueTask<JsonObject> ReadRequestAsync(JsonObject body, HttpContext http)
     {
         foreach (var field in (string[])["conversation", "prompt"])
         {
@@ -636,8 +636,6 @@ public sealed class ResponsesApi : IInboundApi
                 return null;
         }
     }
-
-    public AnswerTranslator Answers(TranslationContext context) => new ToResponses(context, new JsonObject());
 
     public AnswerTranslator Answers(TranslationContext context, HttpContext http) =>
         new ToResponses(context, http.Items[CallKey] is ResponsesCall call ? call.Echo : new JsonObject());

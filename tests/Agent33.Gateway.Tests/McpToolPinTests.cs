@@ -257,4 +257,29 @@ public sealed class McpToolPinTests : IAsyncLifetime
             await database.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_pin_store_that_cannot_answer_lists_and_calls_no_tool()
+    {
+        var database = new PostgresFixture();
+        await database.InitializeAsync();
+        try
+        {
+            await using var gateway = Gateway(("ConnectionStrings:gateway", database.ConnectionString));
+            var client = gateway.CreateClient(TestKeys.Writer);
+            Assert.Equal(["delete_records", "search_docs"], await ListAsync(client));
+            await database.DisposeAsync(); // the database is gone
+
+            using var listing = await PostAsync(client, """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""");
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, "tool_pins_unavailable"), (listing.StatusCode, await listing.ProblemCodeAsync()));
+            var calls = _upstream.DriftingToolCalls;
+            var (status, body) = await CallAsync(client, "search_docs");
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, "tool_pins_unavailable", 5), (status, body.GetProperty("code").GetString(), body.GetProperty("id").GetInt32()));
+            Assert.Equal(calls, _upstream.DriftingToolCalls);
+        }
+        finally
+        {
+            await database.DisposeAsync();
+        }
+    }
 }

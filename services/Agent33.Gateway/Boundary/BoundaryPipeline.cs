@@ -134,21 +134,43 @@ public sealed partial class BoundaryPipeline(
 
     /// <summary>
     /// A <c>tools/call</c> of a tool whose definition changed since it was approved (<see cref="IToolPins"/>): refused
-    /// like governance refuses, before any rate limit is drawn from. True when it was refused.
+    /// like governance refuses, before any rate limit is drawn from. A pin store that cannot answer refuses the call
+    /// too (503): a tool that cannot be judged does not run. True when it was refused.
     /// </summary>
     private async Task<bool> RefuseChangedToolAsync(HttpContext http, ConnectorOptions settings, McpRequest mcp, string operationLabel)
     {
-        foreach (var message in mcp.Messages)
+        string? reason = null;
+        try
         {
-            if (message.Tool is { } tool && await pins.RefuseCallAsync(settings.Id, tool, http.RequestAborted) is { } reason)
+            foreach (var message in mcp.Messages)
             {
-                metrics.Denied(settings.Id, OperationLabels.For(McpRequest.ToolsCall, settings));
-                metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
-                await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "tool_definition_changed", reason, mcp.Error(reason));
-                return true;
+                if (message.Tool is { } tool && (reason = await pins.RefuseCallAsync(settings.Id, tool, http.RequestAborted)) is not null)
+                {
+                    break;
+                }
             }
         }
-        return false;
+        catch (ToolPinsUnavailableException)
+        {
+            metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
+            await PinsUnavailableAsync(http, settings.Id, ErrorShape.Problem, mcp);
+            return true;
+        }
+        if (reason is null)
+        {
+            return false;
+        }
+        metrics.Denied(settings.Id, OperationLabels.For(McpRequest.ToolsCall, settings));
+        metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
+        await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "tool_definition_changed", reason, mcp.Error(reason));
+        return true;
+    }
+
+    private static Task PinsUnavailableAsync(HttpContext http, string connectorId, ErrorShape shape, McpRequest? mcp)
+    {
+        const string message = "The pinned tool definitions cannot be checked right now, so no tool is listed or called; retry after the time in Retry-After.";
+        OutcomeWriter.RetryAfter(http.Response, TimeSpan.FromSeconds(5));
+        return OutcomeWriter.ErrorAsync(http, shape, StatusCodes.Status503ServiceUnavailable, "tool_pins_unavailable", message, connectorId, mcp?.Error(message));
     }
 
     /// <summary>
@@ -303,9 +325,19 @@ public sealed partial class BoundaryPipeline(
         if (call.Body.HoldAll && http.Response.StatusCode is >= 200 and < 300)
         {
             var encoding = http.Response.Headers.ContentEncoding;
-            var filtered = encoding.Count == 0 || encoding == "identity"
-                ? await ToolListFilter.FilterAsync(bytes, http.Response.ContentType, settings.Tools, (tools, ct) => pins.FilterAsync(settings.Id, tools, ct), http.RequestAborted)
-                : null;
+            byte[]? filtered;
+            try
+            {
+                filtered = encoding.Count == 0 || encoding == "identity"
+                    ? await ToolListFilter.FilterAsync(bytes, http.Response.ContentType, settings.Tools, (tools, ct) => pins.FilterAsync(settings.Id, tools, ct), http.RequestAborted)
+                    : null;
+            }
+            catch (ToolPinsUnavailableException)
+            {
+                http.Response.Clear();
+                await PinsUnavailableAsync(http, settings.Id, shape, null);
+                return;
+            }
             if (filtered is null)
             {
                 http.Response.Clear();

@@ -41,6 +41,9 @@ public enum ApprovalResult
     HashMismatch,
 }
 
+/// <summary>The pin store cannot answer (its database is down or unreachable): a door that cannot judge a tool refuses it.</summary>
+public sealed class ToolPinsUnavailableException(Exception inner) : Exception("The pinned MCP tool definitions cannot be read right now.", inner);
+
 /// <summary>
 /// Where pins are kept: Postgres (shared by every replica) when <c>ConnectionStrings:gateway</c> is set, else this
 /// process's memory, with the same semantics. Each write is one atomic step on the tool's row, so replicas agree.
@@ -67,26 +70,19 @@ public interface IToolPinStore
 /// </summary>
 public sealed class PostgresToolPinStore(IServiceScopeFactory scopes) : IToolPinStore
 {
-    public async Task<IReadOnlyList<ToolPin>> ListAsync(string? connector, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<ToolPin>> ListAsync(string? connector, CancellationToken cancellationToken) => WithDbAsync<IReadOnlyList<ToolPin>>(async db =>
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
         var rows = await db.McpToolPins.AsNoTracking().Where(p => connector == null || p.Connector == connector)
             .OrderBy(p => p.Connector).ThenBy(p => p.Tool).ToListAsync(cancellationToken);
         return [.. rows.Select(ToolPin.From)];
-    }
+    }, cancellationToken);
 
-    public async Task<IReadOnlyList<string>> WithheldAsync(string connector, CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
-        return await db.McpToolPins.AsNoTracking().Where(p => p.Connector == connector && p.PendingHash != null).Select(p => p.Tool).ToListAsync(cancellationToken);
-    }
+    public Task<IReadOnlyList<string>> WithheldAsync(string connector, CancellationToken cancellationToken) => WithDbAsync<IReadOnlyList<string>>(async db =>
+        await db.McpToolPins.AsNoTracking().Where(p => p.Connector == connector && p.PendingHash != null).Select(p => p.Tool).ToListAsync(cancellationToken),
+        cancellationToken);
 
-    public async Task<(PinObservation Observation, ToolPin Pin)> ObserveAsync(string connector, ToolDefinition definition, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<(PinObservation Observation, ToolPin Pin)> ObserveAsync(string connector, ToolDefinition definition, DateTimeOffset now, CancellationToken cancellationToken) => WithDbAsync<(PinObservation, ToolPin)>(async db =>
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
         var (tool, hash, canonical, at) = (definition.Name, definition.Hash, definition.Canonical, now.ToUniversalTime());
         var inserted = await db.Database.ExecuteSqlAsync($"""
             INSERT INTO mcp_tool_pins (connector, tool, approved_hash, approved_definition, first_seen_at)
@@ -120,12 +116,10 @@ public sealed class PostgresToolPinStore(IServiceScopeFactory scopes) : IToolPin
         }
         var row = await db.McpToolPins.AsNoTracking().SingleAsync(p => p.Connector == connector && p.Tool == tool, cancellationToken);
         return (observation, ToolPin.From(row));
-    }
+    }, cancellationToken);
 
-    public async Task<(ApprovalResult Result, ToolPin? Pin)> ApproveAsync(string connector, string tool, string? hash, string? approvedBy, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<(ApprovalResult Result, ToolPin? Pin)> ApproveAsync(string connector, string tool, string? hash, string? approvedBy, DateTimeOffset now, CancellationToken cancellationToken) => WithDbAsync<(ApprovalResult, ToolPin?)>(async db =>
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<GatewayDbContext>();
         var at = now.ToUniversalTime();
         // One statement: a change recorded between an admin's review and this approval cannot be approved unseen when the hash is given.
         var approved = await db.Database.ExecuteSqlAsync($"""
@@ -143,6 +137,20 @@ public sealed class PostgresToolPinStore(IServiceScopeFactory scopes) : IToolPin
         return approved == 1 ? (ApprovalResult.Approved, pin)
             : row.PendingHash is null ? (ApprovalResult.NothingPending, pin)
             : (ApprovalResult.HashMismatch, pin);
+    }, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on a context of its own; a database that cannot answer is <see cref="ToolPinsUnavailableException"/>.</summary>
+    private async Task<T> WithDbAsync<T>(Func<GatewayDbContext, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        try
+        {
+            return await work(scope.ServiceProvider.GetRequiredService<GatewayDbContext>());
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ToolPinsUnavailableException(ex);
+        }
     }
 
     private static Task<string> ApprovedHashAsync(GatewayDbContext db, string connector, string tool, CancellationToken cancellationToken) =>

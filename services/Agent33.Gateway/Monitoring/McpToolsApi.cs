@@ -23,15 +23,33 @@ public static class McpToolsApi
     {
         var group = app.MapGroup("/v1/mcp/tools").WithTags("MCP");
 
-        group.MapGet("/", async (string? connector, IToolPinStore store, PinningSettings settings, CancellationToken cancellationToken) =>
-                TypedResults.Ok(new PinsView(Name(settings.Mode), [.. (await store.ListAsync(connector, cancellationToken)).Select(p => View(p, settings.Mode))])))
+        group.MapGet("/", async Task<Results<Ok<PinsView>, ProblemHttpResult>> (string? connector, IToolPinStore store, PinningSettings settings, CancellationToken cancellationToken) =>
+            {
+                try
+                {
+                    return TypedResults.Ok(new PinsView(Name(settings.Mode), [.. (await store.ListAsync(connector, cancellationToken)).Select(p => View(p, settings.Mode))]));
+                }
+                catch (ToolPinsUnavailableException)
+                {
+                    return Unavailable();
+                }
+            })
             .RequireAuthorization(Scopes.Read).WithSummary("Every pinned MCP tool definition (or one connector's), with pending changes and their diff.");
 
         group.MapPost("/{connector}/{tool}/approve", async Task<Results<Ok<ToolPinView>, ProblemHttpResult>> (
                 string connector, string tool, string? hash, HttpContext http, IToolPinStore store, PinningSettings settings, TimeProvider clock) =>
             {
                 var approvedBy = http.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value;
-                var (result, pin) = await store.ApproveAsync(connector, tool, hash, approvedBy, clock.GetUtcNow(), http.RequestAborted);
+                ApprovalResult result;
+                ToolPin? pin;
+                try
+                {
+                    (result, pin) = await store.ApproveAsync(connector, tool, hash, approvedBy, clock.GetUtcNow(), http.RequestAborted);
+                }
+                catch (ToolPinsUnavailableException)
+                {
+                    return Unavailable();
+                }
                 return result switch
                 {
                     ApprovalResult.Approved => TypedResults.Ok(View(pin!, settings.Mode)),
@@ -53,6 +71,9 @@ public static class McpToolsApi
         pin.ApprovedHash, JsonNode.Parse(pin.ApprovedDefinition), pin.PendingHash, pin.PendingDefinition is null ? null : JsonNode.Parse(pin.PendingDefinition),
         pin.PendingDefinition is null ? [] : ToolDefinitions.Diff(pin.ApprovedDefinition, pin.PendingDefinition),
         pin.FirstSeenAt, pin.ChangedAt, pin.ApprovedAt, pin.ApprovedBy);
+
+    private static ProblemHttpResult Unavailable() =>
+        ApiProblem.ServiceUnavailable("tool_pins_unavailable", "The pinned tool definitions cannot be read right now.");
 
     private static string Name(PinningMode mode) => mode.ToString().ToLowerInvariant();
 }

@@ -68,9 +68,13 @@ public sealed partial class ToolPins(
                 }
                 continue;
             }
-            if (pins.TryGetValue(definition.Name, out var known) && known.ApprovedHash == definition.Hash && !known.IsWithheld)
+            if (pins.TryGetValue(definition.Name, out var known) && (known.PendingHash ?? known.ApprovedHash) == definition.Hash)
             {
-                shown.Add(tool);
+                // As recorded already (the approved definition, or the change pending): nothing to write.
+                if (!known.IsWithheld || settings.Mode == PinningMode.Warn)
+                {
+                    shown.Add(tool);
+                }
                 continue;
             }
             var (observation, pin) = await store.ObserveAsync(connector, definition, clock.GetUtcNow(), cancellationToken);

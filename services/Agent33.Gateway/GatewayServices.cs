@@ -17,7 +17,8 @@ public static class GatewayServices
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<Governance>();
         builder.Services.AddSingleton<Mcp.ToolRateLimits>();
-        builder.Services.AddSingleton<Mcp.IToolPins, Mcp.NoToolPins>();
+        builder.Services.AddSingleton(Mcp.PinningSettings.Parse(builder.Configuration[Mcp.PinningSettings.Key]));
+        builder.Services.AddSingleton<Mcp.IToolPins, Mcp.ToolPins>();
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
@@ -36,11 +37,13 @@ public static class GatewayServices
             builder.AddNpgsqlDbContext<Llm.Spend.GatewayDbContext>(Llm.Spend.GatewayDatabase.ConnectionName, settings => settings.DisableRetry = true);
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.PostgresSpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.PostgresResponseStore>();
+            builder.Services.AddSingleton<Mcp.IToolPinStore, Mcp.PostgresToolPinStore>();
         }
         else
         {
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.InMemoryResponseStore>();
+            builder.Services.AddSingleton<Mcp.IToolPinStore, Mcp.InMemoryToolPinStore>();
         }
         builder.Services.AddSingleton<Llm.StoredResponses>();
         builder.Services.AddHostedService<Llm.ResponseRetention>();

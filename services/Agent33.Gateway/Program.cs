@@ -14,6 +14,7 @@ await app.MigrateGatewayDatabaseAsync();
 
 app.MapDefaultEndpoints(ahead: pipeline => pipeline.UseConnectorFastPath(app));
 app.MapConnectorsApi();
+app.MapMcpToolsApi();
 app.MapLlmApi();
 app.MapConnectorProxy();
 app.MapUnknownConnectorFallback();

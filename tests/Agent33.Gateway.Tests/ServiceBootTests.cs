@@ -37,6 +37,7 @@ public sealed class OpenApiTests
         await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseTestKeys());
         await OpenApiContract.AssertRoutesAsync(factory.CreateClient(),
             ("GET", "/v1/connectors"), ("GET", "/v1/connectors/health"), ("GET", "/v1/connectors/{connectorId}"),
-            ("GET", "/v1/connectors/{connectorId}/events"), ("POST", "/v1/connectors/{connectorId}/circuit/reset"));
+            ("GET", "/v1/connectors/{connectorId}/events"), ("POST", "/v1/connectors/{connectorId}/circuit/reset"),
+            ("GET", "/v1/mcp/tools"), ("POST", "/v1/mcp/tools/{connector}/{tool}/approve"));
     }
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Net;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -29,6 +30,14 @@ public sealed class Upstream : IAsyncDisposable
     public IHeaderDictionary? LastHeaders { get; private set; }
 
     public System.Collections.Concurrent.ConcurrentQueue<System.Text.Json.JsonElement> Signals { get; } = new();
+
+    /// <summary>The description <c>/drifting-mcp</c> lists for <c>search_docs</c>: a test changes it to play a server that changes a tool after review.</summary>
+    public string SearchDocsDescription { get; set; } = "Searches documents.";
+
+    /// <summary>The <c>tools/call</c>s that reached <c>/drifting-mcp</c>.</summary>
+    public int DriftingToolCalls;
+
+    private int _listings;
 
     public static async Task<Upstream> StartAsync()
     {
@@ -147,6 +156,32 @@ public sealed class Upstream : IAsyncDisposable
                     break;
             }
             return Results.Bytes(body, context.Response.ContentType);
+        });
+        // A hand-written MCP server whose tools/list a test may change; every other listing writes its keys in
+        // reverse order, which is no change of the tools.
+        app.MapPost("/drifting-mcp", async (HttpContext context) =>
+        {
+            var request = (await JsonNode.ParseAsync(context.Request.Body))!;
+            var lists = request["method"]?.ToString() == "tools/list";
+            var reversed = lists && Interlocked.Increment(ref upstream._listings) % 2 == 0;
+            if (request["method"]?.ToString() == "tools/call")
+            {
+                Interlocked.Increment(ref upstream.DriftingToolCalls);
+            }
+            JsonObject Tool(string name, string description, string argument)
+            {
+                KeyValuePair<string, JsonNode?>[] fields =
+                [
+                    new("name", name), new("description", description),
+                    new("inputSchema", JsonNode.Parse($$$"""{"type":"object","properties":{"{{{argument}}}":{"type":"string"}},"required":["{{{argument}}}"]}""")),
+                ];
+                return new JsonObject(reversed ? fields.Reverse() : fields);
+            }
+            JsonNode result = lists
+                ? new JsonObject { ["tools"] = new JsonArray(Tool("search_docs", upstream.SearchDocsDescription, "query"), Tool("delete_records", "Deletes records.", "table")) }
+                : new JsonObject { ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = $"ran {request["params"]?["name"]}" }) };
+            var answer = new JsonObject { ["jsonrpc"] = "2.0", ["id"] = request["id"]?.DeepClone(), ["result"] = result };
+            return Results.Text(answer.ToJsonString(), "application/json");
         });
         app.MapMcp("/mcp");
         await app.StartAsync();

@@ -18,7 +18,7 @@ namespace Agent33.Gateway.Boundary;
 /// </summary>
 public sealed partial class BoundaryPipeline(
     Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets, ToolRateLimits toolLimits,
-    IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
+    IToolPins pins, IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
     private const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
     private const string OperationHeader = HeaderPolicy.OperationHeader;
@@ -80,6 +80,10 @@ public sealed partial class BoundaryPipeline(
             await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", denial.Reason, mcp?.Error(denial.Reason));
             return;
         }
+        if (mcp is not null && await RefuseChangedToolAsync(http, settings, mcp, operationLabel))
+        {
+            return;
+        }
         if (mcp is not null && toolLimits.Any
             && await toolLimits.AcquireAsync(settings.Id, mcp, Agent33.ServiceDefaults.Auth.ApiCaller.From(http).Tenant, http.RequestAborted) is { } limited)
         {
@@ -126,6 +130,47 @@ public sealed partial class BoundaryPipeline(
         }
         metrics.Call(connector.Id, operationLabel, CallOutcome.GovernanceBlocked);
         return denial;
+    }
+
+    /// <summary>
+    /// A <c>tools/call</c> of a tool whose definition changed since it was approved (<see cref="IToolPins"/>): refused
+    /// like governance refuses, before any rate limit is drawn from. A pin store that cannot answer refuses the call
+    /// too (503): a tool that cannot be judged does not run. True when it was refused.
+    /// </summary>
+    private async Task<bool> RefuseChangedToolAsync(HttpContext http, ConnectorOptions settings, McpRequest mcp, string operationLabel)
+    {
+        string? reason = null;
+        try
+        {
+            foreach (var message in mcp.Messages)
+            {
+                if (message.Tool is { } tool && (reason = await pins.RefuseCallAsync(settings.Id, tool, http.RequestAborted)) is not null)
+                {
+                    break;
+                }
+            }
+        }
+        catch (ToolPinsUnavailableException)
+        {
+            metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
+            await PinsUnavailableAsync(http, settings.Id, ErrorShape.Problem, mcp);
+            return true;
+        }
+        if (reason is null)
+        {
+            return false;
+        }
+        metrics.Denied(settings.Id, OperationLabels.For(McpRequest.ToolsCall, settings));
+        metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
+        await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "tool_definition_changed", reason, mcp.Error(reason));
+        return true;
+    }
+
+    private static Task PinsUnavailableAsync(HttpContext http, string connectorId, ErrorShape shape, McpRequest? mcp)
+    {
+        const string message = "The pinned tool definitions cannot be checked right now, so no tool is listed or called; retry after the time in Retry-After.";
+        OutcomeWriter.RetryAfter(http.Response, TimeSpan.FromSeconds(5));
+        return OutcomeWriter.ErrorAsync(http, shape, StatusCodes.Status503ServiceUnavailable, "tool_pins_unavailable", message, connectorId, mcp?.Error(message));
     }
 
     /// <summary>
@@ -272,15 +317,27 @@ public sealed partial class BoundaryPipeline(
         Task ErrorAsync(int status, string code, string message) => OutcomeWriter.ErrorAsync(http, shape, status, code, message, id);
     }
 
-    /// <summary>A held answer: a 408/429 relayed as it came, or a <c>tools/list</c> answer with the denied tools dropped.</summary>
-    private static async Task WriteHeldAsync(HttpContext http, BoundaryCall call, ErrorShape shape, HeldTranslation? translate)
+    /// <summary>A held answer: a 408/429 relayed as it came, or a <c>tools/list</c> answer with the denied and withheld (changed) tools dropped.</summary>
+    private async Task WriteHeldAsync(HttpContext http, BoundaryCall call, ErrorShape shape, HeldTranslation? translate)
     {
         var settings = call.Connector.Options;
         var bytes = translate is null ? call.Body.Held.ToArray() : translate(http.Response.StatusCode, call.Body.Held);
         if (call.Body.HoldAll && http.Response.StatusCode is >= 200 and < 300)
         {
             var encoding = http.Response.Headers.ContentEncoding;
-            var filtered = encoding.Count == 0 || encoding == "identity" ? ToolListFilter.Filter(bytes, http.Response.ContentType, settings.Tools) : null;
+            byte[]? filtered;
+            try
+            {
+                filtered = encoding.Count == 0 || encoding == "identity"
+                    ? await ToolListFilter.FilterAsync(bytes, http.Response.ContentType, settings.Tools, (tools, ct) => pins.FilterAsync(settings.Id, tools, ct), http.RequestAborted)
+                    : null;
+            }
+            catch (ToolPinsUnavailableException)
+            {
+                http.Response.Clear();
+                await PinsUnavailableAsync(http, settings.Id, shape, null);
+                return;
+            }
             if (filtered is null)
             {
                 http.Response.Clear();

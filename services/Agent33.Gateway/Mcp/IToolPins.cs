@@ -18,12 +18,3 @@ public interface IToolPins
     /// <summary>Why a <c>tools/call</c> of <paramref name="tool"/> must be refused (its definition changed and is not approved), or null.</summary>
     ValueTask<string?> RefuseCallAsync(string connector, string tool, CancellationToken cancellationToken);
 }
-
-/// <summary>No pinning: every tool as listed, every call allowed (until the pin store is configured).</summary>
-public sealed class NoToolPins : IToolPins
-{
-    public ValueTask<IReadOnlyList<JsonObject>> FilterAsync(string connector, IReadOnlyList<JsonObject> tools, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(tools);
-
-    public ValueTask<string?> RefuseCallAsync(string connector, string tool, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
-}

@@ -9,7 +9,7 @@ namespace Agent33.Gateway.Signals;
 
 /// <summary>
 /// Posts the gateway's learning signals — an <c>incident</c> when a connector's circuit opens (the edge from closed), a
-/// <c>performance</c> signal on a tenant's first LLM budget refusal of a day — in the background: the proxy path never waits on the learning service, and a failed post is only counted.
+/// <c>performance</c> signal on a tenant's first LLM budget refusal of a day, a <c>security</c> signal when an MCP tool's definition changes — in the background: the proxy path never waits on the learning service, and a failed post is only counted.
 /// </summary>
 public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfiguration configuration, IMeterFactory meters, ILogger<IncidentSignals> logger) : BackgroundService
 {
@@ -37,6 +37,33 @@ public sealed partial class IncidentSignals(IHttpClientFactory clients, IConfigu
         Source: Source,
         Context: new Dictionary<string, string> { ["tenant"] = tenant, ["budget"] = budget, ["day"] = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) },
         TenantId: tenant)));
+
+    /// <summary>
+    /// An MCP tool's definition changed from its pin: one signal per connector, tool and new definition (the replica that
+    /// recorded the change posts it). The short hash is in the summary, so the learning service does not merge two
+    /// different changes of one tool as repeats.
+    /// </summary>
+    public void ToolDefinitionChanged(string connector, string tool, string approvedHash, string pendingHash, IReadOnlyList<string> changed, Mcp.PinningMode mode) =>
+        _outbox.Writer.TryWrite(($"{connector}/{tool}", new SignalRequest(
+            SignalType: "security",
+            Type: null,
+            Severity: mode == Mcp.PinningMode.Enforce ? "medium" : "high",
+            Summary: $"MCP tool {tool} of connector {connector} changed its definition ({pendingHash[..12]})",
+            Details: $"Tool '{tool}' of connector '{connector}' is listed with a definition other than the approved one (sha256 {approvedHash} -> {pendingHash}); "
+                     + $"changed: {Capped(string.Join(", ", changed))}. "
+                     + (mode == Mcp.PinningMode.Enforce
+                         ? "It is withheld from tools/list and its calls answer tool_definition_changed until an admin reviews GET /v1/mcp/tools and approves it."
+                         : "Mcp:Pinning is warn, so it is still listed and callable; review it with GET /v1/mcp/tools."),
+            Source: Source,
+            Context: new Dictionary<string, string>
+            {
+                ["connector"] = connector, ["tool"] = tool, ["approved_hash"] = approvedHash, ["pending_hash"] = pendingHash,
+                ["changed"] = Capped(string.Join(",", changed)), ["pinning"] = mode.ToString().ToLowerInvariant(),
+            },
+            TenantId: null)));
+
+    /// <summary>Within the learning service's 2,000 characters for a context value (a schema can change in many places).</summary>
+    private static string Capped(string text) => text.Length <= 2000 ? text : text[..1997] + "...";
 
     /// <summary>The <c>source</c> the gateway's signals name.</summary>
     public const string Source = "connector-gateway";

@@ -57,7 +57,31 @@ public sealed class LlmStoredResponseRow
     public string Conversation { get; set; } = "";
 }
 
-/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend and stored responses, shared by every replica.</summary>
+/// <summary>
+/// One MCP tool's pinned definition (<c>mcp_tool_pins</c>): the definition approved (or first seen), and a changed one
+/// waiting for an admin. Definitions are kept in their canonical JSON, the text their hash is of.
+/// </summary>
+public sealed class McpToolPinRow
+{
+    public string Connector { get; set; } = "";
+    public string Tool { get; set; } = "";
+    public string ApprovedHash { get; set; } = "";
+    public string ApprovedDefinition { get; set; } = "";
+
+    /// <summary>The last listed definition that differs from the approved one; null when the server lists the approved one.</summary>
+    public string? PendingHash { get; set; }
+    public string? PendingDefinition { get; set; }
+    public DateTimeOffset FirstSeenAt { get; set; }
+
+    /// <summary>When the pending definition was first seen.</summary>
+    public DateTimeOffset? ChangedAt { get; set; }
+
+    /// <summary>When and by which key (its id) a change was approved; both null while the first definition seen holds.</summary>
+    public DateTimeOffset? ApprovedAt { get; set; }
+    public string? ApprovedBy { get; set; }
+}
+
+/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, stored responses and MCP tool pins, shared by every replica.</summary>
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
     public DbSet<LlmSpendRow> LlmSpend => Set<LlmSpendRow>();
@@ -67,6 +91,8 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
     public DbSet<LlmReservationRow> LlmReservations => Set<LlmReservationRow>();
 
     public DbSet<LlmStoredResponseRow> LlmResponses => Set<LlmStoredResponseRow>();
+
+    public DbSet<McpToolPinRow> McpToolPins => Set<McpToolPinRow>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -116,6 +142,22 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             response.Property(r => r.Response).HasColumnName("response");
             response.Property(r => r.Conversation).HasColumnName("conversation");
             response.HasIndex(r => r.CreatedAt).HasDatabaseName("ix_llm_responses_created_at"); // the retention's sweep
+        });
+        model.Entity<McpToolPinRow>(pin =>
+        {
+            pin.ToTable("mcp_tool_pins");
+            pin.HasKey(p => new { p.Connector, p.Tool });
+            // text, not a bounded varchar: a server's overlong tool name must not make the whole tools/list unanswerable.
+            pin.Property(p => p.Connector).HasColumnName("connector");
+            pin.Property(p => p.Tool).HasColumnName("tool");
+            pin.Property(p => p.ApprovedHash).HasColumnName("approved_hash").HasMaxLength(64);
+            pin.Property(p => p.ApprovedDefinition).HasColumnName("approved_definition");
+            pin.Property(p => p.PendingHash).HasColumnName("pending_hash").HasMaxLength(64);
+            pin.Property(p => p.PendingDefinition).HasColumnName("pending_definition");
+            pin.Property(p => p.FirstSeenAt).HasColumnName("first_seen_at");
+            pin.Property(p => p.ChangedAt).HasColumnName("changed_at");
+            pin.Property(p => p.ApprovedAt).HasColumnName("approved_at");
+            pin.Property(p => p.ApprovedBy).HasColumnName("approved_by").HasMaxLength(64);
         });
     }
 }

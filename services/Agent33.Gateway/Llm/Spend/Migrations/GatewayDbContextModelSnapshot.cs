@@ -180,6 +180,58 @@ namespace Agent33.Gateway.Llm.Spend.Migrations
 
                     b.ToTable("llm_responses", (string)null);
                 });
+
+            modelBuilder.Entity("Agent33.Gateway.Llm.Spend.McpToolPinRow", b =>
+                {
+                    b.Property<string>("Connector")
+                        .HasColumnType("text")
+                        .HasColumnName("connector");
+
+                    b.Property<string>("Tool")
+                        .HasColumnType("text")
+                        .HasColumnName("tool");
+
+                    b.Property<DateTimeOffset?>("ApprovedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("approved_at");
+
+                    b.Property<string>("ApprovedBy")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("approved_by");
+
+                    b.Property<string>("ApprovedDefinition")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("approved_definition");
+
+                    b.Property<string>("ApprovedHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("approved_hash");
+
+                    b.Property<DateTimeOffset?>("ChangedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("changed_at");
+
+                    b.Property<DateTimeOffset>("FirstSeenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("first_seen_at");
+
+                    b.Property<string>("PendingDefinition")
+                        .HasColumnType("text")
+                        .HasColumnName("pending_definition");
+
+                    b.Property<string>("PendingHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("pending_hash");
+
+                    b.HasKey("Connector", "Tool");
+
+                    b.ToTable("mcp_tool_pins", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }

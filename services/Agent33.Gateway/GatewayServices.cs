@@ -3,6 +3,7 @@ using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Catalog;
 using Agent33.Gateway.Signals;
 using Agent33.ServiceDefaults.Signals;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Transforms;
 
@@ -19,6 +20,8 @@ public static class GatewayServices
         builder.Services.AddSingleton<Mcp.ToolRateLimits>();
         builder.Services.AddSingleton(Mcp.PinningSettings.Parse(builder.Configuration[Mcp.PinningSettings.Key]));
         builder.Services.AddSingleton<Mcp.IToolPins, Mcp.ToolPins>();
+        builder.Services.AddSingleton<Mcp.McpSessionAffinity>();
+        AddSharedKeyRing(builder);
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
@@ -73,6 +76,8 @@ public static class GatewayServices
             .AddTransforms(transforms =>
             {
                 var key = catalog.Connectors.GetValueOrDefault(transforms.Route.RouteId)?.ApiKey;
+                var routeId = transforms.Route.RouteId;
+                var sessions = transforms.Services.GetRequiredService<Mcp.McpSessionAffinity>();
                 transforms.AddRequestTransform(context =>
                 {
                     HeaderPolicy.Apply(context.HttpContext.Request, context.ProxyRequest, key);
@@ -89,6 +94,7 @@ public static class GatewayServices
                     {
                         body.OnHeaders(response);
                     }
+                    sessions.Issue(context.HttpContext, routeId); // the server's Mcp-Session-Id becomes the gateway's
                     return ValueTask.CompletedTask;
                 });
                 if (catalog.Connectors.TryGetValue(transforms.Route.RouteId, out var connector) && connector.TakesCallerTargets)
@@ -103,6 +109,24 @@ public static class GatewayServices
             });
         builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, CallerTargets.GuardedClientFactory>();
         return builder;
+    }
+
+    /// <summary>The Data Protection key ring's directory, which every replica must share (a volume they all mount).</summary>
+    public const string DataProtectionKeysKey = "Gateway:DataProtectionKeys";
+
+    /// <summary>
+    /// Data Protection with a key ring every replica can read, so the gateway's MCP session ids open on any replica.
+    /// The application name is fixed: the default one derives from the content root, which differs between hosts,
+    /// images and test servers, and would give each its own keys. Without the setting, each replica keeps its own keys
+    /// (a single replica loses nothing; several answer each other's sessions 404).
+    /// </summary>
+    private static void AddSharedKeyRing(IHostApplicationBuilder builder)
+    {
+        var protection = builder.Services.AddDataProtection().SetApplicationName("Agent33.Gateway");
+        if (builder.Configuration[DataProtectionKeysKey] is { Length: > 0 } path)
+        {
+            protection.PersistKeysToFileSystem(new DirectoryInfo(path));
+        }
     }
 
     public static WebApplication MapConnectorProxy(this WebApplication app)

@@ -10,7 +10,7 @@ namespace Agent33.Gateway.Boundary;
 
 /// <summary>
 /// The boundary pipeline, inside YARP's proxy pipeline, one named step after another: the caller's headers
-/// (<see cref="HeaderPolicy"/>) → read and judge the body (<see cref="RequestBody"/>) → governance (<see cref="Govern"/>)
+/// (<see cref="HeaderPolicy"/>) → the MCP session's destination (<see cref="McpSessionAffinity"/>) → read and judge the body (<see cref="RequestBody"/>) → governance (<see cref="Govern"/>)
 /// → caller targets (<see cref="CallerTargets"/>) → total timeout → retry → circuit breaker → per-attempt metrics →
 /// forward (<see cref="ConnectorResilience"/>, whose last step is YARP's forwarder) → the answer, mapped to the
 /// contract's error codes (<see cref="AnswerAsync"/>, in the door's <see cref="ErrorShape"/>). Every call ends in
@@ -18,7 +18,7 @@ namespace Agent33.Gateway.Boundary;
 /// </summary>
 public sealed partial class BoundaryPipeline(
     Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets, ToolRateLimits toolLimits,
-    IToolPins pins, IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
+    IToolPins pins, McpSessionAffinity sessions, IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
     private const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
     private const string OperationHeader = HeaderPolicy.OperationHeader;
@@ -42,6 +42,16 @@ public sealed partial class BoundaryPipeline(
         }
         if (await RefuseUnsendableAsync(http, connector, OperationLabels.For(label ?? method, settings), ErrorShape.Problem))
         {
+            return;
+        }
+        if (sessions.Pin(http, settings.Id) is var pin and (SessionPin.Unknown or SessionPin.Gone))
+        {
+            // MCP's "session not found": the client starts a new session, which load balancing places anew. Nothing
+            // upstream is at fault, so nothing counts against it.
+            CountCallerFault(connector, OperationLabels.For(label ?? method, settings), CallOutcome.CallerError);
+            await ProblemAsync(http, settings.Id, StatusCodes.Status404NotFound, "session_not_found", pin == SessionPin.Gone
+                ? $"The {McpSessionAffinity.Header} names a session on a destination connector '{settings.Id}' no longer has; start a new session."
+                : $"The {McpSessionAffinity.Header} is not a session this gateway issued for connector '{settings.Id}'; start a new session.");
             return;
         }
 

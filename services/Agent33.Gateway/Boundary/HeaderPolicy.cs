@@ -12,7 +12,9 @@ namespace Agent33.Gateway.Boundary;
 /// <item><c>Host</c> is the destination's authority, never the gateway's;</item>
 /// <item>the caller's credentials (<c>Authorization</c>, <c>X-Api-Key</c>, <c>Cookie</c>, <c>Proxy-Authorization</c>) never
 /// go upstream; only the connector's own configured key does;</item>
-/// <item>the headers that speak to the gateway (<c>X-Connector-*</c>, <c>X-Agent33-Domain</c>) stay here.</item>
+/// <item>the headers that speak to the gateway (<c>X-Connector-*</c>, <c>X-Agent33-Domain</c>) stay here;</item>
+/// <item>a pinned MCP session's <c>Mcp-Session-Id</c> (the gateway's id) goes upstream as the server's own id
+/// (<see cref="Mcp.McpSessionAffinity"/>).</item>
 /// </list>
 /// Method-override headers are forwarded only after governance judged the method they name (<see cref="MethodOverrides"/>).
 /// </summary>
@@ -103,6 +105,7 @@ public static class HeaderPolicy
             from.Remove(name);
         }
         upstream.Headers.Host = null; // the destination's authority, from the request URI
+        Mcp.McpSessionAffinity.Restore(caller.HttpContext, upstream);
         if (connectorKey is { Length: > 0 })
         {
             upstream.Headers.Authorization = new AuthenticationHeaderValue("Bearer", connectorKey);

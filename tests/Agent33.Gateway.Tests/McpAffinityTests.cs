@@ -1,0 +1,250 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Agent33.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ModelContextProtocol.Client;
+using static Agent33.Gateway.Tests.GatewayCalls;
+
+namespace Agent33.Gateway.Tests;
+
+/// <summary>
+/// MCP session affinity: an <c>mcp</c> connector over two replicas of a stateful MCP server, each knowing only the
+/// sessions it issued, behind two gateway instances that share one Data Protection key directory and nothing else.
+/// Every request of a session reaches the replica that issued it, whichever gateway it passes.
+/// </summary>
+public sealed class McpAffinityTests : IAsyncLifetime
+{
+    private const string Id = "mcp:tools";
+    private McpReplica _one = null!;
+    private McpReplica _two = null!;
+    private readonly DirectoryInfo _keys = Directory.CreateTempSubdirectory("agent33-dp-keys-");
+
+    public async Task InitializeAsync() => (_one, _two) = (await McpReplica.StartAsync(), await McpReplica.StartAsync());
+
+    public async Task DisposeAsync()
+    {
+        await _one.DisposeAsync();
+        await _two.DisposeAsync();
+        _keys.Delete(recursive: true);
+    }
+
+    private GatewayFactory Gateway(bool fastPath, params McpReplica[] replicas) => new(
+    [
+        .. GatewayFactory.Connector(0, Id, $"{replicas[0].Address}/mcp", kind: "mcp",
+            more: [.. replicas.Skip(1).Select((r, i) => ($"Destinations:{i}", $"{r.Address}/mcp"))]),
+        ("Gateway:DataProtectionKeys", _keys.FullName), ("Gateway:FastPath", fastPath ? "true" : "false"),
+    ]);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_session_begun_on_one_gateway_reaches_the_replica_that_issued_it_through_another(bool fastPath)
+    {
+        await using var a = Gateway(fastPath, _one, _two);
+        a.CreateClient().Dispose(); // A starts first and writes the shared key ring
+        await using var b = Gateway(fastPath, _one, _two);
+        var doors = new Switch(a.Server.CreateHandler(), b.Server.CreateHandler());
+        var http = new HttpClient(doors) { BaseAddress = a.Server.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
+        var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(http.BaseAddress!, $"/connectors/{Id}"),
+            TransportMode = HttpTransportMode.StreamableHttp,
+        }, http, ownsHttpClient: true));
+        var session = client.SessionId;
+
+        doors.UseB = true; // every later request of the session passes gateway B, which never saw it begin
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(["delete_records", "search_docs", "slow_report"], (await client.ListToolsAsync()).Select(t => t.Name).Order());
+            var found = await client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = $"q{i}" });
+            Assert.NotEqual(true, found.IsError);
+        }
+        await client.DisposeAsync(); // ends the session: a DELETE, through B
+
+        var (issuer, other) = _one.Issued.IsEmpty ? (_two, _one) : (_one, _two);
+        var upstreamId = Assert.Single(issuer.Issued);
+        Assert.NotNull(session);
+        Assert.NotEqual(upstreamId, session); // the caller holds the gateway's id, never the server's
+        // (The client's first request, before it has a session, goes wherever load balancing sends it.)
+        Assert.DoesNotContain(other.Requests, r => r.SessionId is not null); // nothing of the session was placed elsewhere
+        var pinned = issuer.Requests.Where(r => r.SessionId is not null).ToList();
+        Assert.True(pinned.Count >= 9, $"{pinned.Count} requests of the session reached the replica that issued it");
+        Assert.All(pinned, r => Assert.Equal(upstreamId, r.SessionId)); // the server always gets its own id back
+        await Eventually.WaitUntilAsync(() => issuer.Requests.Any(r => r is { Method: "DELETE", SessionId: not null }), "the session's DELETE");
+        var monitoring = b.CreateClient(TestKeys.Reader);
+        await Eventually.WaitUntilAsync(async () => (await monitoring.GetFromJsonAsync<JsonElement>($"/v1/connectors/{Id}")).GetProperty("metrics") is var m
+            && m.GetProperty("total_calls").GetInt64() + m.GetProperty("client_cancelled").GetInt64() >= 8, // a client may close an answer's stream once it has its result
+            "gateway B to count the session's calls", seconds: 10);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_forged_or_tampered_session_id_is_404_reaches_no_replica_and_leaves_the_circuit_alone(bool fastPath)
+    {
+        await using var gateway = Gateway(fastPath, _one, _two);
+        var caller = gateway.CreateClient(TestKeys.Writer);
+        var (token, issuer) = await InitializeAsync(caller);
+        var upstreamId = Assert.Single(issuer.Issued);
+        var tampered = token[..(token.Length / 2)] + (token[token.Length / 2] == 'A' ? 'B' : 'A') + token[(token.Length / 2 + 1)..];
+        string[] forgeries = ["forged", Convert.ToBase64String(new byte[96]).TrimEnd('=').Replace('+', '-').Replace('/', '_'), tampered, upstreamId];
+        var hits = _one.Requests.Count + _two.Requests.Count;
+
+        foreach (var forged in forgeries)
+        {
+            using var answer = await PostAsync(caller, ListTools, forged);
+            Assert.True(answer.StatusCode == HttpStatusCode.NotFound, $"{forged}: {answer.StatusCode} {await answer.Content.ReadAsStringAsync()}");
+            Assert.Equal("session_not_found", await answer.ProblemCodeAsync());
+        }
+
+        Assert.Equal(hits, _one.Requests.Count + _two.Requests.Count); // answered by the gateway: no replica was asked
+        var connector = await gateway.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>($"/v1/connectors/{Id}");
+        Assert.Equal("closed", connector.GetProperty("circuit").GetProperty("state").GetString());
+        Assert.Equal(0, connector.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32());
+        Assert.Equal(forgeries.Length, connector.GetProperty("metrics").GetProperty("caller_errors").GetInt64());
+        Assert.Equal(forgeries.Length, Sample(await ScrapeAsync(gateway), "connector_calls_total", ("connector", Id), ("outcome", "caller_error")));
+        using var genuine = await PostAsync(caller, ListTools, token);
+        Assert.Equal(HttpStatusCode.OK, genuine.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_session_whose_destination_was_removed_is_404_on_a_gateway_without_it()
+    {
+        await using var before = Gateway(fastPath: true, _one, _two);
+        var caller = before.CreateClient(TestKeys.Writer);
+        string? token = null;
+        for (var i = 0; i < 30 && token is null; i++)
+        {
+            // Load balancing places each new session; one on replica one is the one to strand.
+            var (issued, issuer) = await InitializeAsync(caller);
+            token = issuer == _one ? issued : null;
+        }
+        Assert.NotNull(token);
+        await using var after = Gateway(fastPath: true, _two); // replica one left the connector
+        var hits = _two.Requests.Count;
+
+        using var stranded = await PostAsync(after.CreateClient(TestKeys.Writer), ListTools, token);
+        Assert.Equal(HttpStatusCode.NotFound, stranded.StatusCode);
+        Assert.Equal("session_not_found", await stranded.ProblemCodeAsync());
+        Assert.Equal(hits, _two.Requests.Count); // never sent to a replica that does not know the session
+        var connector = await after.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>($"/v1/connectors/{Id}");
+        Assert.Equal(0, connector.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32());
+        using var still = await PostAsync(caller, ListTools, token); // where replica one is still configured, the session lives
+        Assert.Equal(HttpStatusCode.OK, still.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_single_destination_connector_keeps_its_sessions_working_with_the_gateways_id()
+    {
+        await using var gateway = Gateway(fastPath: true, _one);
+        var http = gateway.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
+        await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(http.BaseAddress!, $"/connectors/{Id}"),
+            TransportMode = HttpTransportMode.StreamableHttp,
+        }, http, ownsHttpClient: true));
+
+        Assert.NotEqual(true, (await client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "x" })).IsError);
+        Assert.NotEqual(Assert.Single(_one.Issued), client.SessionId);
+        Assert.All(_one.Requests.Where(r => r.SessionId is not null), r => Assert.Equal(_one.Issued.Single(), r.SessionId));
+    }
+
+    private const string Initialize = """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"affinity-test","version":"1"}}}""";
+    private const string ListTools = """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""";
+
+    /// <summary>A new session through the gateway: the id the caller got, and the replica that issued it.</summary>
+    private async Task<(string Token, McpReplica Issuer)> InitializeAsync(HttpClient caller)
+    {
+        var (one, two) = (_one.Issued.Count, _two.Issued.Count);
+        using var answer = await PostAsync(caller, Initialize, null);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var token = Assert.Single(answer.Headers.GetValues("Mcp-Session-Id"));
+        return (token, _one.Issued.Count > one ? _one : _two.Issued.Count > two ? _two : throw new InvalidOperationException("no replica issued a session"));
+    }
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient caller, string json, string? session)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/connectors/{Id}") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (session is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Mcp-Session-Id", session);
+        }
+        var answer = await caller.SendAsync(request);
+        await answer.Content.LoadIntoBufferAsync();
+        return answer;
+    }
+
+    /// <summary>One client, two gateways: each request goes to the gateway chosen at the time.</summary>
+    private sealed class Switch(HttpMessageHandler a, HttpMessageHandler b) : HttpMessageHandler
+    {
+        private readonly HttpMessageInvoker _a = new(a), _b = new(b);
+        public volatile bool UseB;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            (UseB ? _b : _a).SendAsync(request, cancellationToken);
+
+        protected override void Dispose(bool disposing)
+        {
+            _a.Dispose();
+            _b.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>
+/// One replica of a stateful MCP server (the official SDK's) on loopback: issues its own session ids, answers 404
+/// to any other, and logs every request it gets with the session id it carried.
+/// </summary>
+internal sealed class McpReplica : IAsyncDisposable
+{
+    private WebApplication _app = null!;
+
+    public string Address { get; private set; } = "";
+    public ConcurrentQueue<(string Method, string? SessionId)> Requests { get; } = new();
+    public ConcurrentBag<string> Issued { get; } = [];
+
+    public static async Task<McpReplica> StartAsync()
+    {
+        var replica = new McpReplica();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddMcpServer().WithHttpTransport(o => o.Stateless = false).WithTools<UpstreamTools>(); // sessions: stateless is the default
+        var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            var session = context.Request.Headers["Mcp-Session-Id"];
+            replica.Requests.Enqueue((context.Request.Method, session.Count > 0 ? session.ToString() : null));
+            context.Response.OnStarting(() =>
+            {
+                if (session.Count == 0 && context.Response.Headers["Mcp-Session-Id"] is { Count: 1 } issued)
+                {
+                    replica.Issued.Add(issued.ToString());
+                }
+                return Task.CompletedTask;
+            });
+            return next();
+        });
+        app.MapMcp("/mcp");
+        await app.StartAsync();
+        replica._app = app;
+        replica.Address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return replica;
+    }
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
+}

@@ -18,6 +18,10 @@ public static class GatewayServices
         builder.Services.AddSingleton<Governance>();
         builder.Services.AddSingleton<Mcp.ToolRateLimits>();
         builder.Services.AddSingleton<Mcp.IToolPins, Mcp.NoToolPins>();
+        builder.Services.AddOptions<Mcp.McpAuditOptions>().BindConfiguration(Mcp.McpAuditOptions.Section);
+        builder.Services.AddSingleton<Mcp.McpAudit>();
+        builder.Services.AddHostedService<Mcp.McpAuditWriter>();
+        builder.Services.AddHostedService<Mcp.McpAuditRetention>();
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
@@ -36,11 +40,13 @@ public static class GatewayServices
             builder.AddNpgsqlDbContext<Llm.Spend.GatewayDbContext>(Llm.Spend.GatewayDatabase.ConnectionName, settings => settings.DisableRetry = true);
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.PostgresSpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.PostgresResponseStore>();
+            builder.Services.AddSingleton<Mcp.IMcpAuditStore, Mcp.PostgresMcpAuditStore>();
         }
         else
         {
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.InMemoryResponseStore>();
+            builder.Services.AddSingleton<Mcp.IMcpAuditStore, Mcp.InMemoryMcpAuditStore>();
         }
         builder.Services.AddSingleton<Llm.StoredResponses>();
         builder.Services.AddHostedService<Llm.ResponseRetention>();

@@ -22,6 +22,10 @@ public static class GatewayServices
         builder.Services.AddSingleton<Mcp.IToolPins, Mcp.ToolPins>();
         builder.Services.AddSingleton<Mcp.McpSessionAffinity>();
         AddSharedKeyRing(builder);
+        builder.Services.AddOptions<Mcp.McpAuditOptions>().BindConfiguration(Mcp.McpAuditOptions.Section);
+        builder.Services.AddSingleton<Mcp.McpAudit>();
+        builder.Services.AddHostedService<Mcp.McpAuditWriter>();
+        builder.Services.AddHostedService<Mcp.McpAuditRetention>();
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
@@ -41,12 +45,14 @@ public static class GatewayServices
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.PostgresSpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.PostgresResponseStore>();
             builder.Services.AddSingleton<Mcp.IToolPinStore, Mcp.PostgresToolPinStore>();
+            builder.Services.AddSingleton<Mcp.IMcpAuditStore, Mcp.PostgresMcpAuditStore>();
         }
         else
         {
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.InMemorySpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.InMemoryResponseStore>();
             builder.Services.AddSingleton<Mcp.IToolPinStore, Mcp.InMemoryToolPinStore>();
+            builder.Services.AddSingleton<Mcp.IMcpAuditStore, Mcp.InMemoryMcpAuditStore>();
         }
         builder.Services.AddSingleton<Llm.StoredResponses>();
         builder.Services.AddHostedService<Llm.ResponseRetention>();

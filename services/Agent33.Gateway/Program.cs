@@ -2,6 +2,7 @@ using Agent33.Gateway;
 using Agent33.Gateway.Connectors;
 using Agent33.Gateway.Llm;
 using Agent33.Gateway.Llm.Spend;
+using Agent33.Gateway.Mcp;
 using Agent33.Gateway.Monitoring;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -16,6 +17,7 @@ app.MapDefaultEndpoints(ahead: pipeline => pipeline.UseConnectorFastPath(app));
 app.MapConnectorsApi();
 app.MapMcpToolsApi();
 app.MapLlmApi();
+app.MapMcpAuditApi();
 app.MapConnectorProxy();
 app.MapUnknownConnectorFallback();
 

@@ -18,7 +18,7 @@ namespace Agent33.Gateway.Boundary;
 /// </summary>
 public sealed partial class BoundaryPipeline(
     Governance governance, GatewayMetrics metrics, ConnectorResilience resilience, TargetSockets sockets, ToolRateLimits toolLimits,
-    IToolPins pins, McpSessionAffinity sessions, IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
+    IToolPins pins, McpSessionAffinity sessions, McpAudit audit, IOptions<GovernanceOptions> options, ILogger<BoundaryPipeline> logger)
 {
     private const string TimeoutHeader = HeaderPolicy.TimeoutHeader;
     private const string OperationHeader = HeaderPolicy.OperationHeader;
@@ -27,6 +27,19 @@ public sealed partial class BoundaryPipeline(
     public const double MinTimeoutSeconds = 0.001;
 
     public async Task InvokeAsync(HttpContext http, ConnectorRuntime connector, Func<Task> forward)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (mcp, outcome) = await ServeAsync(http, connector, forward);
+        if (mcp is not null)
+        {
+            // Every tools/call the door decided, refusals included; a body never read names no tool, so is not audited.
+            var duration = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            audit.Record(http, connector.Options.Id, mcp, outcome, audit.Now - duration, duration);
+        }
+    }
+
+    /// <summary>The door's steps; returns the MCP request when its body was read, and the outcome label the call ended with.</summary>
+    private async Task<(McpRequest? Mcp, string Outcome)> ServeAsync(HttpContext http, ConnectorRuntime connector, Func<Task> forward)
     {
         var settings = connector.Options;
         var request = http.Request;
@@ -38,11 +51,11 @@ public sealed partial class BoundaryPipeline(
             CountCallerFault(connector, OperationLabels.For(label ?? method, settings), CallOutcome.CallerError);
             await ProblemAsync(http, settings.Id, StatusCodes.Status400BadRequest, "invalid_timeout",
                 $"{TimeoutHeader} must be one number of seconds, at least {MinTimeoutSeconds} (values above {settings.MaxTimeoutSeconds} are capped).");
-            return;
+            return (null, CallOutcome.CallerError.Label());
         }
         if (await RefuseUnsendableAsync(http, connector, OperationLabels.For(label ?? method, settings), ErrorShape.Problem))
         {
-            return;
+            return (null, CallOutcome.CallerError.Label());
         }
         if (sessions.Pin(http, settings.Id) is var pin and (SessionPin.Unknown or SessionPin.Gone))
         {
@@ -52,7 +65,7 @@ public sealed partial class BoundaryPipeline(
             await ProblemAsync(http, settings.Id, StatusCodes.Status404NotFound, "session_not_found", pin == SessionPin.Gone
                 ? $"The {McpSessionAffinity.Header} names a session on a destination connector '{settings.Id}' no longer has; start a new session."
                 : $"The {McpSessionAffinity.Header} is not a session this gateway issued for connector '{settings.Id}'; start a new session.");
-            return;
+            return (null, CallOutcome.CallerError.Label());
         }
 
         // Read and judge the body: every MCP body is judged; a body a retry may resend is kept.
@@ -69,7 +82,7 @@ public sealed partial class BoundaryPipeline(
             if (read != BodyRead.Buffered)
             {
                 await RefuseBodyAsync(http, connector, OperationLabels.For(label ?? method, settings), read, options.Value.MaxBufferedBodyBytes);
-                return;
+                return (null, CallOutcome.CallerError.Label());
             }
             if (mustJudge && (mcp = McpRequest.Parse(await RequestBody.ReadBufferedAsync(http))) is null)
             {
@@ -80,7 +93,7 @@ public sealed partial class BoundaryPipeline(
                 await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked",
                     "An MCP request body must be one JSON-RPC message or a flat batch of them, in strict UTF-8 JSON without duplicate names, "
                     + "with string methods and a string params.name for tools/call.");
-                return;
+                return (null, CallOutcome.GovernanceBlocked.Label());
             }
         }
         var operationLabel = OperationLabel(settings, method, label, mcp);
@@ -88,11 +101,11 @@ public sealed partial class BoundaryPipeline(
         if (Govern(settings, Door.Connector, method, label, mcp, HeaderPolicy.MethodOverrides(request.Headers), operationLabel) is { } denial)
         {
             await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", denial.Reason, mcp?.Error(denial.Reason));
-            return;
+            return (mcp, CallOutcome.GovernanceBlocked.Label());
         }
         if (mcp is not null && await RefuseChangedToolAsync(http, settings, mcp, operationLabel))
         {
-            return;
+            return (mcp, CallOutcome.GovernanceBlocked.Label());
         }
         if (mcp is not null && toolLimits.Any
             && await toolLimits.AcquireAsync(settings.Id, mcp, Agent33.ServiceDefaults.Auth.ApiCaller.From(http).Tenant, http.RequestAborted) is { } limited)
@@ -103,7 +116,7 @@ public sealed partial class BoundaryPipeline(
             OutcomeWriter.RetryAfter(http.Response, limited.RetryAfter);
             var message = $"Tool '{limited.Tool}' of connector '{settings.Id}' is called more often than its limit for this tenant ({ToolRateLimits.Section}); retry after the time in Retry-After.";
             await ProblemAsync(http, settings.Id, StatusCodes.Status429TooManyRequests, "rate_limited", message, mcp.Error(message));
-            return;
+            return (mcp, McpAudit.RateLimited);
         }
 
         if (settings.TakesCallerTargets)
@@ -114,7 +127,7 @@ public sealed partial class BoundaryPipeline(
                 metrics.Denied(settings.Id, operationLabel);
                 metrics.Call(settings.Id, operationLabel, CallOutcome.GovernanceBlocked);
                 await ProblemAsync(http, settings.Id, StatusCodes.Status403Forbidden, "governance_blocked", refusal);
-                return;
+                return (mcp, CallOutcome.GovernanceBlocked.Label());
             }
             http.Items[CallerTargets.ItemKey] = target;
         }
@@ -122,6 +135,12 @@ public sealed partial class BoundaryPipeline(
         var canRetry = (mcp?.IsReadOnly ?? idempotent) && (!hasBody || http.Request.Body.CanSeek);
         var (call, outcome) = await ExecuteAsync(http, connector, forward, operationLabel, canRetry, timeout, holdAll: mcp?.ListsTools == true);
         await AnswerAsync(http, call, outcome, ErrorShape.Problem);
+        return (mcp, outcome.Exception switch
+        {
+            null => outcome.Result.Kind.Label(),
+            TimeoutRejectedException => CallOutcome.Timeout.Label(),
+            _ => CallOutcome.Failure.Label(),
+        });
     }
 
     /// <summary>

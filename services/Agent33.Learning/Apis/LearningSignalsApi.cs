@@ -3,6 +3,7 @@ using System.Text.Json;
 using Agent33.Contracts.Learning;
 using Agent33.Learning.Domain;
 using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.Pages;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -265,17 +266,6 @@ public static class LearningSignalsApi
     private static TenantResolution ResolveTenant(ApiCaller caller, string? requested) =>
         caller.ResolveTenant(requested?.Trim() == ReferenceDefaultTenant && !caller.IsAdmin && !caller.Scopes.Contains("service") ? null : requested);
 
-    internal static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
-    {
-        value = fallback;
-        if (text is null)
-        {
-            return null;
-        }
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out value) || value < min || value > max)
-        {
-            return ApiProblem.BadRequest(code, $"{name} must be a whole number from {min} to {max}.");
-        }
-        return null;
-    }
+    internal static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value) =>
+        PageRequests.ParseInt(text, name, fallback, min, max, code, out value);
 }

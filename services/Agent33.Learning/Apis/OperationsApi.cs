@@ -6,6 +6,7 @@ using Agent33.Learning.LegacyMigration;
 using Agent33.Learning.Operations;
 using Agent33.Learning.Persistence;
 using Agent33.ServiceDefaults.Auth;
+using Agent33.ServiceDefaults.Pages;
 using Agent33.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;

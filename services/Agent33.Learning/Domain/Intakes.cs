@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Pages;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text.Json;
+using Agent33.ServiceDefaults.Pages;
 
 namespace Agent33.Learning.Domain;
 

@@ -1,4 +1,5 @@
 using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Pages;
 
 namespace Agent33.Learning.Domain;
 

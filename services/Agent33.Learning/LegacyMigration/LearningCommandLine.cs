@@ -5,6 +5,7 @@ using Agent33.Learning.Backup;
 using Agent33.Learning.Domain;
 using Agent33.Learning.Operations;
 using Agent33.Learning.Persistence;
+using Agent33.ServiceDefaults.Pages;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Npgsql;

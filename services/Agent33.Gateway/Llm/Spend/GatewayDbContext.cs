@@ -81,7 +81,39 @@ public sealed class McpToolPinRow
     public string? ApprovedBy { get; set; }
 }
 
-/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, stored responses and MCP tool pins, shared by every replica.</summary>
+/// <summary>
+/// One MCP <c>tools/call</c> that came through a connector's door (<c>mcp_audit</c>): who called which tool, how it
+/// ended, and a hash of its arguments. Never the caller's key, only its id.
+/// </summary>
+public sealed class McpAuditRow
+{
+    /// <summary>Unique, and the tie-breaker of the newest-first order (<see cref="ServiceDefaults.Pages.PageCursor"/>).</summary>
+    public string Id { get; set; } = "";
+
+    /// <summary>When the call reached the gateway.</summary>
+    public DateTimeOffset At { get; set; }
+
+    public string TenantId { get; set; } = "";
+
+    /// <summary>The API key's id (a prefix of its hash, as the key's principal carries it).</summary>
+    public string KeyId { get; set; } = "";
+
+    public string Connector { get; set; } = "";
+    public string Tool { get; set; } = "";
+
+    /// <summary>The call's outcome label, as in <c>connector_calls_total</c> (or <c>rate_limited</c>).</summary>
+    public string Outcome { get; set; } = "";
+
+    public double DurationMs { get; set; }
+
+    /// <summary>SHA-256 (hex) of the arguments as canonical JSON: the same arguments hash the same in any key order.</summary>
+    public string ArgumentsSha256 { get; set; } = "";
+
+    /// <summary>The arguments, configured fields redacted, as canonical JSON; only with <c>Mcp:Audit:Arguments</c>.</summary>
+    public string? Arguments { get; set; }
+}
+
+/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, stored responses, MCP tool pins and the MCP audit trail, shared by every replica.</summary>
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
     public DbSet<LlmSpendRow> LlmSpend => Set<LlmSpendRow>();
@@ -93,6 +125,7 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
     public DbSet<LlmStoredResponseRow> LlmResponses => Set<LlmStoredResponseRow>();
 
     public DbSet<McpToolPinRow> McpToolPins => Set<McpToolPinRow>();
+    public DbSet<McpAuditRow> McpAudit => Set<McpAuditRow>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -158,6 +191,24 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             pin.Property(p => p.ChangedAt).HasColumnName("changed_at");
             pin.Property(p => p.ApprovedAt).HasColumnName("approved_at");
             pin.Property(p => p.ApprovedBy).HasColumnName("approved_by").HasMaxLength(64);
+        });
+        model.Entity<McpAuditRow>(audit =>
+        {
+            audit.ToTable("mcp_audit");
+            audit.HasKey(a => a.Id);
+            audit.Property(a => a.Id).HasColumnName("id").HasMaxLength(32);
+            audit.Property(a => a.At).HasColumnName("at");
+            audit.Property(a => a.TenantId).HasColumnName("tenant_id").HasMaxLength(64);
+            audit.Property(a => a.KeyId).HasColumnName("key_id").HasMaxLength(64);
+            audit.Property(a => a.Connector).HasColumnName("connector").HasMaxLength(200);
+            audit.Property(a => a.Tool).HasColumnName("tool"); // the caller's to name: no length that could refuse a whole batch
+            audit.Property(a => a.Outcome).HasColumnName("outcome").HasMaxLength(32);
+            audit.Property(a => a.DurationMs).HasColumnName("duration_ms");
+            audit.Property(a => a.ArgumentsSha256).HasColumnName("arguments_sha256").HasMaxLength(64);
+            audit.Property(a => a.Arguments).HasColumnName("arguments");
+            // Every read is one tenant's, newest first (the page's keyset); the retention's sweep goes by time alone.
+            audit.HasIndex(a => new { a.TenantId, a.At, a.Id }).HasDatabaseName("ix_mcp_audit_tenant_id_at");
+            audit.HasIndex(a => a.At).HasDatabaseName("ix_mcp_audit_at");
         });
     }
 }

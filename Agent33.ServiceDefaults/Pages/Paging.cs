@@ -1,10 +1,9 @@
 using System.Linq.Expressions;
-using Microsoft.EntityFrameworkCore;
 
-namespace Agent33.Learning.Domain;
+namespace Agent33.ServiceDefaults.Pages;
 
 /// <summary>
-/// Keyset paging over an EF query, one way for every list: <see cref="Within"/> keeps a page's time range,
+/// Keyset paging over a query (EF's, or rows in memory), one way for every list: <see cref="Within"/> keeps a page's time range,
 /// <see cref="NewestFirst"/> adds the position and the order, <see cref="TakePageAsync"/> reads the page.
 /// </summary>
 public static class Paging
@@ -44,7 +43,18 @@ public static class Paging
     public static async Task<Page<TOut>> TakePageAsync<TRow, TOut>(
         this IQueryable<TRow> ordered, int limit, Func<TRow, PageCursor> position, Func<TRow, TOut> view, CancellationToken ct)
     {
-        var found = await ordered.Take(limit + 1).ToListAsync(ct);
+        var found = new List<TRow>(limit + 1);
+        if (ordered.Take(limit + 1) is IAsyncEnumerable<TRow> database)
+        {
+            await foreach (var row in database.WithCancellation(ct))
+            {
+                found.Add(row);
+            }
+        }
+        else
+        {
+            found.AddRange(ordered.Take(limit + 1)); // rows in memory: a store without a database
+        }
         var more = found.Count > limit;
         if (more)
         {

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Microsoft.AspNetCore.WebUtilities;
 
-namespace Agent33.Learning.Domain;
+namespace Agent33.ServiceDefaults.Pages;
 
 /// <summary>
 /// Where a page ends, in the order every list is read: newest first by time, then by key (each record's unique id).

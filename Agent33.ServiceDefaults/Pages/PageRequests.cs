@@ -1,13 +1,13 @@
 using System.Globalization;
-using Agent33.Learning.Domain;
 using Agent33.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Http.HttpResults;
 
-namespace Agent33.Learning.Apis;
+namespace Agent33.ServiceDefaults.Pages;
 
 /// <summary>
-/// The paging query of the list routes — <c>limit</c>, <c>after</c> (the cursor from a <c>Link: rel="next"</c>),
+/// The paging query of every list route (the learning service's, the gateway's MCP audit) — <c>limit</c>, <c>after</c> (the cursor from a <c>Link: rel="next"</c>),
 /// <c>since</c> and <c>until</c> (ISO 8601; since inclusive, until exclusive) — and the RFC 8288 link to the next page.
 /// </summary>
 public static class PageRequests
@@ -17,7 +17,7 @@ public static class PageRequests
     public static ProblemHttpResult? Parse(string? limit, string? after, string? since, string? until, out PageQuery page)
     {
         page = new PageQuery(50);
-        if (LearningSignalsApi.ParseInt(limit, "limit", 50, 1, MaxLimit, "invalid_limit", out var count) is { } badLimit)
+        if (ParseInt(limit, "limit", 50, 1, MaxLimit, "invalid_limit", out var count) is { } badLimit)
         {
             return badLimit;
         }
@@ -61,6 +61,21 @@ public static class PageRequests
             { "after", cursor.Encode() },
         };
         http.Response.Headers.Link = $"<{http.Request.PathBase}{http.Request.Path}{query.ToQueryString()}>; rel=\"next\"";
+    }
+
+    /// <summary>A whole number query value from <paramref name="min"/> to <paramref name="max"/>; <paramref name="fallback"/> when absent.</summary>
+    public static ProblemHttpResult? ParseInt(string? text, string name, int fallback, int min, int max, string code, out int value)
+    {
+        value = fallback;
+        if (text is null)
+        {
+            return null;
+        }
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out value) || value < min || value > max)
+        {
+            return ApiProblem.BadRequest(code, $"{name} must be a whole number from {min} to {max}.");
+        }
+        return null;
     }
 
     private static ProblemHttpResult? ParseTime(string? text, string name, out DateTimeOffset? value)

@@ -86,7 +86,8 @@ public sealed class ApiKeyStore
 
     public static AuthenticateResult Success(string tenant, IEnumerable<string> scopes, string keyId)
     {
-        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant), new(ApiKeyAuthentication.KeyIdClaim, keyId) };
+        // The key's id is also the caller's name: what binds a stateful session (MCP's) to the key that opened it.
+        var claims = new List<Claim> { new(ApiKeyAuthentication.TenantClaim, tenant), new(ApiKeyAuthentication.KeyIdClaim, keyId), new(ClaimTypes.NameIdentifier, keyId) };
         claims.AddRange(scopes.Select(s => new Claim(ApiKeyAuthentication.ScopeClaim, s)));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyAuthentication.Scheme));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyAuthentication.Scheme));

@@ -29,6 +29,8 @@ public static class GatewayServices
         builder.Services.AddSingleton<ConnectorResilience>();
         builder.Services.AddSingleton<TargetSockets>();
         builder.Services.AddSingleton<BoundaryPipeline>();
+        builder.Services.AddSingleton<Connectors.ConnectorDoor>();
+        builder.AddMcpAggregate();
         builder.Services.AddSingleton<IncidentSignals>();
         builder.Services.AddOptions<Llm.LlmOptions>().BindConfiguration(Llm.LlmOptions.Section);
         builder.Services.AddSingleton<Llm.LlmMetrics>();

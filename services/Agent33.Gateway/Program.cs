@@ -18,6 +18,7 @@ app.MapConnectorsApi();
 app.MapMcpToolsApi();
 app.MapLlmApi();
 app.MapMcpAuditApi();
+app.MapMcpAggregate();
 app.MapConnectorProxy();
 app.MapUnknownConnectorFallback();
 

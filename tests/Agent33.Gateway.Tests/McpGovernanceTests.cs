@@ -143,13 +143,13 @@ public sealed class McpGovernanceTests : IAsyncLifetime
             _ => Encoding.UTF8.GetBytes(DeleteCall.Replace("users", "us\uFFFDers")).Select(b => b == 0xEF ? (byte)0xC3 : b).ToArray(),
         };
         var hits = _upstream.Hits;
-        var deletes = UpstreamTools.DeleteRecordsCalls;
+        var deletes = _upstream.DeleteRecordsCalls;
 
         // Past the inspection limit it is the caller's 413; anything unreadable is governance's 403.
         Assert.Equal(disguise == "padded past the inspection limit" ? (HttpStatusCode.RequestEntityTooLarge, "payload_too_large") : (HttpStatusCode.Forbidden, "governance_blocked"),
             await PostAsync(client, body));
         Assert.Equal(hits, _upstream.Hits);
-        Assert.Equal(deletes, UpstreamTools.DeleteRecordsCalls);
+        Assert.Equal(deletes, _upstream.DeleteRecordsCalls);
     }
 
     [Fact]
@@ -193,7 +193,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
             (4, message.Select(m => Encoding.UTF8.GetBytes(m.ToJsonString()))),
             (2, message.Array[1, 4].Select(batch => Encoding.UTF8.GetBytes(new JsonArray([.. batch]).ToJsonString()))),
             (2, message.Select(m => Encoding.UTF8.GetBytes(m.ToJsonString())).SelectMany(FuzzInputs.Broken)));
-        var deletes = UpstreamTools.DeleteRecordsCalls;
+        var deletes = _upstream.DeleteRecordsCalls;
         int refused = 0, passed = 0;
 
         await body.SampleAsync(async bytes =>
@@ -210,7 +210,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
             }
         }, iter: 400, threads: 1, print: b => Encoding.UTF8.GetString(b));
 
-        Assert.Equal(deletes, UpstreamTools.DeleteRecordsCalls);
+        Assert.Equal(deletes, _upstream.DeleteRecordsCalls);
         Assert.True(refused > 20 && passed > 20, $"{refused} refused, {passed} passed");
     }
 }

@@ -166,11 +166,11 @@ public sealed class SecurityTests : IAsyncLifetime
     {
         await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, "mcp:tools", $"{_upstream.Address}/mcp", kind: "mcp", more: [("Tools:Deny:0", "delete_*")]));
         var hits = _upstream.Hits;
-        var deletes = UpstreamTools.DeleteRecordsCalls;
+        var deletes = _upstream.DeleteRecordsCalls;
         var (status, code, _) = await CallAsync(gateway.CreateClient(TestKeys.Writer), "/connectors/mcp:tools", new HttpMethod(method), Json(body),
             ("Accept", "application/json, text/event-stream"));
         Assert.Equal((HttpStatusCode.Forbidden, "governance_blocked"), (status, code));
-        Assert.Equal((hits, deletes), (_upstream.Hits, UpstreamTools.DeleteRecordsCalls));
+        Assert.Equal((hits, deletes), (_upstream.Hits, _upstream.DeleteRecordsCalls));
     }
 
     [Theory]

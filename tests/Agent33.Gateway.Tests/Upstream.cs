@@ -34,6 +34,9 @@ public sealed class Upstream : IAsyncDisposable
     /// <summary>The description <c>/drifting-mcp</c> lists for <c>search_docs</c>: a test changes it to play a server that changes a tool after review.</summary>
     public string SearchDocsDescription { get; set; } = "Searches documents.";
 
+    /// <summary>How often this server's destructive tool really ran: governance tests require it never to move (per server, as tests run in parallel).</summary>
+    public int DeleteRecordsCalls;
+
     /// <summary>The <c>tools/call</c>s that reached <c>/drifting-mcp</c>.</summary>
     public int DriftingToolCalls;
 
@@ -44,6 +47,7 @@ public sealed class Upstream : IAsyncDisposable
         var upstream = new Upstream();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddSingleton(upstream); // the tools count their calls on their own server
         builder.Services.AddMcpServer().WithHttpTransport(o => o.Stateless = true).WithTools<UpstreamTools>();
         var app = builder.Build();
         app.Use(async (context, next) =>
@@ -199,9 +203,6 @@ public sealed class UpstreamTools
     [McpServerTool(Name = "search_docs", ReadOnly = true), Description("Searches documents.")]
     public static string SearchDocs(string query) => $"found {query}";
 
-    /// <summary>How often the destructive tool really ran: governance tests require it never to move.</summary>
-    public static int DeleteRecordsCalls;
-
     /// <summary>Reports progress every 200 ms for <paramref name="seconds"/>, then answers: a long tool call.</summary>
     [McpServerTool(Name = "slow_report", ReadOnly = true), Description("Builds a report slowly, reporting progress.")]
     public static async Task<string> SlowReport(double seconds, IProgress<ModelContextProtocol.ProgressNotificationValue> progress, CancellationToken cancellationToken)
@@ -216,9 +217,9 @@ public sealed class UpstreamTools
     }
 
     [McpServerTool(Name = "delete_records", Destructive = true), Description("Deletes records.")]
-    public static string DeleteRecords(string table)
+    public static string DeleteRecords(string table, Upstream upstream)
     {
-        Interlocked.Increment(ref DeleteRecordsCalls);
+        Interlocked.Increment(ref upstream.DeleteRecordsCalls);
         return $"deleted {table}";
     }
 }

@@ -20,7 +20,13 @@ internal enum BodyRead
 /// </summary>
 internal static class RequestBody
 {
-    public static bool IsPresent(HttpRequest request) => request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
+    /// <summary>
+    /// Whether the request has a body: as the server says (and as YARP's forwarder decides what to send), so a body the
+    /// forwarder would send is never one the boundary did not judge.
+    /// </summary>
+    public static bool IsPresent(HttpRequest request) =>
+        request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody
+        ?? (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0);
 
     public static async Task<BodyRead> BufferAsync(HttpContext http, long limit)
     {

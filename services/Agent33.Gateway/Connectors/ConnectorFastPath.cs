@@ -21,14 +21,13 @@ public sealed class ConnectorFastPath
 {
     private static readonly string Prefix = ConnectorRoutes.PathPrefix + "/";
     private readonly RequestDelegate _next;
-    private readonly RequestDelegate _admitted;
-    private readonly FrozenDictionary<string, Endpoint>.AlternateLookup<ReadOnlySpan<char>> _endpoints;
+    private readonly ConnectorDoor _door;
 
-    public ConnectorFastPath(RequestDelegate next, RequestDelegate admitted, IEndpointRouteBuilder routes, ConnectorRegistry registry)
+    public ConnectorFastPath(RequestDelegate next, ConnectorDoor door)
     {
         _next = next;
-        _admitted = admitted;
-        _endpoints = Table(routes, registry).GetAlternateLookup<ReadOnlySpan<char>>();
+        _door = door;
+        door.Validate();
     }
 
     public Task InvokeAsync(HttpContext http)
@@ -43,12 +42,39 @@ public sealed class ConnectorFastPath
         {
             id = id[..end];
         }
-        if (!_endpoints.TryGetValue(id, out var endpoint))
-        {
-            return _next(http);
-        }
+        return _door.TryFind(id, out var endpoint) ? _door.InvokeAsync(http, endpoint) : _next(http);
+    }
+}
+
+/// <summary>
+/// A connector's door as one call: its YARP route endpoint, found by connector id in a table built once, run behind the
+/// service's own admission (<c>UseAdmission</c>) exactly as routing would run it. The fast path and in-process callers
+/// (<c>/mcp</c>'s calls to its connectors) enter every connector through here, so they meet the same rules.
+/// </summary>
+public sealed class ConnectorDoor(ConnectorRegistry registry)
+{
+    private RequestDelegate? _admitted;
+    private IEndpointRouteBuilder? _routes;
+    private FrozenDictionary<string, Endpoint>.AlternateLookup<ReadOnlySpan<char>>? _endpoints;
+
+    /// <summary>Set once the pipeline is built: the endpoints to look up and the admission branch that runs them.</summary>
+    internal void Attach(IEndpointRouteBuilder routes, RequestDelegate admitted) => (_routes, _admitted) = (routes, admitted);
+
+    /// <summary>Builds the table now, so an endpoint the lookup would not honour stops start-up.</summary>
+    public void Validate() => _ = Endpoints;
+
+    private FrozenDictionary<string, Endpoint>.AlternateLookup<ReadOnlySpan<char>> Endpoints =>
+        _endpoints ??= Table(_routes ?? throw new InvalidOperationException("The connector door is used before the pipeline was built."), registry)
+            .GetAlternateLookup<ReadOnlySpan<char>>();
+
+    public bool TryFind(ReadOnlySpan<char> id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Endpoint? endpoint) =>
+        Endpoints.TryGetValue(id, out endpoint);
+
+    /// <summary>Admission, then the connector's endpoint (the boundary and the forwarder).</summary>
+    public Task InvokeAsync(HttpContext http, Endpoint endpoint)
+    {
         http.SetEndpoint(endpoint);
-        return _admitted(http);
+        return _admitted!(http);
     }
 
     private static FrozenDictionary<string, Endpoint> Table(IEndpointRouteBuilder routes, ConnectorRegistry registry)
@@ -117,13 +143,11 @@ public static class ConnectorFastPathExtensions
     /// </summary>
     public static IApplicationBuilder UseConnectorFastPath(this IApplicationBuilder pipeline, IEndpointRouteBuilder routes)
     {
-        if (!routes.ServiceProvider.GetRequiredService<IConfiguration>().GetValue(EnabledKey, true))
-        {
-            return pipeline;
-        }
+        var enabled = routes.ServiceProvider.GetRequiredService<IConfiguration>().GetValue(EnabledKey, true);
         var branch = pipeline.New();
         branch.UseAdmission();
         branch.Run(static http => http.GetEndpoint()!.RequestDelegate!(http));
-        return pipeline.UseMiddleware<ConnectorFastPath>(branch.Build(), routes);
+        routes.ServiceProvider.GetRequiredService<ConnectorDoor>().Attach(routes, branch.Build());
+        return enabled ? pipeline.UseMiddleware<ConnectorFastPath>() : pipeline;
     }
 }

@@ -134,13 +134,36 @@ public sealed class McpAggregateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_connector_that_comes_back_is_announced_with_tools_list_changed_and_listed_again()
+    {
+        var port = Loopback.FreePort();
+        await using var gateway = Gateway([("Mcp:RetryLeftOutSeconds", "0.2"),
+            .. GatewayFactory.Connector(3, "mcp:late", $"http://127.0.0.1:{port}/mcp", kind: "mcp")]);
+        await using var client = await ConnectAsync(gateway);
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var handler = client.RegisterNotificationHandler(NotificationMethods.ToolListChangedNotification, (_, _) =>
+        {
+            changed.TrySetResult();
+            return ValueTask.CompletedTask;
+        });
+        Assert.Equal(5, (await client.ListToolsAsync()).Count);
+
+        await using var late = await Upstream.StartAsync(port);
+        await changed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        var tools = await client.ListToolsAsync();
+        Assert.Equal(8, tools.Count);
+        Assert.Contains(tools, t => t.Name == "mcp:late__search_docs");
+    }
+
+    [Fact]
     public async Task Progress_of_a_long_call_reaches_the_client()
     {
         await using var gateway = Gateway();
         await using var client = await ConnectAsync(gateway);
         var reported = new List<ProgressNotificationValue>();
 
-        var result = await client.CallToolAsync("mcp:docs__slow_report", new Dictionary<string, object?> { ["seconds"] = 0.3 },
+        var result = await client.CallToolAsync("mcp:docs__slow_report", new Dictionary<string, object?> { ["seconds"] = 1.0 },
             new SynchronousProgress(reported.Add));
 
         Assert.NotEqual(true, result.IsError);

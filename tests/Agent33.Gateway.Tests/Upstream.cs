@@ -42,11 +42,12 @@ public sealed class Upstream : IAsyncDisposable
 
     private int _listings;
 
-    public static async Task<Upstream> StartAsync()
+    /// <summary>Starts the server on <paramref name="port"/> (any free one by default; a given one plays a server that comes up late).</summary>
+    public static async Task<Upstream> StartAsync(int port = 0)
     {
         var upstream = new Upstream();
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         builder.Services.AddSingleton(upstream); // the tools count their calls on their own server
         builder.Services.AddMcpServer().WithHttpTransport(o => o.Stateless = true).WithTools<UpstreamTools>();
         var app = builder.Build();

@@ -43,7 +43,13 @@ public static class GatewayServices
         if (Llm.Spend.GatewayDatabase.IsConfigured(builder.Configuration))
         {
             // Spend shared by every replica; Aspire's integration adds the health check, tracing and metrics.
-            builder.AddNpgsqlDbContext<Llm.Spend.GatewayDbContext>(Llm.Spend.GatewayDatabase.ConnectionName, settings => settings.DisableRetry = true);
+            builder.AddNpgsqlDbContext<Llm.Spend.GatewayDbContext>(Llm.Spend.GatewayDatabase.ConnectionName, settings =>
+            {
+                settings.DisableRetry = true;
+                // The same few statements run on every LLM call (reserve, settle) and MCP call (pins, audit): prepared
+                // once per connection, they skip parsing and planning, a good part of a reservation's time to first token.
+                settings.ConnectionString = new Npgsql.NpgsqlConnectionStringBuilder(settings.ConnectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 }.ConnectionString;
+            });
             builder.Services.AddSingleton<Llm.Spend.ISpendStore, Llm.Spend.PostgresSpendStore>();
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.PostgresResponseStore>();
             builder.Services.AddSingleton<Mcp.IToolPinStore, Mcp.PostgresToolPinStore>();

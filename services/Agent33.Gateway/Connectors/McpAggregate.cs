@@ -44,6 +44,9 @@ public sealed class McpAggregate(
     ILoggerFactory loggers)
 {
     public const string Path = "/mcp";
+
+    /// <summary>How long a call with a progress token waits after its result for the last progress to be relayed.</summary>
+    private static readonly TimeSpan ProgressGrace = TimeSpan.FromMilliseconds(50);
     private readonly ConnectorDoor _door = door;
     private readonly IHttpContextFactory _contexts = contexts;
     private readonly ILoggerFactory _loggers = loggers;
@@ -87,6 +90,9 @@ public sealed class McpAggregate(
 
     public async ValueTask<ListResourcesResult> ListResourcesAsync(RequestContext<ListResourcesRequestParams> context, CancellationToken cancellationToken) =>
         new() { Resources = await SessionOf(context.Server).ListAsync<Resource>(RequestMethods.ResourcesList, "resources", "uri", c => c.Resources, cancellationToken) };
+
+    public async ValueTask<ListResourceTemplatesResult> ListResourceTemplatesAsync(RequestContext<ListResourceTemplatesRequestParams> context, CancellationToken cancellationToken) =>
+        new() { ResourceTemplates = await SessionOf(context.Server).ListAsync<ResourceTemplate>(RequestMethods.ResourcesTemplatesList, "resourceTemplates", "uriTemplate", c => c.Resources, cancellationToken) };
 
     public async ValueTask<ListPromptsResult> ListPromptsAsync(RequestContext<ListPromptsRequestParams> context, CancellationToken cancellationToken) =>
         new() { Prompts = await SessionOf(context.Server).ListAsync<Prompt>(RequestMethods.PromptsList, "prompts", "name", c => c.Prompts, cancellationToken) };
@@ -168,24 +174,34 @@ public sealed class McpAggregate(
             var client = await ClientAsync(connector, cancellationToken);
             // Progress: the upstream's notifications for this call carry the client's own token back.
             IAsyncDisposable? relay = null;
+            var relayed = new ConcurrentQueue<Task>();
             if (parameters["_meta"]?["progressToken"] is { } token)
             {
                 var upstreamToken = Guid.NewGuid().ToString("N");
                 parameters["_meta"]!["progressToken"] = upstreamToken;
-                relay = client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, async (notification, ct) =>
+                relay = client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, (notification, ct) =>
                 {
                     if (notification.Params is JsonObject progress && (string?)progress["progressToken"] == upstreamToken)
                     {
-                        var relayed = (JsonObject)progress.DeepClone();
-                        relayed["progressToken"] = token.DeepClone();
-                        await requestServer.SendMessageAsync(new JsonRpcNotification { Method = NotificationMethods.ProgressNotification, Params = relayed }, ct);
+                        var forwarded = (JsonObject)progress.DeepClone();
+                        forwarded["progressToken"] = token.DeepClone();
+                        relayed.Enqueue(requestServer.SendMessageAsync(new JsonRpcNotification { Method = NotificationMethods.ProgressNotification, Params = forwarded }, ct));
                     }
+                    return ValueTask.CompletedTask;
                 });
             }
             try
             {
                 var result = await SendAsync(client, request.Method, parameters, cancellationToken);
-                return result.Deserialize<T>(McpJsonUtilities.DefaultOptions)!;
+                if (relay is not null)
+                {
+                    // The SDK's client hands notifications to their handlers beside the answer, not before it: the last
+                    // progress of a call can still be on its way when the result is here. A moment's grace, then every
+                    // relayed notification is sent before the result, which ends the caller's answer stream.
+                    await Task.Delay(ProgressGrace, cancellationToken);
+                    await Task.WhenAll(relayed);
+                }
+                return Prefixed(connector.Options.Id, result).Deserialize<T>(McpJsonUtilities.DefaultOptions)!;
             }
             finally
             {
@@ -194,6 +210,19 @@ public sealed class McpAggregate(
                     await relay.DisposeAsync();
                 }
             }
+        }
+
+        /// <summary>Resource contents name their resource as listed here: prefixed, so a caller can read it again.</summary>
+        private JsonNode? Prefixed(string connector, JsonNode? result)
+        {
+            foreach (var content in result?["contents"] as JsonArray ?? [])
+            {
+                if (content is JsonObject item && (string?)item["uri"] is { } uri)
+                {
+                    item["uri"] = connector + Separator + uri;
+                }
+            }
+            return result;
         }
 
         private static async Task<JsonNode?> SendAsync(McpClient client, string method, JsonNode? parameters, CancellationToken cancellationToken)
@@ -205,10 +234,35 @@ public sealed class McpAggregate(
             }
             catch (HttpRequestException exception)
             {
-                // The connector's door refused or failed the call (its problem detail is in the message): the client
-                // gets a JSON-RPC error that says so, as it would from the connector's own path.
-                throw new McpProtocolException(exception.Message, exception, McpErrorCode.InternalError);
+                // The connector's door refused or failed the call. Its answer carries the JSON-RPC error it gives every
+                // MCP caller (code and reason, e.g. governance_blocked); the SDK puts that answer in the message.
+                throw DoorError(exception);
             }
+        }
+
+        private static McpProtocolException DoorError(HttpRequestException exception)
+        {
+            const string marker = "Response body: ";
+            var at = exception.Message.IndexOf(marker, StringComparison.Ordinal);
+            try
+            {
+                if (at >= 0 && JsonNode.Parse(exception.Message[(at + marker.Length)..]) is JsonObject body)
+                {
+                    var error = body["error"] as JsonObject;
+                    var message = (string?)error?["message"] ?? (string?)body["detail"];
+                    if (message is not null)
+                    {
+                        var code = body["code"] is JsonValue problem ? $" ({problem})" : "";
+                        return new McpProtocolException(message + code, exception,
+                            error?["code"] is JsonValue number && number.TryGetValue<int>(out var value) ? (McpErrorCode)value : McpErrorCode.InternalError);
+                    }
+                }
+            }
+            catch (JsonException)
+            {
+                // Not the door's JSON: the SDK's message as it is.
+            }
+            return new McpProtocolException(exception.Message, exception, McpErrorCode.InternalError);
         }
 
         private Task<McpClient> ClientAsync(ConnectorRuntime connector, CancellationToken cancellationToken) =>
@@ -323,6 +377,7 @@ public static class McpAggregateExtensions
             .WithCallToolHandler((context, ct) => Aggregate(context).CallToolAsync(context, ct))
             .WithListResourcesHandler((context, ct) => Aggregate(context).ListResourcesAsync(context, ct))
             .WithReadResourceHandler((context, ct) => Aggregate(context).ReadResourceAsync(context, ct))
+            .WithListResourceTemplatesHandler((context, ct) => Aggregate(context).ListResourceTemplatesAsync(context, ct))
             .WithListPromptsHandler((context, ct) => Aggregate(context).ListPromptsAsync(context, ct))
             .WithGetPromptHandler((context, ct) => Aggregate(context).GetPromptAsync(context, ct));
     }

@@ -5,6 +5,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Agent33.Testing;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Server;
 using Npgsql;
 using Yarp.ReverseProxy.Configuration;
 
@@ -18,10 +20,17 @@ using Yarp.ReverseProxy.Configuration;
 //   llm [requests]           the OpenAI endpoint: time to first token of a streamed chat completion, direct to the provider
 //                            stub, through bare YARP and through the gateway, with and without a budget (in memory and in a
 //                            throwaway Postgres), alternating; then non-streaming completions/s under wrk (POST), three rounds
+//   mcp [requests]           /mcp (the aggregate of every mcp connector) against /connectors/{id}: 5 loopback MCP servers
+//                            (the official SDK's, stateless, 50 tools each) behind one gateway (Mcp:Pinning=off); through
+//                            the official SDK client, sequential tools/call of one tool via /mcp and via /connectors/mcp:s0,
+//                            alternating (added p50 ≤ 1 ms), then tools/list via /mcp, all 250 tools (p50 ≤ 20 ms); reference
+//                            lines in the same alternation: a second gateway with pinning at its default (enforce), and the
+//                            first MCP server called directly; last, the gateway process's CPU per call and per list
 //   trace-report FILE [N]    the top N frames of a dotnet-trace collect-linux CPU trace (see README.md)
 //   alloc-report FILE [N]    the top N types and allocating frames of a dotnet-trace collect --profile gc-verbose trace
 //
-// The same executable is also the backend and the bare YARP proxy (the "backend" and "bare-yarp" arguments).
+// The same executable is also the backend, the bare YARP proxy and mcp mode's MCP servers (the "backend", "bare-yarp"
+// and "mcp-server" arguments).
 switch (args.FirstOrDefault())
 {
     case "backend":
@@ -30,6 +39,9 @@ switch (args.FirstOrDefault())
     case "bare-yarp":
         await RunBareYarpAsync(int.Parse(args[1], CultureInfo.InvariantCulture), args[2]);
         return 0;
+    case "mcp-server":
+        await RunMcpServerAsync(int.Parse(args[1], CultureInfo.InvariantCulture));
+        return 0;
     case "alloc-report" when args.Length > 1:
         return TraceReport.PrintAllocations(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 25);
     case "trace-report" when args.Length > 1:
@@ -37,8 +49,9 @@ switch (args.FirstOrDefault())
 }
 
 var llmMode = args.FirstOrDefault() == "llm";
-var sseMode = args.FirstOrDefault() == "sse" || llmMode;
-int seconds = 8, rounds = 3, requests = 50;
+var mcpMode = args.FirstOrDefault() == "mcp";
+var sseMode = args.FirstOrDefault() == "sse" || llmMode || mcpMode; // sequential modes: [requests], no wrk (llm finds its own)
+int seconds = 8, rounds = 3, requests = mcpMode ? 200 : 50;
 int? hold = null;
 var rest = sseMode ? args[1..] : args;
 for (var i = 0; i < rest.Length; i++)
@@ -60,7 +73,7 @@ for (var i = 0; i < rest.Length; i++)
             seconds = duration;
             break;
         default:
-            Console.Error.WriteLine("usage: [seconds, default 8] [--rounds N ≥ 3, default 3] | --hold SECONDS | sse [requests, default 50] | llm [requests, default 50] | trace-report FILE [N]");
+            Console.Error.WriteLine("usage: [seconds, default 8] [--rounds N ≥ 3, default 3] | --hold SECONDS | sse [requests, default 50] | llm [requests, default 50] | mcp [requests, default 200] | trace-report FILE [N]");
             return 2;
     }
 }
@@ -92,8 +105,29 @@ try
     // llm mode: the real routing service, so model "auto" is measured with the decision it asks for on every call.
     using var routing = llmMode ? await StartRoutingAsync() : null;
     var routingUrl = routing?.BaseAddress.ToString().TrimEnd('/') ?? "http://127.0.0.1:9";
+    // mcp mode: the MCP servers, each an mcp connector of the gateway (mcp:s0 … mcp:s4).
+    var mcpServers = mcpMode ? Enumerable.Range(0, McpBench.Servers).Select(i =>
+    {
+        var url = Url(FreePort());
+        Children.Start($"mcp server {i}", "dotnet", [self, "mcp-server", Port(url)], work.FullName, new() { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
+        return url;
+    }).ToArray() : [];
+    var mcpConnectors = mcpServers.SelectMany((url, i) => new Dictionary<string, string?>
+    {
+        [$"Connectors__{2 + i}__Id"] = $"mcp:s{i}",
+        [$"Connectors__{2 + i}__Kind"] = "mcp",
+        [$"Connectors__{2 + i}__Destination"] = $"{url}/mcp",
+    }).ToDictionary();
     var gatewayUrl = Url(FreePort());
-    var gateway = StartGateway(gatewayUrl, backendUrl, routingUrl, llmMode);
+    var gateway = StartGateway(gatewayUrl, backendUrl, routingUrl, llmMode, more: mcpMode ? new(mcpConnectors) { ["Mcp__Pinning"] = "off" } : null);
+    // mcp mode: a second gateway with Mcp:Pinning at its default (enforce: every listed definition hashed and compared).
+    string? pinnedGatewayUrl = null;
+    var pinnedGatewayPid = 0;
+    if (mcpMode)
+    {
+        pinnedGatewayUrl = Url(FreePort());
+        pinnedGatewayPid = StartGateway(pinnedGatewayUrl, backendUrl, routingUrl, unlimitedWrites: false, name: "gateway (pinning)", more: mcpConnectors).Id;
+    }
     // llm mode: a second gateway, the same but for its spend store in Postgres (the first keeps the in-memory store), so
     // one run shows the reservation's cost with both. Durable defaults (fsync, synchronous commit), as in production:
     // the reservation is a committed statement, and the commit's WAL flush is part of what the caller waits for.
@@ -116,6 +150,15 @@ try
     if (pgGatewayUrl is not null)
     {
         await WaitUpAsync($"{pgGatewayUrl}/connectors/llm:bench/v1/models"); // migrations are applied before it answers
+    }
+    if (mcpMode)
+    {
+        foreach (var url in mcpServers)
+        {
+            await WaitUpAsync($"{url}/v1/models");
+        }
+        await WaitUpAsync($"{pinnedGatewayUrl}/connectors/llm:bench/v1/models");
+        return await RunMcpAsync(requests, gatewayUrl, gateway.Id, pinnedGatewayUrl!, pinnedGatewayPid, mcpServers[0]);
     }
 
     if (hold is { } holdSeconds)
@@ -426,6 +469,127 @@ static async Task<int> RunLlmAsync(string? wrkForLlm, int requests, string backe
     return invalid ? 1 : 0;
 }
 
+// /mcp against /connectors/{id}, both through the gateway, through the official SDK client: one session to each, warmed
+// up, then sequential calls alternating between them (so drift on the machine lands on all alike), then tools/list. The
+// same against a second gateway whose pinning is at its default (enforce), and straight to the first MCP server, as
+// reference lines, in the same alternation.
+// Last, the gateway process's CPU time per call (from /proc, so steadier than latency on a busy machine): each target
+// alone for a batch of calls.
+static async Task<int> RunMcpAsync(int requests, string gatewayUrl, int gatewayPid, string pinnedGatewayUrl, int pinnedGatewayPid, string serverUrl)
+{
+    const int WarmUp = 200;
+    var arguments = new Dictionary<string, object?> { ["query"] = "bench" };
+    var loadAtStart = LoadAverage();
+    async Task<McpClient> ConnectAsync(string url)
+    {
+        var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = Timeout.InfiniteTimeSpan });
+        http.DefaultRequestHeaders.Authorization = new("Bearer", Backend.ApiKey);
+        return await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(url),
+            TransportMode = HttpTransportMode.StreamableHttp,
+        }, http, ownsHttpClient: true));
+    }
+    // Name, session, the tool's name there, how many tools it lists, the gateway process that serves it (0: none).
+    (string Name, McpClient Client, string Tool, int Tools, int Pid)[] targets =
+    [
+        ("/mcp", await ConnectAsync($"{gatewayUrl}/mcp"), "mcp:s0__tool_00", McpBench.Servers * McpBench.Tools, gatewayPid),
+        ("/connectors/mcp:s0", await ConnectAsync($"{gatewayUrl}/connectors/mcp:s0"), "tool_00", McpBench.Tools, gatewayPid),
+        ("pinning /mcp", await ConnectAsync($"{pinnedGatewayUrl}/mcp"), "mcp:s0__tool_00", McpBench.Servers * McpBench.Tools, pinnedGatewayPid),
+        ("pinning /connectors/mcp:s0", await ConnectAsync($"{pinnedGatewayUrl}/connectors/mcp:s0"), "tool_00", McpBench.Tools, pinnedGatewayPid),
+        ("direct s0", await ConnectAsync($"{serverUrl}/mcp"), "tool_00", McpBench.Tools, 0),
+    ];
+    var cpu = new Dictionary<string, (double Call, double List)>();
+    var calls = targets.ToDictionary(t => t.Name, _ => new List<double>());
+    var lists = targets.ToDictionary(t => t.Name, _ => new List<double>());
+    var wrong = new List<string>();
+    try
+    {
+        for (var i = -WarmUp; i < requests; i++)
+        {
+            foreach (var (name, client, tool, _, _) in targets)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var result = await client.CallToolAsync(tool, arguments);
+                var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                if (result.IsError == true || result.Content.FirstOrDefault() is not ModelContextProtocol.Protocol.TextContentBlock { Text: "tool_00: bench" })
+                {
+                    wrong.Add($"{name}: tools/call answered {System.Text.Json.JsonSerializer.Serialize(result.Content)}");
+                }
+                if (i >= 0)
+                {
+                    calls[name].Add(elapsed);
+                }
+            }
+            if (i == -1)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1)); // the background JIT's tier-1 code
+            }
+        }
+        for (var i = -20; i < requests; i++)
+        {
+            foreach (var (name, client, _, expected, _) in targets)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var tools = await client.ListToolsAsync();
+                var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                if (tools.Count != expected)
+                {
+                    wrong.Add($"{name}: tools/list listed {tools.Count} tools instead of {expected}");
+                }
+                if (i >= 0)
+                {
+                    lists[name].Add(elapsed);
+                }
+            }
+        }
+        // The gateway's CPU per call: /proc counts in 10 ms ticks, so a batch long enough for a few hundred of them.
+        foreach (var (name, client, tool, _, pid) in targets.Where(t => t.Pid != 0))
+        {
+            var before = CpuSeconds(pid);
+            for (var i = 0; i < 500; i++)
+            {
+                await client.CallToolAsync(tool, arguments);
+            }
+            var perCall = (CpuSeconds(pid) - before) * 1e6 / 500;
+            before = CpuSeconds(pid);
+            for (var i = 0; i < 200; i++)
+            {
+                await client.ListToolsAsync();
+            }
+            cpu[name] = (perCall, (CpuSeconds(pid) - before) * 1e6 / 200);
+        }
+    }
+    finally
+    {
+        foreach (var target in targets)
+        {
+            await target.Client.DisposeAsync();
+        }
+    }
+
+    Console.WriteLine($"{McpBench.Servers} MCP servers (official SDK, stateless Streamable HTTP) × {McpBench.Tools} tools; gateway with Mcp:Pinning=off, "
+        + $"\"pinning\": a second gateway with its default (enforce); {requests} sequential calls per target, alternating, after {WarmUp} warm-up calls; load average at the start {loadAtStart}, now {LoadAverage()}");
+    Console.WriteLine("                                 tools/call p50    p99      tools/list p50    p99          gateway CPU per call, per list");
+    foreach (var (name, _, _, count, _) in targets)
+    {
+        var gatewayCpu = cpu.TryGetValue(name, out var c) ? $"{c.Call,6:F0} µs {c.List,8:F0} µs" : "";
+        Console.WriteLine($"  {name,-28} {Percentile(calls[name], 0.5),9:F2} ms {Percentile(calls[name], 0.99),7:F2} ms   {Percentile(lists[name], 0.5),9:F2} ms {Percentile(lists[name], 0.99),7:F2} ms   ({count,3} tools)   {gatewayCpu}");
+    }
+    double P50(Dictionary<string, List<double>> samples, string name) => Percentile(samples[name], 0.5);
+    foreach (var prefix in new[] { "", "pinning " })
+    {
+        var added = P50(calls, $"{prefix}/mcp") - P50(calls, $"{prefix}/connectors/mcp:s0");
+        var list = P50(lists, $"{prefix}/mcp");
+        Console.WriteLine($"{(prefix == "" ? "Mcp:Pinning=off" : "pinning (enforce)"),-18} tools/call added p50 (/mcp − /connectors): {added,5:F2} ms  (≤ 1 ms: {(added <= 1 ? "PASS" : "FAIL")});  tools/list /mcp p50 {list:F2} ms  (≤ 20 ms: {(list <= 20 ? "PASS" : "FAIL")})");
+    }
+    foreach (var error in wrong.Distinct().Take(10))
+    {
+        Console.WriteLine($"  wrong answer: {error}");
+    }
+    return wrong.Count == 0 ? 0 : 1;
+}
+
 static async Task<StreamSample> StreamOnceAsync(HttpClient client, string url)
 {
     var started = Stopwatch.GetTimestamp();
@@ -473,8 +637,10 @@ static string Describe(Target target, WrkResult result) =>
 // In llm mode the load is one key's POSTs, which the per-key write limit (5,000/s by default) would partly answer with
 // 429s: there it is raised above anything this machine reaches, so the figures are the endpoint's, not the limiter's.
 // With a connection string, LLM spend (budgets' reservations and settlements) is kept in that Postgres database, as deployed.
-static Process StartGateway(string url, string backendUrl, string routingUrl, bool unlimitedWrites, string? spendDatabase = null) => Children.Start(
-    spendDatabase is null ? "gateway" : "gateway (Postgres)", "dotnet", [Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.dll")], AppContext.BaseDirectory, new()
+// more: further settings (mcp mode's connectors and Mcp:Pinning).
+static Process StartGateway(string url, string backendUrl, string routingUrl, bool unlimitedWrites, string? spendDatabase = null,
+    Dictionary<string, string?>? more = null, string? name = null) => Children.Start(
+    name ?? (spendDatabase is null ? "gateway" : "gateway (Postgres)"), "dotnet", [Path.Combine(AppContext.BaseDirectory, "Agent33.Gateway.dll")], AppContext.BaseDirectory, new Dictionary<string, string?>
     {
         ["RateLimiting__WritesPerSecond"] = unlimitedWrites ? "10000000" : null,
         ["ConnectionStrings__gateway"] = spendDatabase,
@@ -508,7 +674,7 @@ static Process StartGateway(string url, string backendUrl, string routingUrl, bo
         // /metrics; no OTLP endpoint, as in the manifest), appsettings.json's log levels, and the write rate
         // limit — the old RateLimiting__WritesPerSecond=0 is gone because the limiter never counts GETs, so a
         // production deployment would not limit this load either.
-    });
+    }.Concat(more ?? []).ToDictionary());
 
 // The routing service as the AppHost runs it, every effort's model the backend's, so "auto" reaches the same provider;
 // its learning service is a closed port (the decisions' learning signals are dropped, as when it is down).
@@ -588,6 +754,27 @@ static async Task RunBareYarpAsync(int port, string destination)
         [new ClusterConfig { ClusterId = "backend", Destinations = new Dictionary<string, DestinationConfig> { ["d"] = new() { Address = destination } } }]);
     var app = builder.Build();
     app.MapReverseProxy();
+    await app.RunAsync();
+}
+
+// mcp mode's upstream: the official SDK's MCP server, stateless Streamable HTTP at /mcp, with McpBench.Tools tools
+// (tool_00 …) made from a delegate, each taking a string and answering a short text; /v1/models answers as the backend
+// does, so WaitUpAsync sees it up. No logging.
+static async Task RunMcpServerAsync(int port)
+{
+    var builder = WebApplication.CreateSlimBuilder();
+    builder.Logging.ClearProviders();
+    builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+    builder.Services.AddMcpServer().WithHttpTransport(o => o.Stateless = true).WithTools(Enumerable.Range(0, McpBench.Tools).Select(i =>
+    {
+        var name = $"tool_{i:00}";
+        return McpServerTool.Create(
+            ([System.ComponentModel.Description("What to look up.")] string query) => $"{name}: {query}",
+            new McpServerToolCreateOptions { Name = name, Description = $"Bench tool {i}: echoes its query.", ReadOnly = true });
+    }));
+    var app = builder.Build();
+    app.MapMcp("/mcp");
+    app.MapGet("/v1/models", () => Results.Text(Backend.ModelsBody, "application/json"));
     await app.RunAsync();
 }
 
@@ -916,6 +1103,13 @@ internal static class Children
             Started.Clear();
         }
     }
+}
+
+/// <summary>mcp mode's upstreams: how many MCP servers, and how many tools each.</summary>
+internal static class McpBench
+{
+    public const int Servers = 5;
+    public const int Tools = 50;
 }
 
 /// <summary>One stream the llm mode times: where it goes, what it asks, with which key.</summary>

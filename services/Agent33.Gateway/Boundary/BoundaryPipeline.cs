@@ -358,7 +358,8 @@ public sealed partial class BoundaryPipeline(
             try
             {
                 filtered = encoding.Count == 0 || encoding == "identity"
-                    ? await ToolListFilter.FilterAsync(bytes, http.Response.ContentType, settings.Tools, (tools, ct) => pins.FilterAsync(settings.Id, tools, ct), http.RequestAborted)
+                    ? await ToolListFilter.FilterAsync(bytes, http.Response.ContentType, settings.Tools,
+                        pins.Judges ? (tools, ct) => pins.FilterAsync(settings.Id, tools, ct) : null, http.RequestAborted)
                     : null;
             }
             catch (ToolPinsUnavailableException)

@@ -13,6 +13,9 @@ public interface IToolPins
     /// The tools of one connector's <c>tools/list</c> answer that may be shown (each a tool object as MCP lists it);
     /// tools seen for the first time are pinned, changed ones withheld (or only reported, as <c>Mcp:Pinning</c> says).
     /// </summary>
+    /// <summary>False when pinning is off: the listing path then need not read a list's tools for this judge at all.</summary>
+    bool Judges => true;
+
     ValueTask<IReadOnlyList<JsonObject>> FilterAsync(string connector, IReadOnlyList<JsonObject> tools, CancellationToken cancellationToken);
 
     /// <summary>Why a <c>tools/call</c> of <paramref name="tool"/> must be refused (its definition changed and is not approved), or null.</summary>

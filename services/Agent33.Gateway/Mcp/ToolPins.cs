@@ -47,6 +47,8 @@ public sealed partial class ToolPins(
 
     public PinningMode Mode => settings.Mode;
 
+    public bool Judges => settings.Mode != PinningMode.Off;
+
     public async ValueTask<IReadOnlyList<JsonObject>> FilterAsync(string connector, IReadOnlyList<JsonObject> tools, CancellationToken cancellationToken)
     {
         if (settings.Mode == PinningMode.Off || tools.Count == 0)

@@ -12,11 +12,16 @@ namespace Agent33.ServiceDefaults.RateLimiting;
 internal sealed class SharedTokenBucket(string partitionKey, RedisTokenBucketRateLimiterOptions shared, TokenBucketRateLimiter local,
     RedisRateLimitStore store) : RateLimiter
 {
-    private static readonly RateLimitLease Deferred = new NotDecidedLease();
+    private static readonly RateLimitLease Deferred = new FixedLease(acquired: false);
+    private static readonly RateLimitLease Granted = new FixedLease(acquired: true);
 
     private RedisTokenBucketRateLimiter<string>? _shared;
+    private int _inFlight;
 
-    public override TimeSpan? IdleDuration => local.IdleDuration is null ? null : _shared?.IdleDuration ?? local.IdleDuration;
+    // Not idle while an acquisition waits on the store: the partitioned limiter disposes idle partitions, and a store
+    // answer that fails late falls back to the local bucket, which must still be there (found under load: 500s).
+    public override TimeSpan? IdleDuration =>
+        Volatile.Read(ref _inFlight) > 0 || local.IdleDuration is null ? null : _shared?.IdleDuration ?? local.IdleDuration;
 
     public override RateLimiterStatistics? GetStatistics() => local.GetStatistics(); // the Redis limiter has none
 
@@ -28,7 +33,7 @@ internal sealed class SharedTokenBucket(string partitionKey, RedisTokenBucketRat
         if (store.Connection is not { } connection)
         {
             store.ReportFailure(null);
-            return ValueTask.FromResult(local.AttemptAcquire(permitCount));
+            return ValueTask.FromResult(Local(permitCount));
         }
         var limiter = _shared ??= CreateShared(connection);
         ValueTask<RateLimitLease> pending;
@@ -39,13 +44,14 @@ internal sealed class SharedTokenBucket(string partitionKey, RedisTokenBucketRat
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             store.ReportFailure(ex);
-            return ValueTask.FromResult(local.AttemptAcquire(permitCount));
+            return ValueTask.FromResult(Local(permitCount));
         }
         return pending.IsCompletedSuccessfully ? pending : AwaitShared(pending, permitCount, cancellationToken);
     }
 
     private async ValueTask<RateLimitLease> AwaitShared(ValueTask<RateLimitLease> pending, int permitCount, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _inFlight);
         try
         {
             return await pending.ConfigureAwait(false);
@@ -53,7 +59,28 @@ internal sealed class SharedTokenBucket(string partitionKey, RedisTokenBucketRat
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             store.ReportFailure(ex);
+            return Local(permitCount);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    /// <summary>
+    /// The replica's own decision. A partition disposed by an idle sweep between its lookup and this call (the
+    /// partitioned limiter's own race) lets the write pass rather than fail it: the limit's store is never a reason
+    /// to fail a write.
+    /// </summary>
+    private RateLimitLease Local(int permitCount)
+    {
+        try
+        {
             return local.AttemptAcquire(permitCount);
+        }
+        catch (ObjectDisposedException)
+        {
+            return Granted;
         }
     }
 
@@ -82,9 +109,9 @@ internal sealed class SharedTokenBucket(string partitionKey, RedisTokenBucketRat
         await local.DisposeAsync().ConfigureAwait(false);
     }
 
-    private sealed class NotDecidedLease : RateLimitLease
+    private sealed class FixedLease(bool acquired) : RateLimitLease
     {
-        public override bool IsAcquired => false;
+        public override bool IsAcquired => acquired;
         public override IEnumerable<string> MetadataNames => [];
         public override bool TryGetMetadata(string metadataName, out object? metadata)
         {

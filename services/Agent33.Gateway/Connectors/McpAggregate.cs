@@ -58,9 +58,10 @@ public sealed class McpAggregate(
     internal async Task RunSessionAsync(HttpContext http, McpServer server, CancellationToken cancellationToken)
     {
         var caller = ApiCaller.From(http);
-        var credentials = http.Request.Headers
-            .Where(h => h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("X-Api-Key", StringComparison.OrdinalIgnoreCase))
-            .Select(h => (h.Key, h.Value.ToString())).ToArray();
+        // The caller's key, in whichever header admission read it from, so each connector's door admits the caller itself.
+        var credentials = new[] { Microsoft.Net.Http.Headers.HeaderNames.Authorization, ApiKeyAuthentication.HeaderName }
+            .Where(name => http.Request.Headers.ContainsKey(name))
+            .Select(name => (name, http.Request.Headers[name].ToString())).ToArray();
         await using var session = new AggregateSession(this, server, credentials, ConnectorsOf(caller.Tenant));
         var id = server.SessionId ?? Guid.NewGuid().ToString("N");
         _sessions[id] = session;

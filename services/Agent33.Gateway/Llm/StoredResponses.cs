@@ -220,23 +220,7 @@ public sealed partial class StoredResponses(IResponseStore store, TimeProvider t
 }
 
 /// <summary>Sweeps stored responses past their retention, every hour (and at start).</summary>
-public sealed class ResponseRetention(StoredResponses responses, TimeProvider time) : BackgroundService
+public sealed class ResponseRetention(StoredResponses responses, TimeProvider time) : HourlySweep(time)
 {
-    public static readonly TimeSpan Period = TimeSpan.FromHours(1);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Period, time);
-        try
-        {
-            do
-            {
-                await responses.SweepAsync(stoppingToken);
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task SweepAsync(CancellationToken cancellationToken) => responses.SweepAsync(cancellationToken);
 }

@@ -218,21 +218,7 @@ public sealed class McpAuditWriter(McpAudit audit, IMcpAuditStore store) : Backg
 }
 
 /// <summary>Sweeps audit records past their retention, every hour (and at start), as stored responses are swept.</summary>
-public sealed class McpAuditRetention(McpAudit audit, IMcpAuditStore store, TimeProvider time) : BackgroundService
+public sealed class McpAuditRetention(McpAudit audit, IMcpAuditStore store, TimeProvider time) : HourlySweep(time)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Llm.ResponseRetention.Period, time);
-        try
-        {
-            do
-            {
-                await audit.SweepAsync(store, stoppingToken);
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task SweepAsync(CancellationToken cancellationToken) => audit.SweepAsync(store, cancellationToken);
 }

@@ -56,7 +56,8 @@ public sealed partial class RealPrometheusTests(ITestOutputHelper output)
         using var prometheus = await PrometheusServer.StartAsync(system.ScrapeTargets, JsonSerializer.Serialize(rules.Spec), Interval);
         await Eventually.WaitUntilAsync(async () => (await prometheus.QueryAsync("up == 1")).GetArrayLength() == 3, "Prometheus to scrape all three services", seconds: 20);
 
-        await system.SendTrafficThatTriggersEveryRuleAsync();
+        await system.SendTrafficThatTriggersEveryRuleAsync(series => Eventually.WaitUntilAsync(
+            async () => (await prometheus.QueryAsync(series)).GetArrayLength() > 0, $"Prometheus to scrape {series}", seconds: 20));
         output.WriteLine($"traffic sent after {clock.Elapsed.TotalSeconds:F1} s");
 
         var expected = rules.Spec.Groups.SelectMany(g => g.Rules).Select(r => r.Alert).ToHashSet();

@@ -106,8 +106,13 @@ public sealed class RunningSystem : IAsyncDisposable
         }
     }
 
-    /// <summary>Traffic that crosses every rule's threshold (see <see cref="RealPrometheusTests.Thresholds"/>).</summary>
-    public async Task SendTrafficThatTriggersEveryRuleAsync()
+    /// <summary>
+    /// Traffic that crosses every rule's threshold (see <see cref="RealPrometheusTests.Thresholds"/>).
+    /// <paramref name="untilScraped"/> waits until Prometheus holds a series: a rate needs two samples of it, and a
+    /// histogram series is born with its first observation, so a burst that falls between two scrapes of a series
+    /// that did not exist yet has no rate (the p99 rule then never sees it; the test flaked on a loaded machine).
+    /// </summary>
+    public async Task SendTrafficThatTriggersEveryRuleAsync(Func<string, Task> untilScraped)
     {
         using var routing = Routing.CreateClient(TestKeys.Writer);
         using var gatewayA = Gateway.CreateClient(TestKeys.Writer);      // tenant-a: no budget
@@ -138,6 +143,10 @@ public sealed class RunningSystem : IAsyncDisposable
         for (var i = 0; i < 5; i++)
         {
             Assert.Equal(HttpStatusCode.BadGateway, (await gatewayA.GetAsync("/connectors/tool:slow/x")).StatusCode);
+            if (i == 0)
+            {
+                await untilScraped("connector_call_duration_seconds_count{connector=\"tool:slow\"}");
+            }
         }
         Assert.Equal(HttpStatusCode.BadGateway, (await gatewayA.GetAsync("/connectors/tool:down/x")).StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gatewayA.GetAsync("/connectors/tool:down/x")).StatusCode);

@@ -19,9 +19,7 @@ public sealed class CallerTargetTests : IAsyncLifetime
         using var request = new HttpRequestMessage(HttpMethod.Get, "/connectors/tool:web_fetch/");
         request.Headers.Add(CallerTargets.Header, target);
         var response = await gateway.CreateClient(TestKeys.Writer).SendAsync(request);
-        var code = response.Content.Headers.ContentType?.MediaType == "application/problem+json"
-            ? JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString()
-            : null;
+        var code = await response.ProblemCodeIfAnyAsync();
         return (response.StatusCode, code);
     }
 

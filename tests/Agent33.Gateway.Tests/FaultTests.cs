@@ -23,9 +23,7 @@ public sealed class FaultTests : IAsyncLifetime
     private static async Task<(HttpStatusCode Status, string? Code)> CallAsync(HttpClient client, string path)
     {
         using var response = await client.GetAsync(path);
-        var code = response.Content.Headers.ContentType?.MediaType == "application/problem+json"
-            ? (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()
-            : null;
+        var code = await response.ProblemCodeIfAnyAsync();
         return (response.StatusCode, code);
     }
 

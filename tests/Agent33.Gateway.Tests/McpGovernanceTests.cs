@@ -86,7 +86,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
         using var response = await gateway.CreateClient(TestKeys.Writer).PostAsync("/connectors/mcp:tools", content);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal("governance_blocked", problem.GetProperty("code").GetString());
+        Assert.Equal("governance_blocked", problem.ProblemCode());
         Assert.Contains("Argument rule 'docs-about-resilience' refuses /query of tool 'search_docs'", problem.GetProperty("detail").GetString());
     }
 
@@ -112,9 +112,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.Accept.ParseAdd("text/event-stream");
         using var response = await client.SendAsync(request);
-        var code = response.Content.Headers.ContentType?.MediaType == "application/problem+json"
-            ? JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString()
-            : null;
+        var code = await response.ProblemCodeIfAnyAsync();
         return (response.StatusCode, code);
     }
 

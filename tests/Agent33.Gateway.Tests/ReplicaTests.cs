@@ -51,7 +51,7 @@ public sealed class ReplicaTests(ITestOutputHelper output)
                 }
                 using var open = await client.GetAsync($"/connectors/{connector}/status/500");
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, open.StatusCode);
-                Assert.Equal("circuit_open", (await open.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+                Assert.Equal("circuit_open", await open.ProblemCodeAsync());
             }));
 
             // The three incident signals carry the same fingerprint (tenant, type, summary, source: nothing of the

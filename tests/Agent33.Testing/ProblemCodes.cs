@@ -10,6 +10,10 @@ public static class ProblemCodes
     public static async Task<string?> ProblemCodeAsync(this HttpResponseMessage response) =>
         (await response.Content.ReadFromJsonAsync<JsonElement>()).ProblemCode();
 
+    /// <summary>The code when the answer is a problem (<c>application/problem+json</c>); null for any other answer.</summary>
+    public static async Task<string?> ProblemCodeIfAnyAsync(this HttpResponseMessage response) =>
+        response.Content.Headers.ContentType?.MediaType == "application/problem+json" ? await response.ProblemCodeAsync() : null;
+
     /// <summary>The code of a parsed problem body.</summary>
     public static string? ProblemCode(this JsonElement problem) => problem.GetProperty("code").GetString();
 

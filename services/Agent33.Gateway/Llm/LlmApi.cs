@@ -87,7 +87,7 @@ public static class LlmApi
 
 /// <summary>
 /// One LLM call through the boundary, whatever API it came in by (<see cref="Formats.IInboundApi"/>: read into a chat
-/// completion request) and whatever format its connector speaks (<see cref="Formats.IUpstreamFormat"/>), in named steps: <see cref="ParseAsync">parse</see> →
+/// completion request) and whatever format its connector speaks (<see cref="Formats.IUpstreamFormat"/>), in named steps: <see cref="LlmCall.ParseAsync">parse</see> →
 /// <see cref="RouteAsync">route</see> (routing's decision, the serving connectors) → <see cref="ReserveAsync">reserve</see>
 /// (the spend step, <see cref="Spend.SpendReservations"/>) → <see cref="ForwardAsync">forward</see> (with fallback) →
 /// <see cref="AccountAsync">account</see> (settle the reservation to the usage, or the estimate) → answer. Errors in the inbound API's shape.
@@ -102,41 +102,13 @@ public sealed partial class LlmRouter(
     private readonly Dictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _invalidUsageLogged = new(StringComparer.Ordinal);
 
-    /// <summary>One call's state as it passes the steps.</summary>
-    private sealed class LlmCall(Formats.IInboundApi api, JsonObject request, JsonArray messages, string? requested, string? effort, string budgetField, int? maxTokens, string tenant)
-    {
-        public Formats.IInboundApi Api { get; } = api;
-        public string ApiLabel => Api.Label;
-        public JsonObject Request { get; } = request;
-        public JsonArray Messages { get; } = messages;
-        public string? Requested { get; } = requested;
-        public string? Effort { get; } = effort;
-        public string BudgetField { get; } = budgetField;
-        public int? MaxTokens { get; } = maxTokens;
-        public string Tenant { get; } = tenant;
-        public string? Domain { get; init; }
-        public bool Auto => Requested is null || Requested == "auto";
-        public bool Embeddings => Api.Operation == Formats.LlmOperation.Embeddings;
-        public bool Streaming => Request["stream"] is JsonValue s && s.TryGetValue<bool>(out var stream) && stream;
-        public bool CallerWantsUsage { get; init; }
-        public RoutingDecision? Decision { get; set; }
-        public string Model { get; set; } = "";
-        public List<ConnectorRuntime> Candidates { get; set; } = [];
-        public long PromptTokens { get; set; }
-        public Spend.Reservation? Reservation { get; set; }
-        public DateOnly Day { get; set; }
-
-        /// <summary>Why a connector's format could not carry the call (the first such), when one could not.</summary>
-        public string? Untranslatable { get; set; }
-    }
-
     public async Task CompleteAsync(HttpContext http, Formats.IInboundApi api)
     {
         if (await boundary.RefuseUnsendableAsync(http, null, HttpMethods.Post, api.Errors))
         {
             return;
         }
-        if (await ParseAsync(http, api) is not { } call || !await RouteAsync(http, call) || !await ReserveAsync(http, call))
+        if (await LlmCall.ParseAsync(http, api) is not { } call || !await RouteAsync(http, call) || !await ReserveAsync(http, call))
         {
             return;
         }
@@ -163,54 +135,6 @@ public sealed partial class LlmRouter(
         }
         await AnswerAsync(http, call, tap, last, denied);
         await api.AfterAsync(http, call.Request, encoder, last is { } ended && ended.Outcome.Exception is null && ended.Outcome.Result.Kind == CallOutcome.Success);
-    }
-
-    /// <summary>Parse: the caller's body as a chat completion request (its API's translation), its model, effort and token budget.</summary>
-    private static async Task<LlmCall?> ParseAsync(HttpContext http, Formats.IInboundApi api)
-    {
-        JsonObject request;
-        try
-        {
-            var body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted) as JsonObject
-                       ?? throw new JsonException("The body must be a JSON object.");
-            request = await api.ReadRequestAsync(body, http);
-        }
-        catch (JsonException ex)
-        {
-            await ErrorAsync(http, api.Errors, 400, "invalid_json", $"The request body is not valid JSON: {ex.Message}");
-            return null;
-        }
-        catch (Formats.InvalidLlmRequestException ex)
-        {
-            await ErrorAsync(http, api.Errors, 400, "invalid_request", ex.Message);
-            return null;
-        }
-        var messages = request["messages"] as JsonArray ?? [];
-        if (api.Operation == Formats.LlmOperation.Chat && messages.Count == 0)
-        {
-            await ErrorAsync(http, api.Errors, 400, "invalid_request", "messages must be a non-empty array.");
-            return null;
-        }
-        var requested = request["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
-        if (request["model"] is not null and not JsonValue || (request["model"] is JsonValue && requested is null))
-        {
-            await ErrorAsync(http, api.Errors, 400, "invalid_request", "model must be a string.");
-            return null;
-        }
-        if (requested is not null && !ModelNames.IsValid(requested))
-        {
-            await ErrorAsync(http, api.Errors, 400, "invalid_request",
-                $"model must be printable, at most {ModelNames.MaxLength} characters, without whitespace or control characters.");
-            return null;
-        }
-        var effort = request["reasoning_effort"] is JsonValue e && e.TryGetValue<string>(out var asked) && asked is "low" or "medium" or "high" ? asked : null;
-        var budgetField = request.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        var maxTokens = request[budgetField] is JsonValue t && t.TryGetValue<int>(out var tokens) && tokens > 0 ? tokens : (int?)null;
-        return new LlmCall(api, request, messages, requested, effort, budgetField, maxTokens, ApiCaller.From(http).Tenant)
-        {
-            Domain = http.Request.Headers["X-Agent33-Domain"].FirstOrDefault(),
-            CallerWantsUsage = CallerWantsUsage(request),
-        };
     }
 
     /// <summary>Route: the routing service decides effort, model and budget (an explicit model is honoured); the connectors serving the model, in configuration order.</summary>
@@ -241,7 +165,7 @@ public sealed partial class LlmRouter(
         call.Candidates = [.. registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, call.Model, ignoreCase: true)))];
         if (call.Candidates.Count == 0)
         {
-            await ErrorAsync(http, call.Api.Errors, 404, "model_not_served", $"No llm connector serves model '{call.Model}'.");
+            await OutcomeWriter.ReplaceWithErrorAsync(http, call.Api.Errors, 404, "model_not_served", $"No llm connector serves model '{call.Model}'.");
             return false;
         }
         return true;
@@ -376,7 +300,7 @@ public sealed partial class LlmRouter(
             return;
         }
         var connectorId = ended.Call.Connector.Options.Id;
-        var served = ModelLabel(call.Candidates[0].Options, call.Model);
+        var served = call.ModelLabel;
         var usage = tap.Usage;
         var prompt = Believable(usage?.PromptTokens);
         // Embeddings report no completion: there is none to charge.
@@ -420,7 +344,7 @@ public sealed partial class LlmRouter(
     /// <summary>Answer: how the last attempt ended, in OpenAI's shape; a stream ended for an oversized event is complete already.</summary>
     private async Task AnswerAsync(HttpContext http, LlmCall call, UsageTap tap, (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last, string? denied)
     {
-        var served = ModelLabel(call.Candidates[0].Options, call.Model);
+        var served = call.ModelLabel;
         var effortLabel = call.Decision?.Effort ?? "none";
         if (last is not { } ended)
         {
@@ -428,11 +352,11 @@ public sealed partial class LlmRouter(
             {
                 // What the caller asked for has no equivalent in any serving connector's format: the caller's to change.
                 metrics.Request(call.ApiLabel, served, "none", effortLabel, CallOutcome.CallerError.Label());
-                await ErrorAsync(http, call.Api.Errors, 400, "invalid_request", untranslatable);
+                await OutcomeWriter.ReplaceWithErrorAsync(http, call.Api.Errors, 400, "invalid_request", untranslatable);
                 return;
             }
             metrics.Request(call.ApiLabel, served, "none", effortLabel, "governance_blocked");
-            await ErrorAsync(http, call.Api.Errors, 403, "governance_blocked", denied!);
+            await OutcomeWriter.ReplaceWithErrorAsync(http, call.Api.Errors, 403, "governance_blocked", denied!);
             return;
         }
         var (finalCall, finalOutcome) = ended;
@@ -443,7 +367,7 @@ public sealed partial class LlmRouter(
             metrics.Request(call.ApiLabel, served, connectorId, effortLabel, CallOutcome.Failure.Label());
             if (!http.Response.HasStarted)
             {
-                await ErrorAsync(http, call.Api.Errors, 502, "http_error",
+                await OutcomeWriter.ReplaceWithErrorAsync(http, call.Api.Errors, 502, "http_error",
                     $"Connector '{connectorId}' sent an event larger than the gateway relays ({options.Value.MaxEventBytes} bytes, Llm:MaxEventBytes), or a whole answer to translate larger than {UsageTap.MaxTranslatedBytes} bytes.");
             }
             return;
@@ -454,9 +378,6 @@ public sealed partial class LlmRouter(
     }
 
     private static long? Believable(long? tokens) => tokens is >= 0 and <= MaxTokensPerCall ? tokens : null;
-
-    private static bool CallerWantsUsage(JsonObject request) =>
-        request["stream_options"]?["include_usage"] is JsonValue u && u.TryGetValue<bool>(out var include) && include;
 
     /// <summary>Prices a call's usage with routing's catalogue and adds the difference to what settlement charged, beside the call.</summary>
     private async Task AddPriceAsync(LlmCall call, string served, Spend.Charge charge, decimal charged)
@@ -485,13 +406,6 @@ public sealed partial class LlmRouter(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connector {Connector} reported usage that is not believable (prompt {Prompt}, completion {Completion} tokens); the call is charged an estimate. Logged once per connector; llm_usage_invalid_total counts each.")]
     private static partial void LogInvalidUsage(ILogger logger, string connector, long? prompt, long? completion);
 
-    /// <summary>A bounded model label: the glob that served the model when it has wildcards, else the model.</summary>
-    private static string ModelLabel(ConnectorOptions connector, string model)
-    {
-        var glob = connector.Models.First(g => Glob.Matches(g, model, ignoreCase: true));
-        return glob.Contains('*') || glob.Contains('?') ? glob : model;
-    }
-
     private HttpMessageInvoker ClientFor(ConnectorOptions connector)
     {
         lock (_clients)
@@ -511,12 +425,5 @@ public sealed partial class LlmRouter(
             }
             return client;
         }
-    }
-
-    /// <summary>The API's error shape, with the contract's code, replacing whatever a failed attempt left.</summary>
-    private static Task ErrorAsync(HttpContext http, ErrorShape shape, int status, string code, string message)
-    {
-        http.Response.Clear();
-        return OutcomeWriter.ErrorAsync(http, shape, status, code, message);
     }
 }

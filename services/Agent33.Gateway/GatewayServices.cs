@@ -35,6 +35,8 @@ public static class GatewayServices
         builder.Services.AddOptions<Llm.LlmOptions>().BindConfiguration(Llm.LlmOptions.Section);
         builder.Services.AddSingleton<Llm.LlmMetrics>();
         builder.Services.AddSingleton<Llm.LlmRouter>();
+        builder.Services.AddSingleton<Llm.ModelRouting>();
+        builder.Services.AddSingleton<Llm.BudgetGate>();
         builder.Services.AddSingleton<Llm.Spend.Budgets>();
         builder.Services.AddSingleton<Llm.Spend.SpendMetrics>();
         builder.Services.AddSingleton<Llm.Spend.ModelPrices>();

@@ -88,12 +88,12 @@ public static class LlmApi
 /// <summary>
 /// One LLM call through the boundary, whatever API it came in by (<see cref="Formats.IInboundApi"/>: read into a chat
 /// completion request) and whatever format its connector speaks (<see cref="Formats.IUpstreamFormat"/>), in named steps: <see cref="LlmCall.ParseAsync">parse</see> →
-/// <see cref="RouteAsync">route</see> (routing's decision, the serving connectors) → <see cref="ReserveAsync">reserve</see>
+/// <see cref="ModelRouting.RouteAsync">route</see> (routing's decision, the serving connectors) → <see cref="BudgetGate.ReserveAsync">reserve</see>
 /// (the spend step, <see cref="Spend.SpendReservations"/>) → <see cref="ForwardAsync">forward</see> (with fallback) →
 /// <see cref="AccountAsync">account</see> (settle the reservation to the usage, or the estimate) → answer. Errors in the inbound API's shape.
 /// </summary>
-public sealed partial class LlmRouter(
-    ConnectorRegistry registry, BoundaryPipeline boundary, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder, Spend.Budgets budgets,
+internal sealed partial class LlmRouter(
+    BoundaryPipeline boundary, ModelRouting route, BudgetGate budget, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder,
     Spend.SpendReservations reservations, Spend.ModelPrices prices, Spend.SpendMetrics spendMetrics, IOptions<LlmOptions> options, ILogger<LlmRouter> logger)
 {
     /// <summary>Usage above this many tokens per call is not believed (as routing's <c>/v1/routing/usage</c> refuses it).</summary>
@@ -108,7 +108,7 @@ public sealed partial class LlmRouter(
         {
             return;
         }
-        if (await LlmCall.ParseAsync(http, api) is not { } call || !await RouteAsync(http, call) || !await ReserveAsync(http, call))
+        if (await LlmCall.ParseAsync(http, api) is not { } call || !await route.RouteAsync(http, call) || !await budget.ReserveAsync(http, call))
         {
             return;
         }
@@ -135,73 +135,6 @@ public sealed partial class LlmRouter(
         }
         await AnswerAsync(http, call, tap, last, denied);
         await api.AfterAsync(http, call.Request, encoder, last is { } ended && ended.Outcome.Exception is null && ended.Outcome.Result.Kind == CallOutcome.Success);
-    }
-
-    /// <summary>Route: the routing service decides effort, model and budget (an explicit model is honoured); the connectors serving the model, in configuration order.</summary>
-    private async Task<bool> RouteAsync(HttpContext http, LlmCall call)
-    {
-        if (call.Embeddings)
-        {
-            // Embeddings have no effort to route by: auto is the configured embedding model.
-            call.Model = call.Auto ? options.Value.EmbeddingModel : call.Requested!;
-            call.Request["model"] = call.Model;
-            return await FindCandidatesAsync(http, call);
-        }
-        call.Decision = call.Auto ? await DecideAsync(call, http.RequestAborted) : null; // a failure is counted by the routing client, with its reason
-        call.Model = call.Auto ? call.Decision?.Model ?? options.Value.DefaultModel : call.Requested!;
-        call.Request["model"] = call.Model;
-        // The call's completion budget: the decision's, the caller's, else Llm:DefaultMaxTokens, always sent upstream,
-        // so that no answer can be longer than what its reservation holds.
-        call.Request[call.BudgetField] = (call.Auto ? call.Decision?.MaxTokens : null) ?? call.MaxTokens ?? options.Value.DefaultMaxTokens;
-        if (call.Streaming)
-        {
-            call.Request["stream_options"] = new JsonObject { ["include_usage"] = true };
-        }
-        return await FindCandidatesAsync(http, call);
-    }
-
-    private async Task<bool> FindCandidatesAsync(HttpContext http, LlmCall call)
-    {
-        call.Candidates = [.. registry.All.Where(c => c.Options.Kind == "llm" && c.Options.Models.Any(glob => Glob.Matches(glob, call.Model, ignoreCase: true)))];
-        if (call.Candidates.Count == 0)
-        {
-            await OutcomeWriter.ReplaceWithErrorAsync(http, call.Api.Errors, 404, "model_not_served", $"No llm connector serves model '{call.Model}'.");
-            return false;
-        }
-        return true;
-    }
-
-    private Task<RoutingDecision?> DecideAsync(LlmCall call, CancellationToken cancellationToken) =>
-        routing.DecideAsync(call.Tenant, call.Domain, call.Effort, call.Messages, call.MaxTokens ?? options.Value.DefaultMaxTokens,
-            call.Auto ? null : call.Requested, options.Value.DefaultModel, cancellationToken);
-
-    /// <summary>Reserve: the call's prompt (counted with the model's tokenizer) plus its completion budget, priced, against the tenant's day.</summary>
-    private async Task<bool> ReserveAsync(HttpContext http, LlmCall call)
-    {
-        call.Day = budgets.Today;
-        call.PromptTokens = call.Embeddings
-            ? TokenCounter.CountEmbeddingInput(call.Model, call.Request["input"])
-            : TokenCounter.CountPrompt(call.Model, call.Messages, call.Request["tools"]);
-        var completionBudget = call.Embeddings ? 0 : call.Request[call.BudgetField]!.GetValue<int>();
-        var reserved = await reservations.ReserveAsync(call.Tenant, call.Model, call.PromptTokens, completionBudget, http.RequestAborted);
-        if (reserved.StoreFailed)
-        {
-            OutcomeWriter.RetryAfter(http.Response, TimeSpan.FromSeconds(5));
-            await OutcomeWriter.ErrorAsync(http, call.Api.Errors, 503, "budget_unavailable", $"The LLM spend of tenant '{call.Tenant}' cannot be checked against its budget right now.");
-            return false;
-        }
-        if (reserved.Refusal is { } refusal)
-        {
-            // Not worth a retry before the next UTC midnight: SDKs that honour x-should-retry give up at once.
-            http.Response.Headers["x-should-retry"] = "false";
-            metrics.BudgetRejected(call.ApiLabel);
-            OutcomeWriter.RetryAfter(http.Response, refusal.RetryAfter);
-            await OutcomeWriter.ErrorAsync(http, call.Api.Errors, 429, "budget_exceeded",
-                $"Tenant '{call.Tenant}' has reached its daily LLM budget ({refusal.Budget}); it resets at the next UTC midnight.");
-            return false;
-        }
-        call.Reservation = reserved.Reservation;
-        return true;
     }
 
     /// <summary>Forward: the first connector serving the model, through the boundary; on circuit_open, a timeout, a 5xx or a 429 the next.</summary>
@@ -263,12 +196,7 @@ public sealed partial class LlmRouter(
                 break;
             }
         }
-        if (!call.Auto && !call.Embeddings)
-        {
-            // An explicit model never waits for routing, and its decision is recorded there once the answer is complete,
-            // so that call shares neither the caller's time to first token nor the cores the answer is relayed on.
-            _ = DecideAsync(call, CancellationToken.None);
-        }
+        route.RecordExplicitModel(call);
         return (last, denied);
     }
 

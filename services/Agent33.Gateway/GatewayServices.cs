@@ -37,6 +37,7 @@ public static class GatewayServices
         builder.Services.AddSingleton<Llm.LlmRouter>();
         builder.Services.AddSingleton<Llm.ModelRouting>();
         builder.Services.AddSingleton<Llm.BudgetGate>();
+        builder.Services.AddSingleton<Llm.ProviderForwarder>();
         builder.Services.AddSingleton<Llm.Spend.Budgets>();
         builder.Services.AddSingleton<Llm.Spend.SpendMetrics>();
         builder.Services.AddSingleton<Llm.Spend.ModelPrices>();

@@ -1,11 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Agent33.Gateway.Boundary;
 using Agent33.Gateway.Catalog;
 using Agent33.ServiceDefaults.Auth;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace Agent33.Gateway.Llm;
 
@@ -89,17 +87,16 @@ public static class LlmApi
 /// One LLM call through the boundary, whatever API it came in by (<see cref="Formats.IInboundApi"/>: read into a chat
 /// completion request) and whatever format its connector speaks (<see cref="Formats.IUpstreamFormat"/>), in named steps: <see cref="LlmCall.ParseAsync">parse</see> →
 /// <see cref="ModelRouting.RouteAsync">route</see> (routing's decision, the serving connectors) → <see cref="BudgetGate.ReserveAsync">reserve</see>
-/// (the spend step, <see cref="Spend.SpendReservations"/>) → <see cref="ForwardAsync">forward</see> (with fallback) →
+/// (the spend step, <see cref="Spend.SpendReservations"/>) → <see cref="ProviderForwarder.ForwardAsync">forward</see> (with fallback) →
 /// <see cref="AccountAsync">account</see> (settle the reservation to the usage, or the estimate) → answer. Errors in the inbound API's shape.
 /// </summary>
 internal sealed partial class LlmRouter(
-    BoundaryPipeline boundary, ModelRouting route, BudgetGate budget, EffortRoutingClient routing, LlmMetrics metrics, IHttpForwarder forwarder,
+    BoundaryPipeline boundary, ModelRouting route, BudgetGate budget, ProviderForwarder forward, EffortRoutingClient routing, LlmMetrics metrics,
     Spend.SpendReservations reservations, Spend.ModelPrices prices, Spend.SpendMetrics spendMetrics, IOptions<LlmOptions> options, ILogger<LlmRouter> logger)
 {
     /// <summary>Usage above this many tokens per call is not believed (as routing's <c>/v1/routing/usage</c> refuses it).</summary>
     public const long MaxTokensPerCall = 10_000_000;
 
-    private readonly Dictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _invalidUsageLogged = new(StringComparer.Ordinal);
 
     public async Task CompleteAsync(HttpContext http, Formats.IInboundApi api)
@@ -121,7 +118,8 @@ internal sealed partial class LlmRouter(
         string? denied = null;
         try
         {
-            (last, denied) = await ForwardAsync(http, call, tap);
+            (last, denied) = await forward.ForwardAsync(http, call, tap);
+            route.RecordExplicitModel(call);
         }
         finally
         {
@@ -135,69 +133,6 @@ internal sealed partial class LlmRouter(
         }
         await AnswerAsync(http, call, tap, last, denied);
         await api.AfterAsync(http, call.Request, encoder, last is { } ended && ended.Outcome.Exception is null && ended.Outcome.Result.Kind == CallOutcome.Success);
-    }
-
-    /// <summary>Forward: the first connector serving the model, through the boundary; on circuit_open, a timeout, a 5xx or a 429 the next.</summary>
-    private async Task<((BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? Last, string? Denied)> ForwardAsync(HttpContext http, LlmCall call, UsageTap tap)
-    {
-        http.Features.Set<IHttpResponseBodyFeature>(tap);
-        http.Request.ContentType = "application/json";
-        (BoundaryCall Call, Polly.Outcome<AttemptOutcome> Outcome)? last = null;
-        ConnectorRuntime? from = null;
-        string? denied = null;
-        var bodies = new Dictionary<Formats.IUpstreamFormat, byte[]>(1);
-        var methodOverrides = HeaderPolicy.MethodOverrides(http.Request.Headers);
-        foreach (var connector in call.Candidates)
-        {
-            if (boundary.Govern(connector.Options, Door.Llm, HttpMethods.Post, null, null, methodOverrides, "POST") is { } denial)
-            {
-                denied ??= denial.Reason;
-                continue;
-            }
-            var format = Formats.UpstreamFormats.Of(connector.Options.Format);
-            var path = call.Embeddings ? format.EmbeddingsPath : format.Path;
-            if (path is null)
-            {
-                call.Untranslatable ??= $"Connector '{connector.Options.Id}' ({connector.Options.Format}) serves no {call.ApiLabel}.";
-                continue;
-            }
-            if (!bodies.TryGetValue(format, out var body))
-            {
-                try
-                {
-                    bodies[format] = body = JsonSerializer.SerializeToUtf8Bytes(call.Embeddings ? call.Request : format.FromChat(call.Request));
-                }
-                catch (Formats.InvalidLlmRequestException ex)
-                {
-                    call.Untranslatable ??= $"Connector '{connector.Options.Id}' ({connector.Options.Format}): {ex.Message}";
-                    continue;
-                }
-            }
-            if (from is not null)
-            {
-                metrics.Fallback(call.ApiLabel, from.Options.Id, connector.Options.Id);
-            }
-            http.Request.Body = new MemoryStream(body, writable: false);
-            http.Request.Headers.ContentLength = body.Length;
-            tap.Decoder = call.Embeddings ? null : format.Answers(new Formats.TranslationContext(call.Model, call.PromptTokens));
-            var transformer = new ProviderTransformer(connector.Options, format, path, tap.Translates, call.Decision, call.Model);
-            var current = connector;
-            var config = new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(connector.Options.StreamIdleTimeoutSeconds) };
-            last = await boundary.ExecuteAsync(http, connector,
-                async () => await forwarder.SendAsync(http, current.Options.Destination, ClientFor(current.Options), config, transformer),
-                "POST", canRetry: false, TimeSpan.FromSeconds(connector.Options.TimeoutSeconds), holdAll: false);
-            from = connector;
-            var (attempt, outcome) = last.Value;
-            var result = outcome.Result;
-            var fallBack = !http.Response.HasStarted && outcome.Exception is null && !attempt.CallerAborted.IsCancellationRequested && !tap.EventTooLarge
-                           && (result.Kind is CallOutcome.CircuitOpen or CallOutcome.Timeout or CallOutcome.Failure || result is { Kind: CallOutcome.ClientError, StatusCode: 429 });
-            if (!fallBack)
-            {
-                break;
-            }
-        }
-        route.RecordExplicitModel(call);
-        return (last, denied);
     }
 
     /// <summary>
@@ -333,25 +268,4 @@ internal sealed partial class LlmRouter(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connector {Connector} reported usage that is not believable (prompt {Prompt}, completion {Completion} tokens); the call is charged an estimate. Logged once per connector; llm_usage_invalid_total counts each.")]
     private static partial void LogInvalidUsage(ILogger logger, string connector, long? prompt, long? completion);
-
-    private HttpMessageInvoker ClientFor(ConnectorOptions connector)
-    {
-        lock (_clients)
-        {
-            if (!_clients.TryGetValue(connector.Id, out var client))
-            {
-                client = new HttpMessageInvoker(new SocketsHttpHandler
-                {
-                    UseProxy = false,
-                    AllowAutoRedirect = false,
-                    AutomaticDecompression = System.Net.DecompressionMethods.None,
-                    UseCookies = false,
-                    ConnectTimeout = TimeSpan.FromSeconds(15),
-                    EnableMultipleHttp2Connections = true,
-                });
-                _clients[connector.Id] = client;
-            }
-            return client;
-        }
-    }
 }

@@ -34,7 +34,12 @@ public static class GatewayServices
         builder.Services.AddSingleton<IncidentSignals>();
         builder.Services.AddOptions<Llm.LlmOptions>().BindConfiguration(Llm.LlmOptions.Section);
         builder.Services.AddSingleton<Llm.LlmMetrics>();
+        // The LLM route and its steps (parse is LlmCall's own): route, reserve, forward, account.
         builder.Services.AddSingleton<Llm.LlmRouter>();
+        builder.Services.AddSingleton<Llm.ModelRouting>();
+        builder.Services.AddSingleton<Llm.BudgetGate>();
+        builder.Services.AddSingleton<Llm.ProviderForwarder>();
+        builder.Services.AddSingleton<Llm.UsageAccounting>();
         builder.Services.AddSingleton<Llm.Spend.Budgets>();
         builder.Services.AddSingleton<Llm.Spend.SpendMetrics>();
         builder.Services.AddSingleton<Llm.Spend.ModelPrices>();

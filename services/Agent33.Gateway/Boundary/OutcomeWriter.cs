@@ -48,6 +48,13 @@ public static class OutcomeWriter
         return http.Response.WriteAsJsonAsync(new OpenAiError(new OpenAiErrorBody(message, OpenAiType(status, code), code, null)));
     }
 
+    /// <summary>An error in the door's shape, with the contract's code, replacing whatever a failed attempt left.</summary>
+    public static Task ReplaceWithErrorAsync(HttpContext http, ErrorShape shape, int status, string code, string message)
+    {
+        http.Response.Clear();
+        return ErrorAsync(http, shape, status, code, message);
+    }
+
     /// <summary><c>Retry-After</c> in whole seconds, at least one.</summary>
     public static void RetryAfter(HttpResponse response, TimeSpan after) =>
         response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture);

@@ -130,21 +130,37 @@ public static class GatewayServices
         return builder;
     }
 
-    /// <summary>The Data Protection key ring's directory, which every replica must share (a volume they all mount).</summary>
+    /// <summary>
+    /// A directory for the Data Protection key ring, which every replica must then share (a volume they all mount).
+    /// An override: without it the key ring lives in the gateway's database when there is one.
+    /// </summary>
     public const string DataProtectionKeysKey = "Gateway:DataProtectionKeys";
 
     /// <summary>
-    /// Data Protection with a key ring every replica can read, so the gateway's MCP session ids open on any replica.
-    /// The application name is fixed: the default one derives from the content root, which differs between hosts,
-    /// images and test servers, and would give each its own keys. Without the setting, each replica keeps its own keys
+    /// Data Protection with a key ring every replica can read, so the gateway's MCP session ids open on any replica:
+    /// the gateway's database (the replicas share it already), or a directory when <see cref="DataProtectionKeysKey"/>
+    /// names one. The application name is fixed: the default one derives from the content root, which differs between
+    /// hosts, images and test servers, and would give each its own keys. With neither, each replica keeps its own keys
     /// (a single replica loses nothing; several answer each other's sessions 404).
     /// </summary>
+    /// <remarks>
+    /// Data Protection caches the key ring, so sealing and opening session ids does not read the database: it is read
+    /// when the ring is first loaded (at start, under the migrations lock, see
+    /// <see cref="Llm.Spend.GatewayDatabase.MigrateGatewayDatabaseAsync"/>), on its periodic refresh (about a day, in
+    /// the background, the stale ring serving meanwhile), and, in the first two minutes after start only, when an id
+    /// names a key the ring lacks (Data Protection's own catch-up for replicas starting together). Keys are stored as
+    /// Data Protection writes them: unencrypted, as without an XML encryptor (e.g. <c>ProtectKeysWithCertificate</c>).
+    /// </remarks>
     private static void AddSharedKeyRing(IHostApplicationBuilder builder)
     {
         var protection = builder.Services.AddDataProtection().SetApplicationName("Agent33.Gateway");
         if (builder.Configuration[DataProtectionKeysKey] is { Length: > 0 } path)
         {
-            protection.PersistKeysToFileSystem(new DirectoryInfo(path));
+            protection.PersistKeysToFileSystem(new DirectoryInfo(path)); // the explicit override wins
+        }
+        else if (Llm.Spend.GatewayDatabase.IsConfigured(builder.Configuration))
+        {
+            protection.PersistKeysToDbContext<Llm.Spend.GatewayDbContext>();
         }
     }
 

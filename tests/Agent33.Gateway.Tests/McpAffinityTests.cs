@@ -6,6 +6,8 @@ using System.Text;
 using System.Text.Json;
 using Agent33.Testing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -18,8 +20,9 @@ namespace Agent33.Gateway.Tests;
 
 /// <summary>
 /// MCP session affinity: an <c>mcp</c> connector over two replicas of a stateful MCP server, each knowing only the
-/// sessions it issued, behind two gateway instances that share one Data Protection key directory and nothing else.
-/// Every request of a session reaches the replica that issued it, whichever gateway it passes.
+/// sessions it issued, behind two gateway instances that share one Data Protection key ring and nothing else: a key
+/// directory, or the gateway's database. Every request of a session reaches the replica that issued it, whichever
+/// gateway it passes.
 /// </summary>
 public sealed class McpAffinityTests : IAsyncLifetime
 {
@@ -37,21 +40,49 @@ public sealed class McpAffinityTests : IAsyncLifetime
         _keys.Delete(recursive: true);
     }
 
-    private GatewayFactory Gateway(bool fastPath, params McpReplica[] replicas) => new(
+    /// <summary>A gateway whose key ring is the shared key directory.</summary>
+    private GatewayFactory Gateway(bool fastPath, params McpReplica[] replicas) => Gateway(fastPath, database: null, replicas);
+
+    /// <summary>A gateway whose key ring is in <paramref name="database"/> (its gateway database, no key directory) when given, else the key directory.</summary>
+    private GatewayFactory Gateway(bool fastPath, PostgresFixture? database, McpReplica[] replicas, params (string Key, string Value)[] more) => new(
     [
         .. GatewayFactory.Connector(0, Id, $"{replicas[0].Address}/mcp", kind: "mcp",
             more: [.. replicas.Skip(1).Select((r, i) => ($"Destinations:{i}", $"{r.Address}/mcp"))]),
-        ("Gateway:DataProtectionKeys", _keys.FullName), ("Gateway:FastPath", fastPath ? "true" : "false"),
+        database is null ? ("Gateway:DataProtectionKeys", _keys.FullName) : ("ConnectionStrings:gateway", database.ConnectionString),
+        ("Gateway:FastPath", fastPath ? "true" : "false"),
+        .. more,
     ]);
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_session_begun_on_one_gateway_reaches_the_replica_that_issued_it_through_another(bool fastPath)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)] // the key ring in the gateway's database, no directory: as the Kubernetes manifests deploy it
+    public async Task A_session_begun_on_one_gateway_reaches_the_replica_that_issued_it_through_another(bool fastPath, bool keysInDatabase)
     {
-        await using var a = Gateway(fastPath, _one, _two);
+        var database = keysInDatabase ? new PostgresFixture() : null;
+        if (database is not null)
+        {
+            await database.InitializeAsync();
+        }
+        try
+        {
+            await SessionThroughTwoGatewaysAsync(fastPath, database);
+        }
+        finally
+        {
+            if (database is not null)
+            {
+                await database.DisposeAsync();
+            }
+        }
+        Assert.Equal(keysInDatabase, !_keys.EnumerateFiles().Any()); // the directory is used only when no database is
+    }
+
+    private async Task SessionThroughTwoGatewaysAsync(bool fastPath, PostgresFixture? database)
+    {
+        await using var a = Gateway(fastPath, database, [_one, _two]);
         a.CreateClient().Dispose(); // A starts first and writes the shared key ring
-        await using var b = Gateway(fastPath, _one, _two);
+        await using var b = Gateway(fastPath, database, [_one, _two]);
         var doors = new Switch(a.Server.CreateHandler(), b.Server.CreateHandler());
         var http = new HttpClient(doors) { BaseAddress = a.Server.BaseAddress };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
@@ -86,6 +117,103 @@ public sealed class McpAffinityTests : IAsyncLifetime
             && m.GetProperty("total_calls").GetInt64() + m.GetProperty("client_cancelled").GetInt64() >= 8, // a client may close an answer's stream once it has its result
             "gateway B to count the session's calls", seconds: 10);
     }
+
+    [Fact]
+    public async Task Without_a_key_directory_the_key_ring_is_kept_in_the_gateway_database_and_seals_the_session_ids()
+    {
+        var database = new PostgresFixture();
+        await database.InitializeAsync();
+        try
+        {
+            var reads = new CountingKeyReads();
+            await using var gateway = Gateway(fastPath: true, database, [_one, _two]);
+            gateway.ConfigureServices = services => services.PostConfigure<KeyManagementOptions>(options => options.XmlRepository = reads.Wrap(options.XmlRepository!));
+            var caller = gateway.CreateClient(TestKeys.Writer);
+            var (token, _) = await InitializeAsync(caller);
+
+            var (keyId, xml) = Assert.Single(await KeysInDatabaseAsync(database));
+            Assert.Contains($"<key id=\"{keyId}\"", xml, StringComparison.Ordinal);
+            Assert.Equal(keyId, KeyIdOf(token)); // the caller's id is sealed with the key in the database
+            Assert.Empty(_keys.EnumerateFiles());
+
+            // The key ring was read at start (on an empty table: read, write the first key, read again); sealing and
+            // opening ids use the cached ring, never the database.
+            var atStart = reads.Count;
+            Assert.InRange(atStart, 1, 2);
+            for (var i = 0; i < 5; i++)
+            {
+                using var listed = await PostAsync(caller, ListTools, token);
+                Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+                _ = await InitializeAsync(caller);
+            }
+            Assert.Equal(atStart, reads.Count);
+        }
+        finally
+        {
+            await database.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_key_directory_set_beside_the_gateway_database_overrides_it()
+    {
+        var database = new PostgresFixture();
+        await database.InitializeAsync();
+        try
+        {
+            await using var gateway = Gateway(fastPath: true, database, [_one, _two], ("Gateway:DataProtectionKeys", _keys.FullName));
+            var (token, _) = await InitializeAsync(gateway.CreateClient(TestKeys.Writer));
+
+            var file = Assert.Single(_keys.EnumerateFiles());
+            Assert.Equal($"key-{KeyIdOf(token)}.xml", file.Name);
+            Assert.Empty(await KeysInDatabaseAsync(database)); // the table exists (migrated) and holds nothing
+        }
+        finally
+        {
+            await database.DisposeAsync();
+        }
+    }
+
+    /// <summary>The Data Protection keys in the gateway's database: each key's id (from its friendly name) and XML.</summary>
+    private static async Task<List<(Guid Id, string Xml)>> KeysInDatabaseAsync(PostgresFixture database)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(database.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT friendly_name, xml FROM data_protection_keys", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var keys = new List<(Guid, string)>();
+        while (await reader.ReadAsync())
+        {
+            var name = reader.GetString(0);
+            Assert.StartsWith("key-", name, StringComparison.Ordinal);
+            keys.Add((Guid.Parse(name["key-".Length..]), reader.GetString(1)));
+        }
+        return keys;
+    }
+
+    /// <summary>Counts the reads of the Data Protection key ring's store.</summary>
+    private sealed class CountingKeyReads
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public IXmlRepository Wrap(IXmlRepository inner) => new Counting(inner, this);
+
+        private sealed class Counting(IXmlRepository inner, CountingKeyReads reads) : IXmlRepository
+        {
+            public IReadOnlyCollection<System.Xml.Linq.XElement> GetAllElements()
+            {
+                Interlocked.Increment(ref reads._count);
+                return inner.GetAllElements();
+            }
+
+            public void StoreElement(System.Xml.Linq.XElement element, string friendlyName) => inner.StoreElement(element, friendlyName);
+        }
+    }
+
+    /// <summary>The id of the key that sealed a gateway session id: a Data Protection payload starts with a 4-byte magic header, then the key's id.</summary>
+    internal static Guid KeyIdOf(string token) => new(System.Buffers.Text.Base64Url.DecodeFromChars(token).AsSpan(4, 16));
 
     [Theory]
     [InlineData(true)]

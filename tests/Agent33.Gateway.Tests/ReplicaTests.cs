@@ -74,6 +74,69 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The Data Protection key ring in the gateway's database, as deployed (no shared directory): replicas starting
+    /// together on an empty database write one key between them (the first to take the migrations lock writes it, the
+    /// others read it), so each opens the MCP session ids the others seal from the first request on.
+    /// </summary>
+    [Fact]
+    public async Task Gateway_replicas_starting_together_on_an_empty_database_write_one_key_and_open_each_others_mcp_session_ids()
+    {
+        var database = new PostgresFixture();
+        await database.InitializeAsync();
+        await using var one = await McpReplica.StartAsync();
+        await using var two = await McpReplica.StartAsync();
+        var gateways = Array.Empty<ServiceProcess>();
+        try
+        {
+            var settings = new Dictionary<string, string>(TestKeys.Settings())
+            {
+                ["ConnectionStrings:gateway"] = database.ConnectionString,
+                ["services:learning-service:http:0"] = "http://127.0.0.1:9",
+                ["Connectors:0:Id"] = "mcp:tools", ["Connectors:0:Kind"] = "mcp", ["Connectors:0:Destination"] = $"{one.Address}/mcp",
+                ["Connectors:0:Destinations:0"] = $"{two.Address}/mcp",
+            };
+            gateways = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => ServiceProcess.StartAsync("Agent33.Gateway", settings)));
+
+            await using (var connection = new NpgsqlConnection(database.ConnectionString))
+            {
+                await connection.OpenAsync();
+                await using var keys = new NpgsqlCommand("SELECT count(*) FROM data_protection_keys", connection);
+                Assert.Equal(1L, await keys.ExecuteScalarAsync());
+            }
+            foreach (var (begin, other) in new[] { (gateways[0], gateways[1]), (gateways[1], gateways[0]) })
+            {
+                using var beginning = begin.CreateClient(TestKeys.Writer);
+                using var initialized = await McpPostAsync(beginning, """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"replica-test","version":"1"}}}""", null);
+                Assert.Equal(HttpStatusCode.OK, initialized.StatusCode);
+                var token = Assert.Single(initialized.Headers.GetValues("Mcp-Session-Id"));
+
+                using var continuing = other.CreateClient(TestKeys.Writer);
+                using var listed = await McpPostAsync(continuing, """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""", token);
+                Assert.True(listed.StatusCode == HttpStatusCode.OK, $"{listed.StatusCode}: {await listed.Content.ReadAsStringAsync()}");
+            }
+        }
+        finally
+        {
+            Array.ForEach(gateways, g => g.Dispose());
+            await database.DisposeAsync();
+        }
+    }
+
+    private static async Task<HttpResponseMessage> McpPostAsync(HttpClient client, string json, string? session)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/connectors/mcp:tools") { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (session is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Mcp-Session-Id", session);
+        }
+        var answer = await client.SendAsync(request);
+        await answer.Content.LoadIntoBufferAsync();
+        return answer;
+    }
+
     private static async Task<List<(string Tenant, string Summary, string Source, string Severity, int Count)>> IncidentsAsync(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);

@@ -28,10 +28,10 @@ public enum SessionPin
 /// <summary>
 /// Session affinity for <c>mcp</c> connectors, with no memory in any replica: the server's <c>Mcp-Session-Id</c> never
 /// reaches the caller. The caller gets the gateway's own id instead, a Data Protection payload (keys shared by every
-/// replica, <c>Gateway:DataProtectionKeys</c>) holding the destination that issued the session and the server's id,
-/// scoped to the connector. A request carrying it is pinned to that destination on any replica and reaches the server
-/// with the server's own id. An id the gateway cannot open, or whose destination is gone, answers 404: MCP's "session
-/// not found", on which the client starts a new session.
+/// replica: the gateway's database, or the directory <c>Gateway:DataProtectionKeys</c>) holding the destination that
+/// issued the session and the server's id, scoped to the connector. A request carrying it is pinned to that destination
+/// on any replica and reaches the server with the server's own id. An id the gateway cannot open, or whose destination
+/// is gone, answers 404: MCP's "session not found", on which the client starts a new session.
 /// </summary>
 /// <remarks>
 /// <para>

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 
@@ -113,8 +114,11 @@ public sealed class McpAuditRow
     public string? Arguments { get; set; }
 }
 
-/// <summary>The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, stored responses, MCP tool pins and the MCP audit trail, shared by every replica.</summary>
-public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
+/// <summary>
+/// The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, stored responses, MCP tool pins, the MCP
+/// audit trail and the Data Protection key ring that seals MCP session ids, shared by every replica.
+/// </summary>
+public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options), IDataProtectionKeyContext
 {
     public DbSet<LlmSpendRow> LlmSpend => Set<LlmSpendRow>();
 
@@ -126,6 +130,9 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
 
     public DbSet<McpToolPinRow> McpToolPins => Set<McpToolPinRow>();
     public DbSet<McpAuditRow> McpAudit => Set<McpAuditRow>();
+
+    /// <summary>The Data Protection key ring (<c>data_protection_keys</c>), read and written by Data Protection alone.</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -209,6 +216,15 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             // Every read is one tenant's, newest first (the page's keyset); the retention's sweep goes by time alone.
             audit.HasIndex(a => new { a.TenantId, a.At, a.Id }).HasDatabaseName("ix_mcp_audit_tenant_id_at");
             audit.HasIndex(a => a.At).HasDatabaseName("ix_mcp_audit_at");
+        });
+        model.Entity<DataProtectionKey>(key =>
+        {
+            // One row per key: its id as the friendly name and its XML (unencrypted unless an XML encryptor is configured).
+            key.ToTable("data_protection_keys");
+            key.HasKey(k => k.Id);
+            key.Property(k => k.Id).HasColumnName("id");
+            key.Property(k => k.FriendlyName).HasColumnName("friendly_name");
+            key.Property(k => k.Xml).HasColumnName("xml");
         });
     }
 }

@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using Agent33.ServiceDefaults.Persistence;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 
@@ -382,6 +384,10 @@ public static partial class GatewayDatabase
                     {
                         await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync();
                         await db.Database.MigrateAsync();
+                        // The Data Protection key ring is loaded (its first key written, on an empty ring) under the
+                        // same lock: replicas starting together on an empty ring would otherwise each write a key of
+                        // their own and seal MCP session ids the others cannot open until their next refresh.
+                        LoadKeyRing(app.Services);
                     }
                 }
                 finally
@@ -390,13 +396,18 @@ public static partial class GatewayDatabase
                 }
                 return;
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException && DateTimeOffset.UtcNow < deadline)
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException or CryptographicException
+                && DateTimeOffset.UtcNow < deadline)
             {
                 LogWaiting(logger, attempt, ex.Message);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)));
             }
         }
     }
+
+    /// <summary>Data Protection loads (or, empty, creates) its key ring on the first use of a key; the payload is thrown away.</summary>
+    private static void LoadKeyRing(IServiceProvider services) =>
+        services.GetRequiredService<IDataProtectionProvider>().CreateProtector("Agent33.Gateway.KeyRingLoad").Protect([]);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gateway database not reachable yet (attempt {Attempt}): {Reason}")]
     private static partial void LogWaiting(ILogger logger, int attempt, string reason);

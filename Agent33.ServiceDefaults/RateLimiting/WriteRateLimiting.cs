@@ -17,7 +17,8 @@ namespace Agent33.ServiceDefaults.RateLimiting;
 /// Per-API-key token bucket on writes (every method but GET, HEAD, OPTIONS), so one runaway client
 /// cannot starve the others. <c>RateLimiting:WritesPerSecond</c> (default 5,000) refills the bucket,
 /// <c>RateLimiting:Burst</c> (default 2 × the rate) bounds it; 0 turns the limit off. Rejections are 429
-/// problem+json <c>rate_limited</c> with <c>Retry-After</c>.
+/// problem+json <c>rate_limited</c> with <c>Retry-After</c>. A request marked <see cref="ChargedWrite"/> is part of a
+/// write already charged and takes no token.
 /// </summary>
 /// <remarks>
 /// With a Redis connection string <c>ConnectionStrings:ratelimit</c> (the AppHost's <c>ratelimit</c> resource) each
@@ -65,7 +66,8 @@ public static class WriteRateLimiting
                 // The method first: reads are never limited, and this runs on every request.
                 var method = context.Request.Method;
                 if (perSecond == 0 || HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
-                    || context.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value is not { } keyId)
+                    || context.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value is not { } keyId
+                    || context.Features.Get<ChargedWrite>() is not null)
                 {
                     return RateLimitPartition.GetNoLimiter("unlimited");
                 }

@@ -81,6 +81,56 @@ public sealed class McpAggregateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_request_to_mcp_takes_one_write_token_however_many_connectors_it_reaches()
+    {
+        // Twenty writes in the key's bucket (one more each second). Through /mcp a session's first list opens a session
+        // at each of two connectors inside the gateway (an initialize, an initialized and a list each), and every call
+        // is a call at its connector's door too: charged there as well, the bucket would last about half as many writes.
+        const int burst = 20;
+        await using var gateway = Gateway(("RateLimiting:WritesPerSecond", "1"), ("RateLimiting:Burst", $"{burst}"));
+        var posts = new PostCounter();
+        var http = gateway.CreateDefaultClient(posts);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
+        await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(http.BaseAddress!, "/mcp"),
+            TransportMode = HttpTransportMode.StreamableHttp,
+        }, http, ownsHttpClient: true));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.Equal(5, (await client.ListToolsAsync()).Count);
+        var refused = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            for (var i = 0; i < 2 * burst; i++)
+            {
+                var result = await client.CallToolAsync("mcp:records__search_docs", new Dictionary<string, object?> { ["query"] = "breakers" });
+                Assert.NotEqual(true, result.IsError);
+            }
+        });
+
+        Assert.Contains("429", refused.ToString());
+        var admitted = posts.Count - 1; // the last one was refused
+        Assert.InRange(admitted, burst, burst + (int)Math.Ceiling(clock.Elapsed.TotalSeconds) + 1);
+    }
+
+    /// <summary>Counts the client's POSTs to /mcp: each is one write of the caller's.</summary>
+    private sealed class PostCounter : DelegatingHandler
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method == HttpMethod.Post)
+            {
+                Interlocked.Increment(ref _count);
+            }
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task A_tool_its_connector_denies_is_refused_with_the_connectors_reason_and_never_reaches_the_server()
     {
         await using var gateway = Gateway();

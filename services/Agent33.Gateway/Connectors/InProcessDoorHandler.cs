@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net;
+using Agent33.ServiceDefaults.RateLimiting;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Agent33.Gateway.Connectors;
@@ -7,7 +8,8 @@ namespace Agent33.Gateway.Connectors;
 /// <summary>
 /// An <see cref="HttpMessageHandler"/> whose requests enter a connector's door inside this process: each one becomes an
 /// <see cref="HttpContext"/> that meets the connector's admission (the caller's own key, sent along) and boundary as a
-/// request from the network would, with no socket between. The answer streams back as it is written (event streams
+/// request from the network would, with no socket between — except the write limit, which charged the caller's own
+/// request already (<see cref="ChargedWrite"/>). The answer streams back as it is written (event streams
 /// included); disposing the answer's content is the caller going away.
 /// </summary>
 public sealed class InProcessDoorHandler(ConnectorDoor door, IHttpContextFactory contexts) : HttpMessageHandler
@@ -51,6 +53,8 @@ public sealed class InProcessDoorHandler(ConnectorDoor door, IHttpContextFactory
             Body = body,
         });
         features.Set<IHttpRequestBodyDetectionFeature>(new BodyDetection(request.Content is not null));
+        // The caller's request to /mcp took its write token; what it causes at the connectors is the same write.
+        features.Set(ChargedWrite.Feature);
         features.Set<IHttpResponseFeature>(response);
         features.Set<IHttpResponseBodyFeature>(response);
         features.Set<IHttpRequestLifetimeFeature>(response);

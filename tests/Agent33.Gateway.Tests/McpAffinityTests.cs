@@ -142,7 +142,7 @@ public sealed class McpAffinityTests : IAsyncLifetime
             Assert.InRange(atStart, 1, 2);
             for (var i = 0; i < 5; i++)
             {
-                using var listed = await PostAsync(caller, ListTools, token);
+                using var listed = await caller.PostMcpAsync($"/connectors/{Id}", ListTools, token);
                 Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
                 _ = await InitializeAsync(caller);
             }
@@ -230,7 +230,7 @@ public sealed class McpAffinityTests : IAsyncLifetime
 
         foreach (var forged in forgeries)
         {
-            using var answer = await PostAsync(caller, ListTools, forged);
+            using var answer = await caller.PostMcpAsync($"/connectors/{Id}", ListTools, forged);
             Assert.True(answer.StatusCode == HttpStatusCode.NotFound, $"{forged}: {answer.StatusCode} {await answer.Content.ReadAsStringAsync()}");
             Assert.Equal("session_not_found", await answer.ProblemCodeAsync());
         }
@@ -241,7 +241,7 @@ public sealed class McpAffinityTests : IAsyncLifetime
         Assert.Equal(0, connector.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32());
         Assert.Equal(forgeries.Length, connector.GetProperty("metrics").GetProperty("caller_errors").GetInt64());
         Assert.Equal(forgeries.Length, Sample(await ScrapeAsync(gateway), "connector_calls_total", ("connector", Id), ("outcome", "caller_error")));
-        using var genuine = await PostAsync(caller, ListTools, token);
+        using var genuine = await caller.PostMcpAsync($"/connectors/{Id}", ListTools, token);
         Assert.Equal(HttpStatusCode.OK, genuine.StatusCode);
     }
 
@@ -261,13 +261,13 @@ public sealed class McpAffinityTests : IAsyncLifetime
         await using var after = Gateway(fastPath: true, _two); // replica one left the connector
         var hits = _two.Requests.Count;
 
-        using var stranded = await PostAsync(after.CreateClient(TestKeys.Writer), ListTools, token);
+        using var stranded = await after.CreateClient(TestKeys.Writer).PostMcpAsync($"/connectors/{Id}", ListTools, token);
         Assert.Equal(HttpStatusCode.NotFound, stranded.StatusCode);
         Assert.Equal("session_not_found", await stranded.ProblemCodeAsync());
         Assert.Equal(hits, _two.Requests.Count); // never sent to a replica that does not know the session
         var connector = await after.CreateClient(TestKeys.Reader).GetFromJsonAsync<JsonElement>($"/v1/connectors/{Id}");
         Assert.Equal(0, connector.GetProperty("circuit").GetProperty("consecutive_failures").GetInt32());
-        using var still = await PostAsync(caller, ListTools, token); // where replica one is still configured, the session lives
+        using var still = await caller.PostMcpAsync($"/connectors/{Id}", ListTools, token); // where replica one is still configured, the session lives
         Assert.Equal(HttpStatusCode.OK, still.StatusCode);
     }
 
@@ -295,24 +295,10 @@ public sealed class McpAffinityTests : IAsyncLifetime
     private async Task<(string Token, McpReplica Issuer)> InitializeAsync(HttpClient caller)
     {
         var (one, two) = (_one.Issued.Count, _two.Issued.Count);
-        using var answer = await PostAsync(caller, Initialize, null);
+        using var answer = await caller.PostMcpAsync($"/connectors/{Id}", Initialize, null);
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         var token = Assert.Single(answer.Headers.GetValues("Mcp-Session-Id"));
         return (token, _one.Issued.Count > one ? _one : _two.Issued.Count > two ? _two : throw new InvalidOperationException("no replica issued a session"));
-    }
-
-    private static async Task<HttpResponseMessage> PostAsync(HttpClient caller, string json, string? session)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, $"/connectors/{Id}") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        if (session is not null)
-        {
-            request.Headers.TryAddWithoutValidation("Mcp-Session-Id", session);
-        }
-        var answer = await caller.SendAsync(request);
-        await answer.Content.LoadIntoBufferAsync();
-        return answer;
     }
 
     /// <summary>One client, two gateways: each request goes to the gateway chosen at the time.</summary>

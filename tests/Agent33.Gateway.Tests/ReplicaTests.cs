@@ -107,12 +107,12 @@ public sealed class ReplicaTests(ITestOutputHelper output)
             foreach (var (begin, other) in new[] { (gateways[0], gateways[1]), (gateways[1], gateways[0]) })
             {
                 using var beginning = begin.CreateClient(TestKeys.Writer);
-                using var initialized = await McpPostAsync(beginning, """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"replica-test","version":"1"}}}""", null);
+                using var initialized = await beginning.PostMcpAsync("/connectors/mcp:tools", """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"replica-test","version":"1"}}}""", null);
                 Assert.Equal(HttpStatusCode.OK, initialized.StatusCode);
                 var token = Assert.Single(initialized.Headers.GetValues("Mcp-Session-Id"));
 
                 using var continuing = other.CreateClient(TestKeys.Writer);
-                using var listed = await McpPostAsync(continuing, """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""", token);
+                using var listed = await continuing.PostMcpAsync("/connectors/mcp:tools", """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""", token);
                 Assert.True(listed.StatusCode == HttpStatusCode.OK, $"{listed.StatusCode}: {await listed.Content.ReadAsStringAsync()}");
             }
         }
@@ -121,20 +121,6 @@ public sealed class ReplicaTests(ITestOutputHelper output)
             Array.ForEach(gateways, g => g.Dispose());
             await database.DisposeAsync();
         }
-    }
-
-    private static async Task<HttpResponseMessage> McpPostAsync(HttpClient client, string json, string? session)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/connectors/mcp:tools") { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        if (session is not null)
-        {
-            request.Headers.TryAddWithoutValidation("Mcp-Session-Id", session);
-        }
-        var answer = await client.SendAsync(request);
-        await answer.Content.LoadIntoBufferAsync();
-        return answer;
     }
 
     private static async Task<List<(string Tenant, string Summary, string Source, string Severity, int Count)>> IncidentsAsync(string connectionString)

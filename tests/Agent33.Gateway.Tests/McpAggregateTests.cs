@@ -91,12 +91,12 @@ public sealed class McpAggregateTests : IAsyncLifetime
         var posts = new PostCounter();
         var http = gateway.CreateDefaultClient(posts);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
+        var clock = System.Diagnostics.Stopwatch.StartNew(); // from the key's first write: its bucket refills from then
         await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
         {
             Endpoint = new Uri(http.BaseAddress!, "/mcp"),
             TransportMode = HttpTransportMode.StreamableHttp,
         }, http, ownsHttpClient: true));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
 
         Assert.Equal(5, (await client.ListToolsAsync()).Count);
         var refused = await Assert.ThrowsAnyAsync<Exception>(async () =>

@@ -84,13 +84,7 @@ public sealed class McpAffinityTests : IAsyncLifetime
         a.CreateClient().Dispose(); // A starts first and writes the shared key ring
         await using var b = Gateway(fastPath, database, [_one, _two]);
         var doors = new Switch(a.Server.CreateHandler(), b.Server.CreateHandler());
-        var http = new HttpClient(doors) { BaseAddress = a.Server.BaseAddress };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
-        var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(http.BaseAddress!, $"/connectors/{Id}"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-        }, http, ownsHttpClient: true));
+        var client = await new HttpClient(doors) { BaseAddress = a.Server.BaseAddress }.ConnectMcpAsync($"/connectors/{Id}");
         var session = client.SessionId;
 
         doors.UseB = true; // every later request of the session passes gateway B, which never saw it begin
@@ -275,13 +269,7 @@ public sealed class McpAffinityTests : IAsyncLifetime
     public async Task A_single_destination_connector_keeps_its_sessions_working_with_the_gateways_id()
     {
         await using var gateway = Gateway(fastPath: true, _one);
-        var http = gateway.CreateClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
-        await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(http.BaseAddress!, $"/connectors/{Id}"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-        }, http, ownsHttpClient: true));
+        await using var client = await gateway.CreateClient().ConnectMcpAsync($"/connectors/{Id}");
 
         Assert.NotEqual(true, (await client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "x" })).IsError);
         Assert.NotEqual(Assert.Single(_one.Issued), client.SessionId);

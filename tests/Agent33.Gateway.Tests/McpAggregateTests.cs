@@ -37,17 +37,8 @@ public sealed class McpAggregateTests : IAsyncLifetime
         .. more,
     ]);
 
-    private static async Task<McpClient> ConnectAsync(GatewayFactory gateway, string key = TestKeys.Writer)
-    {
-        var http = gateway.CreateClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        var transport = new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(http.BaseAddress!, "/mcp"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-        }, http, ownsHttpClient: true);
-        return await McpClient.CreateAsync(transport);
-    }
+    private static Task<McpClient> ConnectAsync(GatewayFactory gateway, string key = TestKeys.Writer) =>
+        gateway.CreateClient().ConnectMcpAsync("/mcp", key);
 
     [Fact]
     public async Task Tools_of_every_mcp_connector_are_listed_once_prefixed_with_governance_applied()
@@ -89,14 +80,8 @@ public sealed class McpAggregateTests : IAsyncLifetime
         const int burst = 20;
         await using var gateway = Gateway(("RateLimiting:WritesPerSecond", "1"), ("RateLimiting:Burst", $"{burst}"));
         var posts = new PostCounter();
-        var http = gateway.CreateDefaultClient(posts);
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
         var clock = System.Diagnostics.Stopwatch.StartNew(); // from the key's first write: its bucket refills from then
-        await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(http.BaseAddress!, "/mcp"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-        }, http, ownsHttpClient: true));
+        await using var client = await gateway.CreateDefaultClient(posts).ConnectMcpAsync("/mcp");
 
         Assert.Equal(5, (await client.ListToolsAsync()).Count);
         var refused = await Assert.ThrowsAnyAsync<Exception>(async () =>

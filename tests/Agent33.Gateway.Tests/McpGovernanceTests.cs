@@ -18,17 +18,7 @@ public sealed class McpGovernanceTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _upstream.DisposeAsync();
 
-    private static async Task<McpClient> ConnectAsync(GatewayFactory gateway)
-    {
-        var http = gateway.CreateClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
-        var transport = new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(http.BaseAddress!, "/connectors/mcp:tools"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-        }, http, ownsHttpClient: true);
-        return await McpClient.CreateAsync(transport);
-    }
+    private static Task<McpClient> ConnectAsync(GatewayFactory gateway) => gateway.CreateClient().ConnectMcpAsync("/connectors/mcp:tools");
 
     [Fact]
     public async Task With_mcp_readonly_tools_list_works_and_tools_call_is_refused()

@@ -132,13 +132,7 @@ public sealed class OutcomesAndStreamsTests : IAsyncLifetime
     public async Task The_official_mcp_client_gets_a_tool_result_that_streams_progress_for_longer_than_the_timeout()
     {
         await using var gateway = new GatewayFactory(GatewayFactory.Connector(0, _mcpId, $"{_upstream.Address}/mcp", kind: "mcp", more: [("TimeoutSeconds", "1")]));
-        var http = gateway.CreateClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.Writer);
-        await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(http.BaseAddress!, $"/connectors/{_mcpId}"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-        }, http, ownsHttpClient: true));
+        await using var client = await gateway.CreateClient().ConnectMcpAsync($"/connectors/{_mcpId}");
 
         var progress = new List<ProgressNotificationValue>();
         var result = await client.CallToolAsync("slow_report", new Dictionary<string, object?> { ["seconds"] = 2.5 },

@@ -20,12 +20,13 @@ using Yarp.ReverseProxy.Configuration;
 //   llm [requests]           the OpenAI endpoint: time to first token of a streamed chat completion, direct to the provider
 //                            stub, through bare YARP and through the gateway, with and without a budget (in memory and in a
 //                            throwaway Postgres), alternating; then non-streaming completions/s under wrk (POST), three rounds
-//   mcp [requests]           /mcp (the aggregate of every mcp connector) against /connectors/{id}: 5 loopback MCP servers
+//   mcp [requests] [--hold S] /mcp (the aggregate of every mcp connector) against /connectors/{id}: 5 loopback MCP servers
 //                            (the official SDK's, stateless, 50 tools each) behind one gateway (Mcp:Pinning=off); through
 //                            the official SDK client, sequential tools/call of one tool via /mcp and via /connectors/mcp:s0,
 //                            alternating (added p50 ≤ 1 ms), then tools/list via /mcp, all 250 tools (p50 ≤ 20 ms); reference
 //                            lines in the same alternation: a second gateway with pinning at its default (enforce), and the
-//                            first MCP server called directly; last, the gateway process's CPU per call and per list
+//                            first MCP server called directly; last, the gateway process's CPU per call and per list;
+//                            with --hold, only tools/call through /mcp for S seconds, the gateway's PID printed (to trace)
 //   trace-report FILE [N]    the top N frames of a dotnet-trace collect-linux CPU trace (see README.md)
 //   alloc-report FILE [N]    the top N types and allocating frames of a dotnet-trace collect --profile gc-verbose trace
 //
@@ -62,7 +63,7 @@ for (var i = 0; i < rest.Length; i++)
             rounds = r;
             i++;
             break;
-        case "--hold" when !sseMode && i + 1 < rest.Length && int.TryParse(rest[i + 1], out var h) && h > 0:
+        case "--hold" when (!sseMode || mcpMode) && i + 1 < rest.Length && int.TryParse(rest[i + 1], out var h) && h > 0:
             hold = h;
             i++;
             break;
@@ -158,7 +159,7 @@ try
             await WaitUpAsync($"{url}/v1/models");
         }
         await WaitUpAsync($"{pinnedGatewayUrl}/connectors/llm:bench/v1/models");
-        return await RunMcpAsync(requests, gatewayUrl, gateway.Id, pinnedGatewayUrl!, pinnedGatewayPid, mcpServers[0]);
+        return await RunMcpAsync(requests, gatewayUrl, gateway.Id, pinnedGatewayUrl!, pinnedGatewayPid, mcpServers[0], hold);
     }
 
     if (hold is { } holdSeconds)
@@ -475,7 +476,7 @@ static async Task<int> RunLlmAsync(string? wrkForLlm, int requests, string backe
 // reference lines, in the same alternation.
 // Last, the gateway process's CPU time per call (from /proc, so steadier than latency on a busy machine): each target
 // alone for a batch of calls.
-static async Task<int> RunMcpAsync(int requests, string gatewayUrl, int gatewayPid, string pinnedGatewayUrl, int pinnedGatewayPid, string serverUrl)
+static async Task<int> RunMcpAsync(int requests, string gatewayUrl, int gatewayPid, string pinnedGatewayUrl, int pinnedGatewayPid, string serverUrl, int? hold)
 {
     const int WarmUp = 200;
     var arguments = new Dictionary<string, object?> { ["query"] = "bench" };
@@ -499,6 +500,21 @@ static async Task<int> RunMcpAsync(int requests, string gatewayUrl, int gatewayP
         ("pinning /connectors/mcp:s0", await ConnectAsync($"{pinnedGatewayUrl}/connectors/mcp:s0"), "tool_00", McpBench.Tools, pinnedGatewayPid),
         ("direct s0", await ConnectAsync($"{serverUrl}/mcp"), "tool_00", McpBench.Tools, 0),
     ];
+    if (hold is { } holdSeconds)
+    {
+        // Only tools/call through /mcp, sequentially, for that long: a profile of the aggregate's call path.
+        Console.WriteLine($"gateway PID {gatewayPid}: tools/call through /mcp for {holdSeconds} s from now");
+        var (_, mcp, mcpTool, _, _) = targets[0];
+        var until = Stopwatch.GetTimestamp() + (long)(holdSeconds * Stopwatch.Frequency);
+        var held = 0;
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            await mcp.CallToolAsync(mcpTool, arguments);
+            held++;
+        }
+        Console.WriteLine($"held      {held} calls, {held / (double)holdSeconds:F0}/s");
+        return 0;
+    }
     var cpu = new Dictionary<string, (double Call, double List)>();
     var calls = targets.ToDictionary(t => t.Name, _ => new List<double>());
     var lists = targets.ToDictionary(t => t.Name, _ => new List<double>());

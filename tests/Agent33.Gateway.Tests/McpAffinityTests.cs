@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Agent33.Gateway.Connectors;
 using Agent33.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
@@ -274,6 +275,91 @@ public sealed class McpAffinityTests : IAsyncLifetime
         Assert.NotEqual(true, (await client.CallToolAsync("search_docs", new Dictionary<string, object?> { ["query"] = "x" })).IsError);
         Assert.NotEqual(Assert.Single(_one.Issued), client.SessionId);
         Assert.All(_one.Requests.Where(r => r.SessionId is not null), r => Assert.Equal(_one.Issued.Single(), r.SessionId));
+    }
+
+    [Fact]
+    public Task An_mcp_session_begun_on_one_gateway_goes_on_through_another_for_the_key_that_began_it_only() => WithDatabaseAsync(async database =>
+    {
+        await using var a = Gateway(fastPath: true, database, [_one]);
+        a.CreateClient().Dispose(); // A applies the migrations first
+        await using var b = Gateway(fastPath: true, database, [_one]);
+        var doors = new Switch(a.Server.CreateHandler(), b.Server.CreateHandler());
+        var client = await new HttpClient(doors) { BaseAddress = a.Server.BaseAddress }.ConnectMcpAsync(McpAggregate.Path);
+        var session = Assert.IsType<string>(client.SessionId);
+        Assert.Contains($"{Id}__search_docs", (await client.ListToolsAsync()).Select(t => t.Name));
+
+        // Another key presenting the session at B, which does not hold it: not found, and nothing taken over.
+        using var stranger = b.CreateClient(TestKeys.OtherWriter);
+        using (var refused = await stranger.PostMcpAsync(McpAggregate.Path, ListTools, session))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        }
+
+        doors.UseB = true; // every later request of the session passes gateway B, which never saw it begin
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Contains($"{Id}__search_docs", (await client.ListToolsAsync()).Select(t => t.Name));
+            var found = await client.CallToolAsync($"{Id}__search_docs", new Dictionary<string, object?> { ["query"] = $"q{i}" });
+            Assert.NotEqual(true, found.IsError);
+        }
+        Assert.Equal(session, client.SessionId);
+        await client.DisposeAsync();
+    });
+
+    /// <summary>Runs <paramref name="test"/> with a fresh database of its own.</summary>
+    private static async Task WithDatabaseAsync(Func<PostgresFixture, Task> test)
+    {
+        var database = new PostgresFixture();
+        await database.InitializeAsync();
+        try
+        {
+            await test(database);
+        }
+        finally
+        {
+            await database.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public Task An_mcp_session_begun_more_than_a_day_ago_does_not_move_and_its_record_is_deleted() => WithDatabaseAsync(async database =>
+    {
+        await using var a = Gateway(fastPath: true, database, [_one]);
+        var client = await new HttpClient(a.Server.CreateHandler()) { BaseAddress = a.Server.BaseAddress }.ConnectMcpAsync(McpAggregate.Path);
+        await Eventually.WaitUntilAsync(async () => await SessionRecordsAsync(database) == 1, "the session's record");
+
+        // A day and an hour later at B: the session is too old to move, and B's hourly sweep deletes its record.
+        await using var b = Gateway(fastPath: true, database, [_one]);
+        using var atB = b.CreateClient(TestKeys.Writer);
+        b.Clock.Advance(TimeSpan.FromHours(25));
+        using (var answer = await atB.PostMcpAsync(McpAggregate.Path, ListTools, client.SessionId))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode);
+        }
+        await Eventually.WaitUntilAsync(async () => await SessionRecordsAsync(database) == 0, "B's sweep to delete the old session's record");
+        Assert.NotEmpty(await client.ListToolsAsync()); // where it began, the session goes on
+        await client.DisposeAsync();
+    });
+
+    private static async Task<long> SessionRecordsAsync(PostgresFixture database)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(database.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM mcp_sessions", connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task Without_a_database_an_mcp_session_stays_on_the_gateway_that_began_it()
+    {
+        await using var a = Gateway(fastPath: true, [_one]);
+        await using var b = Gateway(fastPath: true, [_one]);
+        var caller = new HttpClient(a.Server.CreateHandler()) { BaseAddress = a.Server.BaseAddress };
+        var client = await caller.ConnectMcpAsync(McpAggregate.Path);
+        using var atB = b.CreateClient(TestKeys.Writer);
+        using var answer = await atB.PostMcpAsync(McpAggregate.Path, ListTools, client.SessionId);
+        Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode); // the client starts a new session, as the MCP spec says
+        await client.DisposeAsync();
     }
 
     private const string Initialize = """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"affinity-test","version":"1"}}}""";

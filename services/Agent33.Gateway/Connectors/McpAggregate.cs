@@ -22,6 +22,11 @@ public sealed class McpAggregateOptions
     /// <summary>How often a connector left out of a session's list (down, or its circuit open) is tried again.</summary>
     public double RetryLeftOutSeconds { get; set; } = 10;
 
+    /// <summary>With the gateway's database: how long after it began a session can still move to another replica (<see cref="McpSessionMigration"/>).</summary>
+    public double SessionHours { get; set; } = 24;
+
+    internal TimeSpan SessionLifetime => TimeSpan.FromHours(SessionHours);
+
     /// <summary><c>Mcp:Tenants:&lt;tenant&gt;:Connectors:&lt;n&gt;</c>: connector id globs a tenant's <c>/mcp</c> may use (default: every mcp connector).</summary>
     public Dictionary<string, TenantConnectors> Tenants { get; set; } = new(StringComparer.Ordinal);
 
@@ -356,6 +361,12 @@ public static class McpAggregateExtensions
     {
         builder.Services.AddOptions<McpAggregateOptions>().BindConfiguration(McpAggregateOptions.Section);
         builder.Services.AddSingleton<McpAggregate>();
+        if (Llm.Spend.GatewayDatabase.IsConfigured(builder.Configuration))
+        {
+            // The SDK takes the migration handler from the services: a session goes on through any replica.
+            builder.Services.AddSingleton<ModelContextProtocol.AspNetCore.ISessionMigrationHandler, McpSessionMigration>();
+            builder.Services.AddHostedService<McpSessionRetention>();
+        }
         builder.Services.AddMcpServer(server =>
             {
                 server.ServerInfo = new Implementation { Name = "agent33-gateway", Version = "1.0" };

@@ -58,6 +58,15 @@ public sealed class LlmStoredResponseRow
     public string Conversation { get; set; } = "";
 }
 
+/// <summary>A <c>/mcp</c> session as begun: whose key began it and its <c>initialize</c> parameters, so another replica can take it over.</summary>
+public sealed class McpSessionRow
+{
+    public string SessionId { get; set; } = "";
+    public string KeyId { get; set; } = "";
+    public string InitializeParams { get; set; } = "";
+    public DateTimeOffset StartedAt { get; set; }
+}
+
 /// <summary>
 /// One MCP tool's pinned definition (<c>mcp_tool_pins</c>): the definition approved (or first seen), and a changed one
 /// waiting for an admin. Definitions are kept in their canonical JSON, the text their hash is of.
@@ -116,7 +125,8 @@ public sealed class McpAuditRow
 
 /// <summary>
 /// The gateway's own database (<c>ConnectionStrings:gateway</c>): LLM spend, stored responses, MCP tool pins, the MCP
-/// audit trail and the Data Protection key ring that seals MCP session ids, shared by every replica.
+/// audit trail, <c>/mcp</c> sessions as begun and the Data Protection key ring that seals MCP session ids, shared by every
+/// replica.
 /// </summary>
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options), IDataProtectionKeyContext
 {
@@ -130,6 +140,7 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
 
     public DbSet<McpToolPinRow> McpToolPins => Set<McpToolPinRow>();
     public DbSet<McpAuditRow> McpAudit => Set<McpAuditRow>();
+    public DbSet<McpSessionRow> McpSessions => Set<McpSessionRow>();
 
     /// <summary>The Data Protection key ring (<c>data_protection_keys</c>), read and written by Data Protection alone.</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
@@ -198,6 +209,16 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             pin.Property(p => p.ChangedAt).HasColumnName("changed_at");
             pin.Property(p => p.ApprovedAt).HasColumnName("approved_at");
             pin.Property(p => p.ApprovedBy).HasColumnName("approved_by").HasMaxLength(64);
+        });
+        model.Entity<McpSessionRow>(session =>
+        {
+            session.ToTable("mcp_sessions");
+            session.HasKey(s => s.SessionId);
+            session.Property(s => s.SessionId).HasColumnName("session_id");
+            session.Property(s => s.KeyId).HasColumnName("key_id").HasMaxLength(64);
+            session.Property(s => s.InitializeParams).HasColumnName("initialize_params").HasColumnType("jsonb");
+            session.Property(s => s.StartedAt).HasColumnName("started_at");
+            session.HasIndex(s => s.StartedAt).HasDatabaseName("ix_mcp_sessions_started_at");
         });
         model.Entity<McpAuditRow>(audit =>
         {

@@ -181,6 +181,35 @@ namespace Agent33.Gateway.Llm.Spend.Migrations
                     b.ToTable("llm_responses", (string)null);
                 });
 
+            modelBuilder.Entity("Agent33.Gateway.Llm.Spend.McpSessionRow", b =>
+                {
+                    b.Property<string>("SessionId")
+                        .HasColumnType("text")
+                        .HasColumnName("session_id");
+
+                    b.Property<string>("InitializeParams")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("initialize_params");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("key_id");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.HasKey("SessionId");
+
+                    b.HasIndex("StartedAt")
+                        .HasDatabaseName("ix_mcp_sessions_started_at");
+
+                    b.ToTable("mcp_sessions", (string)null);
+                });
+
             modelBuilder.Entity("Agent33.Gateway.Llm.Spend.McpToolPinRow", b =>
                 {
                     b.Property<string>("Connector")

@@ -59,6 +59,10 @@ public static class GatewayServices
             builder.Services.AddSingleton<Llm.IResponseStore, Llm.PostgresResponseStore>();
             builder.Services.AddSingleton<Mcp.IToolPinStore, Mcp.PostgresToolPinStore>();
             builder.Services.AddSingleton<Mcp.IMcpAuditStore, Mcp.PostgresMcpAuditStore>();
+            // /mcp sessions recorded as begun, so any replica takes one over (the SDK finds the handler among the services).
+            builder.Services.AddSingleton<Connectors.McpSessionMigration>();
+            builder.Services.AddSingleton<ModelContextProtocol.AspNetCore.ISessionMigrationHandler>(s => s.GetRequiredService<Connectors.McpSessionMigration>());
+            builder.Services.AddHostedService<Connectors.McpSessionRetention>();
         }
         else
         {

@@ -361,12 +361,6 @@ public static class McpAggregateExtensions
     {
         builder.Services.AddOptions<McpAggregateOptions>().BindConfiguration(McpAggregateOptions.Section);
         builder.Services.AddSingleton<McpAggregate>();
-        if (Llm.Spend.GatewayDatabase.IsConfigured(builder.Configuration))
-        {
-            // The SDK takes the migration handler from the services: a session goes on through any replica.
-            builder.Services.AddSingleton<ModelContextProtocol.AspNetCore.ISessionMigrationHandler, McpSessionMigration>();
-            builder.Services.AddHostedService<McpSessionRetention>();
-        }
         builder.Services.AddMcpServer(server =>
             {
                 server.ServerInfo = new Implementation { Name = "agent33-gateway", Version = "1.0" };

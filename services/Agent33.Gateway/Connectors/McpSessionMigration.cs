@@ -61,18 +61,10 @@ public sealed class McpSessionMigration(
             : null;
     }
 
-    private static string KeyIdOf(HttpContext context) => context.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value ?? "";
-}
-
-/// <summary>Forgets <c>/mcp</c> sessions begun more than <c>Mcp:SessionHours</c> ago.</summary>
-public sealed class McpSessionRetention(
-    IServiceScopeFactory scopes, IOptions<McpAggregateOptions> options, TimeProvider time, ILogger<McpSessionRetention> logger) : HourlySweep(time)
-{
-    private readonly TimeProvider _time = time;
-
-    protected override async Task SweepAsync(CancellationToken cancellationToken)
+    /// <summary>Deletes the records of sessions too old to move.</summary>
+    internal async Task SweepAsync(CancellationToken cancellationToken)
     {
-        var before = _time.GetUtcNow() - options.Value.SessionLifetime;
+        var before = time.GetUtcNow() - options.Value.SessionLifetime;
         try
         {
             await using var scope = scopes.CreateAsyncScope();
@@ -83,4 +75,12 @@ public sealed class McpSessionRetention(
             logger.LogWarning(exception, "/mcp: old sessions could not be deleted this hour");
         }
     }
+
+    private static string KeyIdOf(HttpContext context) => context.User.FindFirst(ApiKeyAuthentication.KeyIdClaim)?.Value ?? "";
+}
+
+/// <summary>Forgets <c>/mcp</c> sessions begun more than <c>Mcp:SessionHours</c> ago, every hour (and at start).</summary>
+public sealed class McpSessionRetention(McpSessionMigration sessions, TimeProvider time) : HourlySweep(time)
+{
+    protected override Task SweepAsync(CancellationToken cancellationToken) => sessions.SweepAsync(cancellationToken);
 }

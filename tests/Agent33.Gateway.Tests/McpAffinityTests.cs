@@ -341,6 +341,25 @@ public sealed class McpAffinityTests : IAsyncLifetime
         await client.DisposeAsync();
     });
 
+    [Fact]
+    public Task Oversized_initialize_parameters_are_not_recorded_and_that_session_stays_on_its_gateway() => WithDatabaseAsync(async database =>
+    {
+        await using var a = Gateway(fastPath: true, database, [_one]);
+        using var caller = a.CreateClient(TestKeys.Writer);
+        var padding = new string('x', McpSessionMigration.MaxRecordedBytes);
+        var oversized = Initialize.Replace("\"affinity-test\"", $"\"{padding}\"", StringComparison.Ordinal);
+        using (var answer = await caller.PostMcpAsync(McpAggregate.Path, oversized, null))
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode); // the session works where it began
+        }
+        using (var answer = await caller.PostMcpAsync(McpAggregate.Path, Initialize, null))
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        }
+        // Each initialize records before it answers: the second's record is there, the first's never was.
+        Assert.Equal(1, await SessionRecordsAsync(database));
+    });
+
     private static async Task<long> SessionRecordsAsync(PostgresFixture database)
     {
         await using var connection = new Npgsql.NpgsqlConnection(database.ConnectionString);

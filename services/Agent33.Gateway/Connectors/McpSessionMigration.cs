@@ -20,8 +20,21 @@ namespace Agent33.Gateway.Connectors;
 public sealed class McpSessionMigration(
     IServiceScopeFactory scopes, IOptions<McpAggregateOptions> options, TimeProvider time, ILogger<McpSessionMigration> logger) : ISessionMigrationHandler
 {
+    /// <summary>
+    /// The most of a client's <c>initialize</c> parameters kept (a real client's are about a kilobyte): a caller's body
+    /// may be up to the service's body limit, and what a session records stays in the shared database for a day.
+    /// </summary>
+    internal const int MaxRecordedBytes = 16 * 1024;
+
     public async ValueTask OnSessionInitializedAsync(HttpContext context, string sessionId, InitializeRequestParams initializeParams, CancellationToken cancellationToken)
     {
+        var recorded = JsonSerializer.Serialize(initializeParams, McpJsonUtilities.DefaultOptions);
+        if (recorded.Length > MaxRecordedBytes)
+        {
+            logger.LogWarning("/mcp: session {Session} began with {Length} characters of initialize parameters (at most {Max} are recorded); it stays on this replica",
+                sessionId, recorded.Length, MaxRecordedBytes);
+            return;
+        }
         try
         {
             await using var scope = scopes.CreateAsyncScope();
@@ -30,7 +43,7 @@ public sealed class McpSessionMigration(
             {
                 SessionId = sessionId,
                 KeyId = KeyIdOf(context),
-                InitializeParams = JsonSerializer.Serialize(initializeParams, McpJsonUtilities.DefaultOptions),
+                InitializeParams = recorded,
                 StartedAt = time.GetUtcNow(),
             });
             await db.SaveChangesAsync(cancellationToken);

@@ -615,7 +615,7 @@ static async Task<int> RunMcpAsync(int requests, string gatewayUrl, int gatewayP
         var list = P50(lists, $"{prefix}/mcp");
         Console.WriteLine($"{(prefix == "" ? "Mcp:Pinning=off" : "pinning (enforce)"),-18} tools/call added p50 (/mcp − /connectors): {added,5:F2} ms  (≤ 1 ms: {(added <= 1 ? "PASS" : "FAIL")});  tools/list /mcp p50 {list:F2} ms  (≤ 20 ms: {(list <= 20 ? "PASS" : "FAIL")})");
         var inRuns = P50(blocks, $"{prefix}/mcp") - P50(blocks, $"{prefix}/connectors/mcp:s0");
-        Console.WriteLine($"{"",-18} in runs of {Block} calls per target: /mcp {P50(blocks, $"{prefix}/mcp"):F2} ms, /connectors {P50(blocks, $"{prefix}/connectors/mcp:s0"):F2} ms p50, added {inRuns:F2} ms");
+        Console.WriteLine($"{"",-18} in runs of {Block} calls per target: /mcp {P50(blocks, $"{prefix}/mcp"):F2} ms, /connectors {P50(blocks, $"{prefix}/connectors/mcp:s0"):F2} ms p50, added {inRuns:F2} ms  (≤ 1 ms: {(inRuns <= 1 ? "PASS" : "FAIL")})");
     }
     foreach (var error in wrong.Distinct().Take(10))
     {
